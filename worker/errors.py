@@ -1,0 +1,83 @@
+"""The one exception tree of the ingestion worker.
+
+::
+
+    IngestError
+    ├── RejectedInput          permanent: bad input, never retried, stored as a Rejection
+    ├── TransientError         infrastructure: retried with backoff
+    │   ├── StoreUnavailable   Redis down or timing out
+    │   └── FetchUnavailable   a feed host that may answer later (timeouts, 429/503, resets)
+    └── ConfigError            a bad setting; fails at start, naming the variable
+
+Input faults are data, not crashes: the pipeline turns a ``RejectedInput`` into a
+rejection record. Reason codes are the stable strings of :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Stable, machine-readable rejection codes. Never rename one: consumers match on them."""
+
+    SEED_EMPTY = "seed.empty"
+    SEED_TOO_LARGE = "seed.too_large"
+    SEED_BINARY = "seed.binary"
+    SEED_BAD_ENCODING = "seed.bad_encoding"
+    SEED_NO_HEADER = "seed.no_header"
+    SEED_BAD_DATE = "seed.bad_date"
+    SEED_NO_TITLE = "seed.no_title"
+    SEED_NO_BODY = "seed.no_body"
+    SEED_INVALID = "seed.invalid"
+    FEED_NOT_A_FEED = "feed.not_a_feed"
+    FEED_TOO_LARGE = "feed.too_large"
+    FEED_EMPTY = "feed.empty"
+    FEED_BAD_URL = "feed.bad_url"
+    FEED_BLOCKED_ADDRESS = "feed.blocked_address"
+    FEED_TIMEOUT = "feed.timeout"
+    FEED_TOO_MANY_REDIRECTS = "feed.too_many_redirects"
+    FEED_CONNECTION = "feed.connection_failed"
+    FEED_HTTP_ERROR = "feed.http_error"
+    FEED_BAD_CONTENT_ENCODING = "feed.bad_content_encoding"
+    ENTRY_NO_TITLE = "entry.no_title"
+    ENTRY_NO_CONTENT = "entry.no_content"
+    ENTRY_NO_ID = "entry.no_id"
+    ENTRY_INVALID = "entry.invalid"
+    INPUT_MALFORMED = "input.malformed"
+    WORKER_LOST_REPEATEDLY = "worker.lost_repeatedly"
+    INTERNAL_ERROR = "worker.internal_error"
+
+
+class IngestError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RejectedInput(IngestError):  # noqa: N818 - it names the outcome, not a failure of ours
+    """Input that can never become a record. Carries the reason code and a human detail."""
+
+    def __init__(self, reason: Reason | str, detail: str, *, source: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = str(reason)
+        self.detail = detail
+        self.source = source
+
+
+class TransientError(IngestError):
+    """A fault outside the input that may go away: the task is retried with backoff."""
+
+
+class StoreUnavailable(TransientError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class FetchUnavailable(TransientError):
+    """A feed fetch that failed in a way worth retrying later (timeouts, 429, 503)."""
+
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ConfigError(IngestError):
+    """A setting with a bad value. The message names the environment variable."""

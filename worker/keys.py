@@ -1,0 +1,93 @@
+"""Every Redis key and stream name, under one namespace prefix. Nothing else builds keys.
+
+Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
+
+    ns:record:{id}            string   record JSON (schema version 1)
+    ns:idx:published          zset     record ids by published epoch seconds (-1: no date)
+    ns:idx:source:{source}    zset     record ids of one source, same scores
+    ns:sources                set      every source name seen
+    ns:idx:content_hash       hash     content_hash -> record id
+    ns:stream:records         stream   created / updated events
+    ns:rejection:{input_id}   string   rejection JSON
+    ns:idx:rejections         zset     rejection input ids by rejected_at
+    ns:payload:{input_id}     string   original bytes of a rejected input, for replay
+    ns:stream:rejections      stream   rejected events
+    ns:input:{input_id}       string   the outcome of one input (expires)
+    ns:stats                  hash     counters: records, updates, duplicates, rejections, enqueued
+    ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
+    ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
+    ns:feed:{url}             hash     per-feed fetch state (etag, last-modified, failures)
+    ns:feeds                  set      feed URLs with state
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder bound to one namespace."""
+
+    ns: str
+
+    def record(self, record_id: str) -> str:
+        return f"{self.ns}:record:{record_id}"
+
+    @property
+    def by_published(self) -> str:
+        return f"{self.ns}:idx:published"
+
+    def by_source(self, source: str) -> str:
+        return f"{self.ns}:idx:source:{source}"
+
+    @property
+    def sources(self) -> str:
+        return f"{self.ns}:sources"
+
+    @property
+    def by_content_hash(self) -> str:
+        return f"{self.ns}:idx:content_hash"
+
+    @property
+    def record_events(self) -> str:
+        return f"{self.ns}:stream:records"
+
+    def rejection(self, input_id: str) -> str:
+        return f"{self.ns}:rejection:{input_id}"
+
+    @property
+    def rejections(self) -> str:
+        return f"{self.ns}:idx:rejections"
+
+    def payload(self, input_id: str) -> str:
+        return f"{self.ns}:payload:{input_id}"
+
+    @property
+    def rejection_events(self) -> str:
+        return f"{self.ns}:stream:rejections"
+
+    def outcome(self, input_id: str) -> str:
+        return f"{self.ns}:input:{input_id}"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.ns}:stats"
+
+    def reply(self, run_id: str) -> str:
+        return f"{self.ns}:reply:{run_id}"
+
+    def deliveries(self, input_id: str) -> str:
+        return f"{self.ns}:deliveries:{input_id}"
+
+    def feed_state(self, url: str) -> str:
+        return f"{self.ns}:feed:{url}"
+
+    @property
+    def feeds(self) -> str:
+        return f"{self.ns}:feeds"
+
+    @property
+    def record_prefix(self) -> str:
+        """Prefix of record keys, for scans."""
+        return f"{self.ns}:record:"

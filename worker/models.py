@@ -1,0 +1,118 @@
+"""Data shapes: the input envelope, the Record (schema version 1), Rejection and Outcome."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime must carry a timezone")
+    return value.astimezone(UTC)
+
+
+def _iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[
+    datetime, AfterValidator(_utc), PlainSerializer(_iso_z, return_type=str, when_used="json")
+]
+
+
+class InputKind(StrEnum):
+    """What an envelope carries: a seed document, feed bytes, or a feed URL to fetch."""
+
+    SEED = "seed"
+    FEED = "feed"
+    FEED_URL = "feed_url"
+
+
+class OutcomeKind(StrEnum):
+    """How an input ended. Every input ends as exactly one of these."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class Envelope(BaseModel):
+    """One input as it travels through the queue: the content itself, never a path."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_id: str = Field(min_length=1, max_length=200)
+    kind: InputKind
+    source: str = Field(min_length=1, max_length=2048)
+    data: Base64Bytes | None = None
+    url: str | None = None
+    reply_to: str | None = None
+
+
+class Record(BaseModel):
+    """A normalised news item, as stored in Redis and read by downstream services."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, description="stable id: same input, same id")
+    kind: Literal["seed", "feed"]
+    source: str = Field(min_length=1, description="seed file name or feed URL")
+    title: str = Field(min_length=1, description="normalised headline")
+    published: UtcDatetime | None = Field(description="publication time in UTC, or null")
+    paragraphs: list[str] = Field(min_length=1)
+    text: str = Field(min_length=1, description="paragraphs joined by blank lines")
+    word_count: int = Field(ge=1)
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of title and text")
+    ingested_at: UtcDatetime = Field(description="when the record was first stored")
+    version: int = Field(ge=1, description="1 on creation, +1 per content change")
+    url: str | None = None
+    guid: str | None = None
+    feed_title: str | None = None
+    authors: list[str] | None = None
+    tags: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _text_matches_paragraphs(self) -> Record:
+        if self.text != "\n\n".join(self.paragraphs):
+            raise ValueError("text must be the paragraphs joined by blank lines")
+        return self
+
+
+class Rejection(BaseModel):
+    """An input that could not become a record, with a stable reason code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    reason: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+    detail: str
+    rejected_at: UtcDatetime
+    input_id: str
+    kind: InputKind
+
+
+class Outcome(BaseModel):
+    """What happened to one input (or one feed entry): the line `ingest run --json` prints."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    outcome: OutcomeKind
+    id: str | None = None
+    reason: str | None = None
+    input_id: str

@@ -1,0 +1,140 @@
+"""The one typed settings object. Nothing else in the package reads ``os.environ``.
+
+Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML
+file named by ``INGEST_CONFIG_FILE`` (default ``config/ingest.toml`` when it exists), then
+the defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from worker.errors import ConfigError
+
+ENV_PREFIX = "INGEST_"
+DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
+SECRET_FIELDS = ("redis_url", "broker_url")
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="Redis for records and state; unset: embedded Redis"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker (redis:// or amqp://); unset: same as redis_url"
+    )
+    namespace: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]+$",
+                           description="prefix of every Redis key")
+    data_dir: Path = Field(default=Path(".ingest"), description="embedded Redis data folder")
+    visibility_timeout: int = Field(default=600, gt=0,
+                                    description="seconds before an unacked task is redelivered")
+    queue: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="Celery queue")
+    max_document_bytes: int = Field(default=4 * 1024 * 1024, gt=0,
+                                    description="seed documents larger than this are rejected")
+    batch_size: int = Field(default=200, gt=0, le=5000, description="documents per task")
+    batch_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="payload bytes per task")
+    max_deliveries: int = Field(default=3, gt=0,
+                                description="deliveries lost to a dying worker before rejection")
+    outcome_ttl: int = Field(default=7 * 24 * 3600, gt=0,
+                             description="seconds an input's outcome is remembered")
+    stream_maxlen: int = Field(default=1_000_000, gt=0,
+                               description="approximate cap on each event stream")
+    worker_concurrency: int | None = Field(default=None, gt=0,
+                                           description="worker processes; unset: CPU count")
+    log_format: str = Field(default="text", pattern=r"^(text|json)$", description="text or json")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    feed_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated CIDRs a feed URL may resolve into"
+    )
+
+    @field_validator("feed_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return tuple(value)
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
+        if not value.startswith(schemes):
+            raise ValueError(f"must start with one of {', '.join(schemes)}")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis URL is configured and the embedded server is used."""
+        return self.redis_url is None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into a ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as a dict with passwords in URLs replaced by ``***``."""
+    data = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if data.get(name):
+            data[name] = mask_url(data[name])
+    return data
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of ``scheme://user:password@host``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0] if ":" in creds else ""
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://***@{host}"
