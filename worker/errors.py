@@ -53,7 +53,7 @@ class IngestError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-class RejectedInput(IngestError):  # noqa: N818 - it names the outcome, not a failure of ours
+class RejectedInput(IngestError):
     """Input that can never become a record. Carries the reason code and a human detail."""
 
     def __init__(self, reason: Reason | str, detail: str, *, source: str = "") -> None:

@@ -3,7 +3,7 @@
 Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
 
     ns:record:{id}            string   record JSON (schema version 1)
-    ns:idx:published          zset     record ids by published epoch seconds (-1: no date)
+    ns:idx:published          zset     record ids by published epoch seconds (-1e15: no date)
     ns:idx:source:{source}    zset     record ids of one source, same scores
     ns:sources                set      every source name seen
     ns:idx:content_hash       hash     content_hash -> record id

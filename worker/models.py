@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    Base64Bytes,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -28,6 +30,21 @@ def _utc(value: datetime) -> datetime:
 def _iso_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
+
+def _b64decode(value: object) -> object:
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+def _b64encode(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+# Bytes that travel as plain base64 (no line breaks) in JSON messages.
+B64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_b64decode),
+    PlainSerializer(_b64encode, return_type=str, when_used="json"),
+]
 
 UtcDatetime = Annotated[
     datetime, AfterValidator(_utc), PlainSerializer(_iso_z, return_type=str, when_used="json")
@@ -59,7 +76,7 @@ class Envelope(BaseModel):
     input_id: str = Field(min_length=1, max_length=200)
     kind: InputKind
     source: str = Field(min_length=1, max_length=2048)
-    data: Base64Bytes | None = None
+    data: B64Bytes | None = None
     url: str | None = None
     reply_to: str | None = None
 
@@ -116,3 +133,26 @@ class Outcome(BaseModel):
     id: str | None = None
     reason: str | None = None
     input_id: str
+
+
+OPTIONAL_RECORD_FIELDS = ("url", "guid", "feed_title", "authors", "tags")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A validated record ready for the store; the store assigns ingested_at and version."""
+
+    item_id: str
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A rejection ready for the store, with the envelope to replay it from (if kept)."""
+
+    item_id: str
+    rejection: Rejection
+    payload: bytes | None = None
+
+
+Prepared = Accepted | Refused

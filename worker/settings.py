@@ -40,24 +40,36 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="Celery broker (redis:// or amqp://); unset: same as redis_url"
     )
-    namespace: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]+$",
-                           description="prefix of every Redis key")
+    namespace: str = Field(
+        default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of every Redis key"
+    )
     data_dir: Path = Field(default=Path(".ingest"), description="embedded Redis data folder")
-    visibility_timeout: int = Field(default=600, gt=0,
-                                    description="seconds before an unacked task is redelivered")
+    visibility_timeout: int = Field(
+        default=600, gt=0, description="seconds before an unacked task is redelivered"
+    )
     queue: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="Celery queue")
-    max_document_bytes: int = Field(default=4 * 1024 * 1024, gt=0,
-                                    description="seed documents larger than this are rejected")
+    max_document_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="seed documents larger than this are rejected"
+    )
     batch_size: int = Field(default=200, gt=0, le=5000, description="documents per task")
     batch_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="payload bytes per task")
-    max_deliveries: int = Field(default=3, gt=0,
-                                description="deliveries lost to a dying worker before rejection")
-    outcome_ttl: int = Field(default=7 * 24 * 3600, gt=0,
-                             description="seconds an input's outcome is remembered")
-    stream_maxlen: int = Field(default=1_000_000, gt=0,
-                               description="approximate cap on each event stream")
-    worker_concurrency: int | None = Field(default=None, gt=0,
-                                           description="worker processes; unset: CPU count")
+    max_deliveries: int = Field(
+        default=3, gt=0, description="deliveries lost to a dying worker before rejection"
+    )
+    outcome_ttl: int = Field(
+        default=7 * 24 * 3600, gt=0, description="seconds an input's outcome is remembered"
+    )
+    stream_maxlen: int = Field(
+        default=1_000_000, gt=0, description="approximate cap on each event stream"
+    )
+    worker_concurrency: int | None = Field(
+        default=None, gt=0, description="worker processes; unset: CPU count"
+    )
+    feed_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="feed bodies larger than this (decompressed) are rejected",
+    )
     log_format: str = Field(default="text", pattern=r"^(text|json)$", description="text or json")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     feed_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -1,0 +1,148 @@
+"""Test helpers: real worker processes, the `ingest` command, seed documents."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from worker.runner import celery_worker_command
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUIET = "ignore:You're running the worker with superuser privileges"
+
+
+def env_for(url: str, **extra: str) -> dict[str, str]:
+    """A child environment pointing at the test Redis, with no stray INGEST_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update({"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": "test", "PYTHONWARNINGS": QUIET})
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` process (prefork by default) against the test Redis."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        name: str = "test",
+        **extra_env: str,
+    ) -> None:
+        self.url = url
+        self.cmd = celery_worker_command(
+            "ingest",
+            f"{name}-{os.getpid()}-{time.monotonic_ns()}",
+            *f"--pool {pool} --concurrency {concurrency} --loglevel INFO".split(),
+        )
+        self.env = env_for(url, **extra_env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"worker-{time.monotonic_ns()}.log"
+
+    def start(self) -> WorkerProcess:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: b"ready." in self.log.read_bytes(),
+            timeout=30,
+            what="worker ready",
+            alive=self.alive,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def children(self) -> list[int]:
+        """PIDs of the pool processes (prefork children)."""
+        assert self.proc is not None
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and pool children), as a host crash would."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] | None = None,
+    interval: float = 0.05,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if alive is not None and not alive():
+            raise AssertionError(f"process died while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def ingest(
+    *args: str,
+    url: str | None,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 120,
+    **extra_env: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `ingest` command (python -m worker)."""
+    env = (
+        env_for(url, **extra_env)
+        if url
+        else {
+            **{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
+            "PYTHONWARNINGS": QUIET,
+            **extra_env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        cwd=cwd or ROOT,
+        input=stdin.decode("latin-1") if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def seed_bytes(title: str, *paragraphs: str, day: str = "2024-03-05") -> bytes:
+    body = "\n\n".join(paragraphs or ("A first paragraph of body text.",))
+    return f"date {day} {title}\n\n{body}\n".encode()

@@ -1,0 +1,80 @@
+"""The Celery app: JSON only, late acks, one visibility timeout everywhere Celery reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from worker.settings import Settings, get_settings
+
+TASK_PROCESS_BATCH = "ingest.process_batch"
+
+
+def embedded_url(data_dir: Path) -> str | None:
+    """The URL of a running embedded Redis for ``data_dir``, if one is running."""
+    from worker.embedded import running_url
+
+    return running_url(data_dir)
+
+
+def redis_url(settings: Settings) -> str:
+    """The store's Redis URL: configured, else the running embedded server's."""
+    url = settings.redis_url or embedded_url(settings.data_dir)
+    if url is None:
+        return "redis://127.0.0.1:6379/0"
+    return url
+
+
+def celery_config(settings: Settings, url: str) -> dict[str, Any]:
+    """The Celery configuration; the single place the worker's behaviour is set."""
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+        "health_check_interval": 15,
+    }
+    return {
+        "ingest_store_url": url,
+        "broker_url": settings.broker_url or url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "task_default_queue": settings.queue,
+        "task_default_exchange": settings.queue,
+        "task_default_routing_key": settings.queue,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": True,
+        "broker_channel_error_retry": True,
+    }
+
+
+def make_app(settings: Settings | None = None, url: str | None = None) -> Celery:
+    """A configured Celery app; tasks live in ``worker.tasks``."""
+    settings = settings or get_settings()
+    app = Celery("worker", include=["worker.tasks"])
+    app.conf.update(celery_config(settings, url or redis_url(settings)))
+    return app
+
+
+def configure(url: str, settings: Settings | None = None) -> None:
+    """Point the process-wide app at ``url`` (used once the embedded Redis is up)."""
+    app.conf.update(celery_config(settings or get_settings(), url))
+
+
+app = make_app()

@@ -1,0 +1,344 @@
+"""The ``ingest`` command line. List commands take ``--json``: one object per line on stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from worker.errors import ConfigError, IngestError
+from worker.models import Outcome, OutcomeKind, Record
+from worker.settings import Settings, get_settings, masked
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+
+def emit_json(data: Any) -> None:
+    """One JSON object on one line of stdout, flushed at once."""
+    sys.stdout.write(orjson.dumps(data).decode() + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def backend(settings: Settings) -> Iterator[str]:
+    """The Redis URL to use: the configured one, or the embedded server's."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    from worker.embedded import embedded_redis
+
+    with embedded_redis(settings.data_dir) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def opened_store(settings: Settings) -> Iterator[Any]:
+    from worker.store import Store
+
+    with backend(settings) as url:
+        yield Store.from_url(url, settings)
+
+
+def progress_bar(
+    total: int | None, label: str
+) -> contextlib.AbstractContextManager[Callable[[int], None] | None]:
+    """A rich progress bar on a terminal; nothing when stderr is not one."""
+
+    @contextlib.contextmanager
+    def bar() -> Iterator[Callable[[int], None] | None]:
+        if not err.is_terminal:
+            yield None
+            return
+        with Progress(console=err, transient=True) as prog:
+            task = prog.add_task(label, total=total)
+            yield lambda n: prog.advance(task, n)
+
+    return bar()
+
+
+class IngestGroup(click.Group):
+    """Turns the package's errors into one clean line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            err.print(f"[red]configuration error:[/] {e}")
+            sys.exit(2)
+        except IngestError as e:
+            err.print(f"[red]error:[/] {e}")
+            sys.exit(1)
+
+
+@click.group(cls=IngestGroup)
+@click.version_option(package_name="news-ingest-worker")
+def main() -> None:
+    """Ingest seed documents and RSS/Atom feeds through Celery workers into Redis."""
+
+
+# -- run / enqueue / worker --------------------------------------------------------------
+
+
+def enqueue_paths(
+    url: str, settings: Settings, paths: tuple[str, ...], reply_to: str | None = None
+) -> tuple[Any, Any]:
+    """Point the app at ``url``, then read, batch and publish ``paths``; (store, report)."""
+    from worker.app import app, configure
+    from worker.producer import EnqueueReport, expand, publish
+    from worker.store import Store
+
+    if not paths:
+        raise click.UsageError("nothing to enqueue: give files, folders or -")
+    store = Store.from_url(url, settings)
+    configure(url, settings)
+    report = EnqueueReport()
+    with progress_bar(None, "enqueue") as advance:
+        publish(
+            app,
+            store,
+            expand(paths, report),
+            settings,
+            reply_to=reply_to,
+            report=report,
+            progress=advance,
+        )
+    return store, report
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per input")
+@click.option("--strict", is_flag=True, help="exit 1 when any input was rejected")
+@click.option("--concurrency", type=click.IntRange(min=1), help="worker processes")
+@click.option("--timeout", type=click.FloatRange(min=1), help="give up after this many seconds")
+def run(
+    paths: tuple[str, ...],
+    as_json: bool,
+    strict: bool,
+    concurrency: int | None,
+    timeout: float | None,
+) -> None:
+    """Enqueue PATHS, process them with a local worker, wait, print a summary."""
+    from worker import runner
+
+    settings = get_settings()
+    with backend(settings) as url:
+        run_id = runner.new_run_id()
+        local = runner.LocalWorker(
+            runner.worker_command(settings, run_id, concurrency), runner.worker_env(url)
+        ).start()
+        try:
+            store, report = enqueue_paths(url, settings, paths, reply_to=run_id)
+            collector = runner.Collector(store, run_id)
+            with progress_bar(len(report.input_ids), "process") as advance:
+                collector.wait(report.input_ids, local.alive, timeout, advance)
+        finally:
+            local.stop()
+        outcomes = collector.ordered(report.input_ids)
+        show_run(outcomes, report.skipped, as_json, store)
+    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
+        sys.exit(1)
+
+
+def show_run(
+    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, store: Any
+) -> None:
+    """Print one line per input (JSON) or a table and the counts."""
+    for path, why in skipped:
+        err.print(f"[yellow]skipped[/] {path}: {why}")
+    if as_json:
+        for o in outcomes:
+            emit_json({"source": o.source, "outcome": o.outcome, "id": o.id, "reason": o.reason})
+        return
+    table = Table("source", "outcome", "id", "title / reason", title="ingest run")
+    for o in outcomes[:50]:
+        record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
+        table.add_row(
+            o.source, o.outcome.value, o.id or "", record.title if record else (o.reason or "")
+        )
+    out.print(table)
+    if len(outcomes) > 50:
+        out.print(f"... and {len(outcomes) - 50} more")
+    counts = {k.value: sum(o.outcome is k for o in outcomes) for k in OutcomeKind}
+    out.print(f"{len(outcomes)} inputs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per queued input")
+def enqueue(paths: tuple[str, ...], as_json: bool) -> None:
+    """Enqueue PATHS (files, folders, - for stdin) for the workers and return."""
+    settings = get_settings()
+    with backend(settings) as url:
+        _, report = enqueue_paths(url, settings, paths)
+    for path, why in report.skipped:
+        err.print(f"[yellow]skipped[/] {path}: {why}")
+    if as_json:
+        for input_id in report.input_ids:
+            emit_json(
+                {"source": report.sources[input_id], "input_id": input_id, "outcome": "queued"}
+            )
+    else:
+        err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Start a Celery worker (extra arguments go to `celery worker`)."""
+    from worker.app import app, configure
+
+    settings = get_settings()
+    with backend(settings) as url:
+        configure(url, settings)
+        argv = ["worker", "-Q", settings.queue, *ctx.args]
+        if not any(a.startswith(("--loglevel", "-l")) for a in ctx.args):
+            argv += ["--loglevel", settings.log_level]
+        app.worker_main(argv)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def parse_when(value: str | None, *, end_of_day: bool) -> datetime | None:
+    """An ISO date or datetime (naive means UTC); a date-only ``--until`` includes the day."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day, time(0), UTC)
+            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise click.BadParameter(f"not an ISO date or datetime: {value!r}") from e
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@main.group()
+def records() -> None:
+    """Read stored records."""
+
+
+@records.command("list")
+@click.option("--since", help="published at or after (ISO date or datetime)")
+@click.option("--until", help="published at or before (a date includes the whole day)")
+@click.option("--source", help="exact source: a seed file name or a feed URL")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="at most this many records (0: all)",
+)
+@click.option("--json", "as_json", is_flag=True, help="one JSON record per line")
+def records_list(
+    since: str | None, until: str | None, source: str | None, limit: int, as_json: bool
+) -> None:
+    """Records, newest first by published date."""
+    settings = get_settings()
+    start, end = parse_when(since, end_of_day=False), parse_when(until, end_of_day=True)
+    with opened_store(settings) as store:
+        found = store.records(since=start, until=end, source=source, limit=limit or None)
+        if as_json:
+            for rec in found:
+                emit_json(rec.model_dump(mode="json", exclude_none=False))
+            return
+        table = Table("published", "id", "source", "title", "v")
+        for rec in found:
+            table.add_row(_when(rec), rec.id, rec.source, rec.title, str(rec.version))
+        out.print(table)
+
+
+def _when(rec: Record) -> str:
+    return rec.published.date().isoformat() if rec.published else "-"
+
+
+@records.command("show")
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="the record as JSON")
+def records_show(record_id: str, as_json: bool) -> None:
+    """One record by id."""
+    with opened_store(get_settings()) as store:
+        rec = store.get(record_id)
+    if rec is None:
+        err.print(f"no record {record_id}")
+        sys.exit(1)
+    if as_json:
+        emit_json(rec.model_dump(mode="json"))
+        return
+    out.print(f"[bold]{rec.title}[/]")
+    out.print(
+        f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
+        f"{rec.word_count} words"
+    )
+    out.print()
+    out.print(rec.text, soft_wrap=False)
+
+
+@main.group()
+def rejections() -> None:
+    """Read rejected inputs."""
+
+
+@rejections.command("list")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON rejection per line")
+def rejections_list(limit: int, as_json: bool) -> None:
+    """Rejected inputs with their reason codes, newest first."""
+    with opened_store(get_settings()) as store:
+        found = list(store.rejections(limit=limit or None))
+    if as_json:
+        for rej in found:
+            emit_json(rej.model_dump(mode="json"))
+        return
+    table = Table("rejected at", "source", "reason", "detail")
+    for rej in found:
+        table.add_row(
+            rej.rejected_at.isoformat(timespec="seconds"), rej.source, rej.reason, rej.detail[:120]
+        )
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def stats(as_json: bool) -> None:
+    """Live counts: records, updates, duplicates, rejections, queued."""
+    with opened_store(get_settings()) as store:
+        counts = store.stats()
+    if as_json:
+        emit_json(counts)
+        return
+    table = Table("counter", "value")
+    for name, value in counts.items():
+        table.add_row(name, str(value))
+    out.print(table)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a record (schema version 1)."""
+    from worker.schema import record_schema
+
+    sys.stdout.write(orjson.dumps(record_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def show_config(as_json: bool) -> None:
+    """Print the effective configuration, secrets masked."""
+    data = masked(get_settings())
+    if as_json:
+        emit_json(data)
+        return
+    for name, value in data.items():
+        out.print(f"INGEST_{name.upper()}={value if value is not None else ''}", highlight=False)

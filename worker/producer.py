@@ -1,0 +1,165 @@
+"""Producer: turn paths (files, folders, ``-`` for stdin) into envelopes and publish batches.
+
+Messages carry the document bytes, never a path, so producers and workers may run on
+different hosts. Each file is read up to the size cap plus one byte: an oversized file is
+still sent (truncated) so that it ends as a ``seed.too_large`` rejection, not silence.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from celery import Celery
+
+from worker.app import TASK_PROCESS_BATCH
+from worker.errors import IngestError
+from worker.models import Envelope, InputKind
+from worker.settings import Settings
+from worker.store import Store
+
+STDIN = "-"
+RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
+
+
+class InputError(IngestError):
+    """A path the producer cannot read as an input (missing, not a regular file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """Something to enqueue: a local file (or stdin) with its kind, or a feed URL."""
+
+    source: str
+    kind: InputKind
+    path: Path | None = None
+    url: str | None = None
+
+
+@dataclass(slots=True)
+class EnqueueReport:
+    """What the producer did: inputs queued (in order) and paths it skipped."""
+
+    input_ids: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    batches: int = 0
+
+
+def expand(paths: Sequence[str], report: EnqueueReport) -> Iterator[InputRef]:
+    """Seed inputs for the given paths: folders recursively (sorted, hidden names skipped)."""
+    for raw in paths:
+        if raw == STDIN:
+            yield InputRef(source="stdin", kind=InputKind.SEED)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            yield from _walk(path, report)
+        elif not path.exists():
+            raise InputError(f"{raw}: no such file or folder")
+        elif not _is_regular(path):
+            raise InputError(f"{raw}: not a regular file")
+        else:
+            yield InputRef(source=path.name, kind=InputKind.SEED, path=path)
+
+
+def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if name.startswith("."):
+                continue
+            if not _is_regular(path):
+                report.skipped.append((str(path), "not a regular file"))
+                continue
+            yield InputRef(source=name, kind=InputKind.SEED, path=path)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes: enough to know a document is too large."""
+    return stream.read(max_bytes + 1)
+
+
+def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
+    """Read the input (capped) and wrap it with a fresh input id."""
+    data: bytes | None = None
+    if ref.path is not None:
+        with ref.path.open("rb") as f:
+            data = read_capped(f, _cap(ref, settings))
+    elif ref.url is None:
+        data = read_capped(sys.stdin.buffer, _cap(ref, settings))
+    return Envelope(
+        input_id=uuid.uuid4().hex,
+        kind=ref.kind,
+        source=ref.source,
+        data=data,
+        url=ref.url,
+        reply_to=reply_to,
+    )
+
+
+def _cap(ref: InputRef, settings: Settings) -> int:
+    return settings.max_document_bytes if ref.kind is InputKind.SEED else settings.feed_max_bytes
+
+
+def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[dict[str, Any]]]:
+    """Group envelopes into task payloads by count and size; a lone input goes at once."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for env in envelopes:
+        message = env.model_dump(mode="json", exclude_none=True)
+        weight = len(message.get("data", "")) + 200
+        if batch and (len(batch) >= settings.batch_size or size + weight > settings.batch_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += weight
+    if batch:
+        yield batch
+
+
+def publish(
+    app: Celery,
+    store: Store,
+    refs: Iterable[InputRef],
+    settings: Settings,
+    *,
+    reply_to: str | None = None,
+    report: EnqueueReport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EnqueueReport:
+    """Read, batch and publish inputs; counts an input as queued only once the broker has it."""
+    report = report or EnqueueReport()
+    envelopes = (envelope_for(ref, settings, reply_to) for ref in refs)
+    with app.producer_or_acquire() as producer:
+        for batch in batches(envelopes, settings):
+            app.send_task(
+                TASK_PROCESS_BATCH,
+                args=[batch],
+                producer=producer,
+                queue=settings.queue,
+                retry=True,
+                retry_policy=RETRY_POLICY,
+            )
+            store.add_enqueued(len(batch))
+            report.batches += 1
+            for message in batch:
+                report.input_ids.append(message["input_id"])
+                report.sources[message["input_id"]] = message["source"]
+            if progress is not None:
+                progress(len(batch))
+    return report

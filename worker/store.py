@@ -1,0 +1,276 @@
+"""Redis writes and reads. Every write of an input's outcome is one atomic Lua call.
+
+Writes are idempotent per input: the outcome key is checked and set inside the same
+script that stores the record, so a redelivered task returns the outcome it had the first
+time and changes nothing (no second record, event or count).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+import redis
+
+from worker.errors import StoreUnavailable
+from worker.keys import Keys
+from worker.models import (
+    OPTIONAL_RECORD_FIELDS,
+    Accepted,
+    Outcome,
+    Prepared,
+    Record,
+    Refused,
+    Rejection,
+)
+from worker.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+# Below any real date (year 1 is about -6.2e10), so undated records sort last.
+NO_DATE_SCORE = -1e15
+COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued")
+
+
+def _lua(name: str) -> str:
+    return resources.files("worker").joinpath("lua", name).read_text()
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` with timeouts and retries on a dropped connection."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        health_check_interval=15,
+        retry_on_timeout=True,
+    )
+
+
+def guarded(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn Redis connection faults into StoreUnavailable (a transient error)."""
+
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as e:
+            raise StoreUnavailable(f"redis unavailable: {e}") from e
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def record_body(record: Record) -> bytes:
+    """Record JSON without ingested_at and version (the store's script adds them)."""
+    data = record.model_dump(mode="json", exclude={"ingested_at", "version"})
+    for name in OPTIONAL_RECORD_FIELDS:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return orjson.dumps(data)
+
+
+def _score(published: datetime | None) -> float:
+    return published.timestamp() if published is not None else NO_DATE_SCORE
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Store:
+    """The record store on one Redis, under one namespace."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.namespace)
+        self._upsert = client.register_script(_lua("upsert.lua"))
+        self._reject = client.register_script(_lua("reject.lua"))
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> Store:
+        return cls(connect(url), settings)
+
+    # -- writes ---------------------------------------------------------------------
+
+    @guarded
+    def commit(self, items: Sequence[Prepared], *, reply_to: str | None = None) -> list[Outcome]:
+        """Store records and rejections, one atomic script call each, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        reply = self.keys.reply(reply_to) if reply_to else ""
+        now = _iso_now()
+        for item in items:
+            if isinstance(item, Accepted):
+                self._queue_upsert(pipe, item, reply, now)
+            else:
+                self._queue_reject(pipe, item, reply)
+        return [_outcome(raw) for raw in pipe.execute()]
+
+    def _queue_upsert(self, pipe: Any, item: Accepted, reply: str, now: str) -> None:
+        k, rec = self.keys, item.record
+        self._upsert(
+            keys=[
+                k.outcome(item.item_id),
+                k.record(rec.id),
+                k.by_published,
+                k.by_source(rec.source),
+                k.sources,
+                k.by_content_hash,
+                k.record_events,
+                k.stats,
+                reply,
+            ],
+            args=[
+                record_body(rec),
+                rec.id,
+                rec.content_hash,
+                _score(rec.published),
+                rec.source,
+                now,
+                self.settings.outcome_ttl,
+                self.settings.stream_maxlen,
+                item.item_id,
+                rec.kind,
+                k.by_source(""),
+            ],
+            client=pipe,
+        )
+
+    def _queue_reject(self, pipe: Any, item: Refused, reply: str) -> None:
+        k, rej = self.keys, item.rejection
+        at = rej.rejected_at
+        self._reject(
+            keys=[
+                k.outcome(item.item_id),
+                k.rejection(item.item_id),
+                k.rejections,
+                k.payload(item.item_id),
+                k.rejection_events,
+                k.stats,
+                reply,
+            ],
+            args=[
+                rej.model_dump_json(),
+                item.item_id,
+                at.timestamp(),
+                item.payload or b"",
+                self.settings.outcome_ttl,
+                self.settings.stream_maxlen,
+                rej.reason,
+                rej.source,
+                rej.model_dump(mode="json")["rejected_at"],
+            ],
+            client=pipe,
+        )
+
+    @guarded
+    def add_enqueued(self, count: int) -> None:
+        """Count inputs handed to the queue (stats' ``queued`` is enqueued minus done)."""
+        self.client.hincrby(self.keys.stats, "enqueued", count)
+
+    @guarded
+    def mark_done(self, reply_to: str, input_id: str, items: int) -> None:
+        """Tell a waiting `ingest run` that every item of one input has its outcome."""
+        key = self.keys.reply(reply_to)
+        marker = orjson.dumps({"done": input_id, "items": items})
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(key, marker)
+        pipe.expire(key, self.settings.outcome_ttl)
+        pipe.execute()
+
+    # -- reads ----------------------------------------------------------------------
+
+    @guarded
+    def get(self, record_id: str) -> Record | None:
+        raw = self.client.get(self.keys.record(record_id))
+        return Record.model_validate_json(raw) if raw else None
+
+    @guarded
+    def outcome_of(self, input_id: str) -> dict[str, Any] | None:
+        raw = self.client.get(self.keys.outcome(input_id))
+        return orjson.loads(raw) if raw else None
+
+    @guarded
+    def records(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source: str | None = None,
+        limit: int | None = 100,
+        page: int = 500,
+    ) -> Iterator[Record]:
+        """Records newest first by published, filtered, fetched a page at a time.
+
+        With neither bound, records without a date come last.
+        """
+        index = self.keys.by_source(source) if source is not None else self.keys.by_published
+        high = until.timestamp() if until else "+inf"
+        low: float | str = since.timestamp() if since else "-inf"
+        if since is None and until is not None:
+            low = f"({NO_DATE_SCORE}"
+        offset, remaining = 0, limit
+        while remaining is None or remaining > 0:
+            count = page if remaining is None else min(page, remaining)
+            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=count)
+            if not ids:
+                return
+            for raw in self.client.mget([self.keys.record(i) for i in _strs(ids)]):
+                if raw:
+                    yield Record.model_validate_json(raw)
+            offset += len(ids)
+            remaining = None if remaining is None else remaining - len(ids)
+
+    @guarded
+    def rejections(self, *, limit: int | None = 100) -> Iterator[Rejection]:
+        """Rejections, newest first."""
+        stop = -1 if limit is None else limit - 1
+        ids = _strs(self.client.zrevrange(self.keys.rejections, 0, stop))
+        for start in range(0, len(ids), 500):
+            chunk = [self.keys.rejection(i) for i in ids[start : start + 500]]
+            for raw in self.client.mget(chunk):
+                if raw:
+                    yield Rejection.model_validate_json(raw)
+
+    @guarded
+    def stats(self) -> dict[str, int]:
+        """Live counters; ``queued`` is inputs enqueued and not yet decided."""
+        raw = self.client.hgetall(self.keys.stats)
+        counts = {name: int(raw.get(name.encode(), 0)) for name in COUNTERS}
+        done = sum(counts[n] for n in ("records", "updates", "duplicates", "rejections"))
+        counts["queued"] = max(counts["enqueued"] - done, 0)
+        counts["record_events"] = int(self.client.xlen(self.keys.record_events))
+        counts["rejection_events"] = int(self.client.xlen(self.keys.rejection_events))
+        return counts
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until Redis answers, or raise StoreUnavailable."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.ping()
+                return
+            except (redis.ConnectionError, redis.BusyLoadingError) as e:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(f"redis unavailable: {e}") from e
+                time.sleep(0.2)
+
+
+def _strs(values: Any) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _outcome(raw: bytes | str) -> Outcome:
+    data = orjson.loads(raw)
+    return Outcome(
+        source=data["source"],
+        outcome=data["outcome"],
+        id=data.get("id"),
+        reason=data.get("reason"),
+        input_id=data["input_id"],
+    )
