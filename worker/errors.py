@@ -4,6 +4,8 @@
 
     IngestError
     ├── RejectedInput          permanent: bad input, never retried, stored as a Rejection
+    │   └── FeedFetchError     a feed URL that could not be fetched (`retryable`, `retry_after`)
+    │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
     │   └── FetchUnavailable   a feed host that may answer later (timeouts, 429/503, resets)
@@ -40,6 +42,9 @@ class Reason(StrEnum):
     FEED_CONNECTION = "feed.connection_failed"
     FEED_HTTP_ERROR = "feed.http_error"
     FEED_BAD_CONTENT_ENCODING = "feed.bad_content_encoding"
+    FEED_DNS = "feed.dns_failed"
+    FEED_TLS = "feed.tls_error"
+    FEED_BAD_RESPONSE = "feed.bad_response"
     ENTRY_NO_TITLE = "entry.no_title"
     ENTRY_NO_CONTENT = "entry.no_content"
     ENTRY_NO_ID = "entry.no_id"
@@ -61,6 +66,45 @@ class RejectedInput(IngestError):
         self.reason = str(reason)
         self.detail = detail
         self.source = source
+
+
+class FeedFetchError(RejectedInput):
+    """A feed URL that could not be fetched this time: the input is rejected.
+
+    ``retryable`` says whether a later poll may succeed (timeouts, connection faults, 429,
+    5xx); ``retry_after`` is the server's Retry-After in seconds, when it sent one. A poller
+    schedules its next try from them; a one-shot run just records the rejection.
+    """
+
+    def __init__(
+        self,
+        reason: Reason | str,
+        detail: str,
+        *,
+        source: str = "",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason, detail, source=source)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class FeedHttpError(FeedFetchError):
+    """A feed server answered with an error status; the reason is ``feed.http_<status>``."""
+
+    def __init__(
+        self, status: int, detail: str, *, source: str = "", retry_after: float | None = None
+    ) -> None:
+        retryable = status in (408, 425, 429) or status >= 500
+        super().__init__(
+            f"feed.http_{status}",
+            detail,
+            source=source,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+        self.status = status
 
 
 class TransientError(IngestError):

@@ -16,7 +16,7 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stats                  hash     counters: records, updates, duplicates, rejections, enqueued
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
-    ns:feed:{url}             hash     per-feed fetch state (etag, last-modified, failures)
+    ns:feed:{url}             hash     per-feed fetch state (etag, last_modified, failures)
     ns:feeds                  set      feed URLs with state
 """
 

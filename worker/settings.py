@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         gt=0,
         description="feed bodies larger than this (decompressed) are rejected",
     )
+    feed_connect_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to resolve and connect to a feed host"
+    )
+    feed_timeout: float = Field(
+        default=20.0, gt=0, description="seconds a whole feed fetch may take, redirects included"
+    )
+    feed_max_redirects: int = Field(
+        default=5, ge=0, le=20, description="redirects a feed fetch follows"
+    )
     log_format: str = Field(default="text", pattern=r"^(text|json)$", description="text or json")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     feed_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
