@@ -16,7 +16,7 @@ import pytest
 from tests.sources.feedserver import FeedServer, Handler
 from worker.errors import FeedFetchError, FeedHttpError, RejectedInput
 from worker.settings import Settings
-from worker.sources.fetch import USER_AGENT, fetch_feed
+from worker.sources.fetch import USER_AGENT, fetch_feed, tls_context
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
 RSS = "application/rss+xml; charset=utf-8"
@@ -505,6 +505,14 @@ def test_environment_proxies_are_ignored(
 
 
 # --- HTTPS ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_tls_context() -> Iterator[None]:
+    """The TLS context is cached per process; rebuild it around tests that change trust."""
+    tls_context.cache_clear()
+    yield
+    tls_context.cache_clear()
 
 
 def test_https_verifies_the_certificate(

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
@@ -148,6 +149,18 @@ def _open_socket(target: Target, settings: Settings, deadline: Deadline) -> sock
     )
 
 
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The client TLS context: system CAs, certificate and host-name checks, TLS 1.2+.
+
+    Built once per process (loading the CA store costs ~20 ms): the CA files named by
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when it is first used are the ones trusted.
+    """
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 def _headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
     headers = {
         "User-Agent": USER_AGENT,
@@ -200,8 +213,7 @@ def _exchange(
         watchdog.watch(sock)
         sock.settimeout(max(deadline.remaining(), 0.001))
         if target.https:
-            context = ssl.create_default_context()  # verifies the chain and the host name
-            sock = context.wrap_socket(sock, server_hostname=target.host)
+            sock = tls_context().wrap_socket(sock, server_hostname=target.host)
             watchdog.watch(sock)  # wrapping detached the plain socket
     except BaseException:
         sock.close()
