@@ -95,6 +95,8 @@ class Inflater:
             d = self._d
             assert d is not None
             try:
+                # At most one byte over the cap per call. A piece that fills max_length is
+                # over the cap and raises, so no output is ever left pending inside zlib.
                 self._append(d.decompress(data, self.limit - len(self.out) + 1))
             except zlib.error as e:
                 raise bad_encoding(f"corrupt {self.coding} stream: {e}") from e
