@@ -89,15 +89,21 @@ def main() -> None:
 
 
 def enqueue_paths(
-    url: str, settings: Settings, paths: tuple[str, ...], reply_to: str | None = None
+    url: str,
+    settings: Settings,
+    paths: tuple[str, ...],
+    reply_to: str | None = None,
+    feeds: tuple[str, ...] = (),
 ) -> tuple[Any, Any]:
-    """Point the app at ``url``, then read, batch and publish ``paths``; (store, report)."""
+    """Point the app at ``url``, then read, batch and publish ``paths`` and ``feeds``."""
+    import itertools
+
     from worker.app import app, configure
-    from worker.producer import EnqueueReport, expand, publish
+    from worker.producer import EnqueueReport, expand, expand_feeds, publish
     from worker.store import Store
 
-    if not paths:
-        raise click.UsageError("nothing to enqueue: give files, folders or -")
+    if not paths and not feeds:
+        raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
     store = Store.from_url(url, settings)
     configure(url, settings)
     report = EnqueueReport()
@@ -105,7 +111,7 @@ def enqueue_paths(
         publish(
             app,
             store,
-            expand(paths, report),
+            itertools.chain(expand(paths, report), expand_feeds(feeds)),
             settings,
             reply_to=reply_to,
             report=report,
@@ -114,20 +120,35 @@ def enqueue_paths(
     return store, report
 
 
+FEED_OPTION = click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL_OR_FILE",
+    help="an RSS/Atom feed: a URL (fetched by a worker) or a local file (repeatable)",
+)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=str)
+@FEED_OPTION
 @click.option("--json", "as_json", is_flag=True, help="one JSON line per input")
 @click.option("--strict", is_flag=True, help="exit 1 when any input was rejected")
 @click.option("--concurrency", type=click.IntRange(min=1), help="worker processes")
 @click.option("--timeout", type=click.FloatRange(min=1), help="give up after this many seconds")
 def run(
     paths: tuple[str, ...],
+    feeds: tuple[str, ...],
     as_json: bool,
     strict: bool,
     concurrency: int | None,
     timeout: float | None,
 ) -> None:
-    """Enqueue PATHS, process them with a local worker, wait, print a summary."""
+    """Enqueue PATHS and feeds, process them with a local worker, wait, print a summary.
+
+    A feed prints one line per entry, or one line when it fails as a whole or is not
+    modified since the last fetch.
+    """
     from worker import runner
 
     settings = get_settings()
@@ -137,7 +158,7 @@ def run(
             runner.worker_command(settings, run_id, concurrency), runner.worker_env(url)
         ).start()
         try:
-            store, report = enqueue_paths(url, settings, paths, reply_to=run_id)
+            store, report = enqueue_paths(url, settings, paths, reply_to=run_id, feeds=feeds)
             collector = runner.Collector(store, run_id)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
@@ -174,12 +195,13 @@ def show_run(
 
 @main.command()
 @click.argument("paths", nargs=-1, type=str)
+@FEED_OPTION
 @click.option("--json", "as_json", is_flag=True, help="one JSON line per queued input")
-def enqueue(paths: tuple[str, ...], as_json: bool) -> None:
-    """Enqueue PATHS (files, folders, - for stdin) for the workers and return."""
+def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> None:
+    """Enqueue PATHS (files, folders, - for stdin) and feeds for the workers and return."""
     settings = get_settings()
     with backend(settings) as url:
-        _, report = enqueue_paths(url, settings, paths)
+        _, report = enqueue_paths(url, settings, paths, feeds=feeds)
     for path, why in report.skipped:
         err.print(f"[yellow]skipped[/] {path}: {why}")
     if as_json:

@@ -18,6 +18,7 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed fetch state (etag, last_modified, failures)
     ns:feeds                  set      feed URLs with state
+    ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class Keys:
     @property
     def feeds(self) -> str:
         return f"{self.ns}:feeds"
+
+    def expanded(self, input_id: str) -> str:
+        return f"{self.ns}:expanded:{input_id}"
 
     @property
     def record_prefix(self) -> str:

@@ -155,4 +155,12 @@ class Refused:
     payload: bytes | None = None
 
 
-Prepared = Accepted | Refused
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A feed whose server answered 304: a ``duplicate`` outcome with no record behind it."""
+
+    item_id: str
+    source: str
+
+
+Prepared = Accepted | Refused | NotModified

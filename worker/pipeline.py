@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from worker.errors import Reason, RejectedInput
+from worker.feeds import feed_items
 from worker.models import (
     Accepted,
     Envelope,
@@ -35,7 +36,9 @@ from worker.store import Store
 
 log = logging.getLogger(__name__)
 # Inputs rejected for these reasons are not kept for replay: their bytes are the problem.
-NO_PAYLOAD = frozenset({Reason.SEED_TOO_LARGE.value, Reason.SEED_BINARY.value})
+NO_PAYLOAD = frozenset(
+    {Reason.SEED_TOO_LARGE.value, Reason.SEED_BINARY.value, Reason.FEED_TOO_LARGE.value}
+)
 
 
 def process_batch(
@@ -45,6 +48,8 @@ def process_batch(
     outcomes: list[Outcome] = []
     for reply_to, group in _by_reply(messages):
         prepared = [(input_id, prepare_message(m, settings)) for input_id, m in group]
+        # A feed became one item per entry: count the extra inputs before their outcomes.
+        store.expand({i: len(items) for i, items in prepared if len(items) != 1})
         outcomes += store.commit([p for _, items in prepared for p in items], reply_to=reply_to)
         if reply_to:
             for input_id, items in prepared:
@@ -82,6 +87,8 @@ def prepare(envelope: Envelope, settings: Settings) -> list[Prepared]:
     try:
         if envelope.kind is InputKind.SEED:
             return [Accepted(envelope.input_id, seed_record(envelope, settings))]
+        if envelope.kind is InputKind.FEED:
+            return feed_items(envelope, envelope.data or b"", settings)
         raise RejectedInput(Reason.INPUT_MALFORMED, f"unsupported input kind {envelope.kind}")
     except RejectedInput as e:
         return [refuse(envelope, e.reason, e.detail)]

@@ -25,6 +25,7 @@ from worker.settings import Settings
 from worker.store import Store
 
 STDIN = "-"
+MAX_URL = 2048  # the envelope's source limit
 RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 
 
@@ -67,6 +68,25 @@ def expand(paths: Sequence[str], report: EnqueueReport) -> Iterator[InputRef]:
             raise InputError(f"{raw}: not a regular file")
         else:
             yield InputRef(source=path.name, kind=InputKind.SEED, path=path)
+
+
+def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
+    """Feed inputs: a local file (or ``-``) is read here, anything else with ``://`` is a URL.
+
+    URLs are not checked here beyond their length: a worker fetches them and rejects what
+    it cannot fetch (``file:`` and other schemes included) with a reason code.
+    """
+    for raw in feeds:
+        if raw == STDIN:
+            yield InputRef(source="stdin", kind=InputKind.FEED)
+        elif Path(raw).exists():
+            if not _is_regular(Path(raw)):
+                raise InputError(f"{raw}: not a regular file")
+            yield InputRef(source=Path(raw).name, kind=InputKind.FEED, path=Path(raw))
+        elif "://" in raw and len(raw) <= MAX_URL:
+            yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
+        else:
+            raise InputError(f"{raw}: neither a feed file nor a feed URL")
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
@@ -117,12 +137,18 @@ def _cap(ref: InputRef, settings: Settings) -> int:
 
 
 def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[dict[str, Any]]]:
-    """Group envelopes into task payloads by count and size; a lone input goes at once."""
+    """Group envelopes into task payloads by count and size; a lone input goes at once.
+
+    A feed URL travels alone: its fetch may take seconds, and other tasks (on other worker
+    processes) should not wait behind it.
+    """
     batch: list[dict[str, Any]] = []
     size = 0
     for env in envelopes:
         message = env.model_dump(mode="json", exclude_none=True)
         weight = len(message.get("data", "")) + 200
+        if env.kind is InputKind.FEED_URL:
+            weight = settings.batch_bytes + 1
         if batch and (len(batch) >= settings.batch_size or size + weight > settings.batch_bytes):
             yield batch
             batch, size = [], 0

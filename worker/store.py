@@ -16,11 +16,12 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import redis
 
-from worker.errors import StoreUnavailable
+from worker.errors import Reason, StoreUnavailable
 from worker.keys import Keys
 from worker.models import (
     OPTIONAL_RECORD_FIELDS,
     Accepted,
+    NotModified,
     Outcome,
     Prepared,
     Record,
@@ -33,7 +34,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 # Below any real date (year 1 is about -6.2e10), so undated records sort last.
 NO_DATE_SCORE = -1e15
-COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued")
+COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded")
 
 
 def _lua(name: str) -> str:
@@ -91,6 +92,8 @@ class Store:
         self.keys = Keys(settings.namespace)
         self._upsert = client.register_script(_lua("upsert.lua"))
         self._reject = client.register_script(_lua("reject.lua"))
+        self._not_modified = client.register_script(_lua("not_modified.lua"))
+        self._expand = client.register_script(_lua("expand.lua"))
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Store:
@@ -107,6 +110,8 @@ class Store:
         for item in items:
             if isinstance(item, Accepted):
                 self._queue_upsert(pipe, item, reply, now)
+            elif isinstance(item, NotModified):
+                self._queue_not_modified(pipe, item, reply)
             else:
                 self._queue_reject(pipe, item, reply)
         return [_outcome(raw) for raw in pipe.execute()]
@@ -167,6 +172,23 @@ class Store:
             ],
             client=pipe,
         )
+
+    def _queue_not_modified(self, pipe: Any, item: NotModified, reply: str) -> None:
+        k = self.keys
+        self._not_modified(
+            keys=[k.outcome(item.item_id), k.stats, reply],
+            args=[item.item_id, item.source, self.settings.outcome_ttl, Reason.FEED_NOT_MODIFIED],
+            client=pipe,
+        )
+
+    @guarded
+    def expand(self, entries: dict[str, int]) -> None:
+        """Record that feed inputs became this many entries each (see ``lua/expand.lua``)."""
+        if entries:
+            self._expand(
+                keys=[self.keys.stats, *(self.keys.expanded(i) for i in entries)],
+                args=[self.settings.outcome_ttl, *entries.values()],
+            )
 
     @guarded
     def add_enqueued(self, count: int) -> None:
@@ -239,11 +261,15 @@ class Store:
 
     @guarded
     def stats(self) -> dict[str, int]:
-        """Live counters; ``queued`` is inputs enqueued and not yet decided."""
+        """Live counters; ``queued`` is inputs enqueued and not yet decided.
+
+        A feed is one input when enqueued and one per entry once parsed: ``expanded``
+        counts the difference, so ``enqueued + expanded`` is every input.
+        """
         raw = self.client.hgetall(self.keys.stats)
         counts = {name: int(raw.get(name.encode(), 0)) for name in COUNTERS}
         done = sum(counts[n] for n in ("records", "updates", "duplicates", "rejections"))
-        counts["queued"] = max(counts["enqueued"] - done, 0)
+        counts["queued"] = max(counts["enqueued"] + counts["expanded"] - done, 0)
         counts["record_events"] = int(self.client.xlen(self.keys.record_events))
         counts["rejection_events"] = int(self.client.xlen(self.keys.rejection_events))
         return counts

@@ -1,0 +1,118 @@
+"""Feeds through the real pipeline: store scripts on real Redis, `ingest run --feed` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ingest
+from worker.models import Envelope, InputKind, NotModified
+from worker.pipeline import process_batch
+from worker.settings import Settings
+from worker.store import Store
+
+
+def rss(*items: tuple[str, str, str]) -> bytes:
+    """A small RSS 2.0 feed of (guid, title, body) items."""
+    xml = "".join(
+        f"<item><guid>{g}</guid><title>{t}</title><description>{b}</description>"
+        f"<pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate></item>"
+        for g, t, b in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Local news</title>'
+        f"<link>http://local.example/</link><description>d</description>{xml}</channel></rss>"
+    ).encode()
+
+
+def feed_message(data: bytes, input_id: str, source: str = "local.xml") -> dict[str, object]:
+    env = Envelope(input_id=input_id, kind=InputKind.FEED, source=source, data=data)
+    return env.model_dump(mode="json", exclude_none=True)
+
+
+def balanced(store: Store) -> bool:
+    s = store.stats()
+    decided = s["records"] + s["updates"] + s["duplicates"] + s["rejections"]
+    return decided == s["enqueued"] + s["expanded"] and s["queued"] == 0
+
+
+def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Settings) -> None:
+    data = rss(("a", "First", "One."), ("b", "", "No title."), ("c", "Third", "Three."))
+    store.add_enqueued(1)
+    outcomes = process_batch([feed_message(data, "in1")], store, settings)
+    assert [(o.input_id, o.outcome, o.reason) for o in outcomes] == [
+        ("in1#0", "created", None),
+        ("in1#1", "rejected", "entry.no_title"),
+        ("in1#2", "created", None),
+    ]
+    assert balanced(store)
+    [rejection] = store.rejections()
+    assert (rejection.source, rejection.input_id) == ("local.xml", "in1#1")
+    assert "entry 1" in rejection.detail
+    assert not store.client.exists(store.keys.payload("in1#1"))
+
+
+def test_redelivered_feed_changes_nothing(store: Store, settings: Settings) -> None:
+    message = feed_message(rss(("a", "A", "x"), ("b", "B", "y")), "in2")
+    store.add_enqueued(1)
+    first = process_batch([message], store, settings)
+    again = process_batch([message], store, settings)
+    assert [o.outcome for o in again] == [o.outcome for o in first] == ["created", "created"]
+    stats = store.stats()
+    assert (stats["records"], stats["expanded"], stats["record_events"]) == (2, 1, 2)
+    assert balanced(store)
+
+
+def test_not_modified_is_one_idempotent_duplicate(store: Store) -> None:
+    store.add_enqueued(1)
+    item = NotModified("in3", "https://example.com/feed")
+    [first] = store.commit([item], reply_to="run1")
+    [again] = store.commit([item], reply_to="run1")
+    assert (first.outcome, first.reason, first.id) == ("duplicate", "feed.not_modified", None)
+    assert again == first
+    assert store.stats()["duplicates"] == 1
+    assert balanced(store)
+
+
+def test_expand_is_idempotent_and_corrects_a_changed_count(store: Store) -> None:
+    store.expand({"in4": 5})
+    store.expand({"in4": 5})
+    assert store.stats()["expanded"] == 4
+    store.expand({"in4": 3})  # a redelivery that fetched a feed with fewer entries
+    assert store.stats()["expanded"] == 2
+
+
+@pytest.mark.slow
+def test_run_feed_files_then_changed_entry_updates(
+    redis_url: str, tmp_path: Path, store: Store
+) -> None:
+    feed = tmp_path / "local.xml"
+    feed.write_bytes(rss(("a", "Alpha", "First body."), ("b", "Beta", "Second body.")))
+    page = tmp_path / "page.xml"
+    page.write_bytes(b"<html><body><p>not a feed</p></body></html>")
+    first = ingest("run", "--feed", str(feed), "--feed", str(page), "--json", url=redis_url)
+    assert first.returncode == 0, first.stderr
+    lines = [json.loads(x) for x in first.stdout.splitlines()]
+    assert [(x["source"], x["outcome"], x["reason"]) for x in lines] == [
+        ("local.xml", "created", None),
+        ("local.xml", "created", None),
+        ("page.xml", "rejected", "feed.not_a_feed"),
+    ]
+    alpha_id = lines[0]["id"]
+
+    feed.write_bytes(rss(("a", "Alpha", "First body, corrected."), ("b", "Beta", "Second body.")))
+    second = ingest("run", "--feed", str(feed), "--json", url=redis_url)
+    assert second.returncode == 0, second.stderr
+    lines = [json.loads(x) for x in second.stdout.splitlines()]
+    assert [(x["outcome"], x["id"]) for x in lines] == [
+        ("updated", alpha_id),
+        ("duplicate", lines[1]["id"]),
+    ]
+    record = store.get(alpha_id)
+    assert record is not None
+    assert (record.version, record.text, record.kind) == (2, "First body, corrected.", "feed")
+    events = [f[b"event"] for _, f in store.client.xrange(store.keys.record_events)]
+    assert events == [b"created", b"created", b"updated"]
+    assert balanced(store)
