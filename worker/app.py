@@ -10,6 +10,7 @@ from celery import Celery
 from worker.settings import Settings, get_settings
 
 TASK_PROCESS_BATCH = "ingest.process_batch"
+TASK_POLL_FEEDS = "ingest.poll_feeds"
 
 
 def embedded_url(data_dir: Path) -> str | None:
@@ -61,6 +62,15 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": True,
         "broker_channel_error_retry": True,
+        # `celery -A worker beat` polls the subscribed feeds; a check that waited in the
+        # queue past the next one is dropped (expires), not run late.
+        "beat_schedule": {
+            "poll-feeds": {
+                "task": TASK_POLL_FEEDS,
+                "schedule": settings.feed_poll_every,
+                "options": {"expires": settings.feed_poll_every},
+            }
+        },
     }
 
 

@@ -347,6 +347,40 @@ def stats(as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per feed")
+def feeds(as_json: bool) -> None:
+    """Subscribed and fetched feeds with their polling state (failures, next poll)."""
+    from worker.feedpoll import FeedSchedule, iso, load_subscriptions
+
+    settings = get_settings()
+    subs = {s.url: s for s in load_subscriptions(settings.feeds_file, settings.feed_interval)}
+    with opened_store(settings) as store:
+        schedule = FeedSchedule(store.client, settings)
+        urls = list(subs) + [u for u in schedule.known() if u not in subs]
+        states = [schedule.state(u) | {"subscribed": u in subs} for u in urls]
+    for state in states:
+        if state["interval"] is None and state["url"] in subs:
+            state["interval"] = subs[state["url"]].interval
+        for name in ("next_poll", "last_claim", "last_attempt", "last_success"):
+            state[name] = iso(state[name])
+    if as_json:
+        for state in states:
+            emit_json(state)
+        return
+    table = Table("url", "status", "failures", "last success", "next poll", "error")
+    for s in states:
+        table.add_row(
+            s["url"],
+            s["last_status"] or "never polled",
+            str(s["failures"] or 0),
+            s["last_success"] or "-",
+            s["next_poll"] or "due",
+            (s["last_error"] or "")[:80],
+        )
+    out.print(table)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of a record (schema version 1)."""
     from worker.schema import record_schema

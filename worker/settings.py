@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     feed_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="comma-separated CIDRs a feed URL may resolve into"
     )
+    feeds_file: Path = Field(
+        default=Path("config/feeds.toml"), description="feed subscriptions polled by beat"
+    )
+    feed_interval: int = Field(
+        default=900, ge=10, description="seconds between polls of a feed that sets no interval"
+    )
+    feed_poll_every: float = Field(
+        default=30.0, gt=0, description="seconds between beat's checks for feeds due"
+    )
+    feed_max_backoff: int = Field(
+        default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
+    )
 
     @field_validator("feed_allowed_networks", mode="before")
     @classmethod

@@ -9,8 +9,8 @@ from typing import Any
 from celery import Task
 
 from worker import pipeline
-from worker.app import TASK_PROCESS_BATCH, app, redis_url
-from worker.errors import TransientError
+from worker.app import TASK_POLL_FEEDS, TASK_PROCESS_BATCH, app, redis_url
+from worker.errors import ConfigError, TransientError
 from worker.settings import get_settings
 from worker.store import Store
 
@@ -47,3 +47,18 @@ def process_batch(self: Task[Any, Any], messages: Any) -> int:
     outcomes = pipeline.process_batch(batch, get_store(), get_settings())
     log.info("batch of %d inputs: %d outcomes", len(batch), len(outcomes))
     return len(outcomes)
+
+
+@app.task(name=TASK_POLL_FEEDS, ignore_result=True)
+def poll_feeds() -> int:
+    """Enqueue the subscribed feeds that are due (run by `celery -A worker beat`)."""
+    from worker.feedpoll import poll_due
+
+    try:
+        due = poll_due(get_store(), app)
+    except ConfigError as e:  # a bad feeds file: say so at every tick until it is fixed
+        log.error("feed poll skipped: %s", e)
+        return 0
+    if due:
+        log.info("polling %d feeds: %s", len(due), ", ".join(due))
+    return len(due)
