@@ -13,12 +13,25 @@ still ends as exactly one outcome, and the counts add up.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.errors import RejectedInput
+from worker.errors import FeedFetchError, RejectedInput
 from worker.feedparse import parse_feed
-from worker.models import Accepted, Envelope, Prepared, Record, Refused, Rejection
+from worker.feedpoll import FeedSchedule
+from worker.models import (
+    Accepted,
+    Envelope,
+    NotModified,
+    Prepared,
+    Record,
+    Refused,
+    Rejection,
+)
 from worker.settings import Settings
+from worker.sources.feedstate import load_validators, save_validators
+from worker.sources.fetch import FetchResult, fetch_feed
+from worker.store import Store
 
 
 def feed_items(
@@ -56,3 +69,61 @@ def _item(envelope: Envelope, item_id: str, entry: Record | RejectedInput) -> Pr
         kind=envelope.kind,
     )
     return Refused(item_id, rejection)
+
+
+@dataclass
+class FeedFetcher:
+    """Fetches the feed URLs of one batch and, once their entries are stored, remembers them.
+
+    The validators (ETag, Last-Modified) are saved only after the commit: saved before, a
+    worker lost between the two would be redelivered, get a 304, and the entries would
+    never be stored. The polling state records every success and failure.
+    """
+
+    store: Store
+    settings: Settings
+    fetched: list[FetchResult] = field(default_factory=list)
+
+    def items(self, envelope: Envelope) -> list[Prepared]:
+        """Fetch the envelope's URL and parse it: entries, a 304 outcome, or RejectedInput."""
+        url = envelope.url or envelope.source
+        schedule = FeedSchedule(self.store.client, self.settings)
+        try:
+            result = self._fetch(url, self._seen(envelope.input_id))
+            if result.status == 304:
+                items: list[Prepared] = [NotModified(envelope.input_id, envelope.source)]
+            else:
+                items = feed_items(
+                    envelope,
+                    result.body or b"",
+                    self.settings,
+                    base_url=result.final_url,
+                    content_type=result.content_type,
+                )
+        except RejectedInput as e:
+            retry_after = e.retry_after if isinstance(e, FeedFetchError) else None
+            schedule.failed(url, e.reason, e.detail, retry_after=retry_after)
+            raise
+        self.fetched.append(result)
+        return items
+
+    def _seen(self, input_id: str) -> bool:
+        """Whether this input was processed before (a redelivery after a lost worker)."""
+        keys = self.store.keys
+        return bool(self.store.client.exists(keys.outcome(input_id), keys.outcome(input_id + "#0")))
+
+    def _fetch(self, url: str, unconditional: bool) -> FetchResult:
+        # A redelivered input fetches unconditionally: its first delivery may have saved
+        # the validators, and a 304 now would give it a second, different outcome.
+        etag, last_modified = None, None
+        if not unconditional:
+            etag, last_modified = load_validators(self.store.client, self.store.keys, url)
+        return fetch_feed(url, self.settings, etag=etag, last_modified=last_modified)
+
+    def settle(self) -> None:
+        """After the commit: save validators and mark each fetched feed as polled."""
+        schedule = FeedSchedule(self.store.client, self.settings)
+        for result in self.fetched:
+            save_validators(self.store.client, self.store.keys, result.url, result)
+            schedule.succeeded(result.url, "not_modified" if result.status == 304 else "ok")
+        self.fetched.clear()

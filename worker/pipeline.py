@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from worker.errors import Reason, RejectedInput
-from worker.feeds import feed_items
+from worker.errors import Reason, RejectedInput, TransientError
+from worker.feeds import FeedFetcher, feed_items
 from worker.models import (
     Accepted,
     Envelope,
@@ -47,17 +47,21 @@ def process_batch(
     """Prepare every message of a batch, then store all outcomes; returns them in order."""
     outcomes: list[Outcome] = []
     for reply_to, group in _by_reply(messages):
-        prepared = [(input_id, prepare_message(m, settings)) for input_id, m in group]
+        fetcher = FeedFetcher(store, settings)
+        prepared = [(input_id, prepare_message(m, settings, fetcher)) for input_id, m in group]
         # A feed became one item per entry: count the extra inputs before their outcomes.
         store.expand({i: len(items) for i, items in prepared if len(items) != 1})
         outcomes += store.commit([p for _, items in prepared for p in items], reply_to=reply_to)
+        fetcher.settle()
         if reply_to:
             for input_id, items in prepared:
                 store.mark_done(reply_to, input_id, len(items))
     return outcomes
 
 
-def prepare_message(message: Mapping[str, Any], settings: Settings) -> list[Prepared]:
+def prepare_message(
+    message: Mapping[str, Any], settings: Settings, fetcher: FeedFetcher | None = None
+) -> list[Prepared]:
     """Validate a queue message and prepare it; a malformed message is refused."""
     try:
         envelope = Envelope.model_validate(message)
@@ -71,7 +75,7 @@ def prepare_message(message: Mapping[str, Any], settings: Settings) -> list[Prep
             kind=InputKind.SEED,
         )
         return [Refused(rejection.input_id, rejection)]
-    return prepare(envelope, settings)
+    return prepare(envelope, settings, fetcher)
 
 
 def message_id(message: Mapping[str, Any]) -> str:
@@ -82,16 +86,26 @@ def message_id(message: Mapping[str, Any]) -> str:
     return "malformed-" + hashlib.sha256(orjson.dumps(message, default=str)).hexdigest()[:24]
 
 
-def prepare(envelope: Envelope, settings: Settings) -> list[Prepared]:
-    """Turn one envelope into records and rejections. Never raises for bad input."""
+def prepare(
+    envelope: Envelope, settings: Settings, fetcher: FeedFetcher | None = None
+) -> list[Prepared]:
+    """Turn one envelope into records and rejections. Never raises for bad input.
+
+    Feed URLs need a ``fetcher`` (the network and the feed's state in Redis); a transient
+    fault (Redis down) propagates, so the task is retried rather than the input rejected.
+    """
     try:
         if envelope.kind is InputKind.SEED:
             return [Accepted(envelope.input_id, seed_record(envelope, settings))]
         if envelope.kind is InputKind.FEED:
             return feed_items(envelope, envelope.data or b"", settings)
+        if envelope.kind is InputKind.FEED_URL and fetcher is not None:
+            return fetcher.items(envelope)
         raise RejectedInput(Reason.INPUT_MALFORMED, f"unsupported input kind {envelope.kind}")
     except RejectedInput as e:
         return [refuse(envelope, e.reason, e.detail)]
+    except TransientError:
+        raise
     except Exception as e:
         log.exception("internal error on input %s from %s", envelope.input_id, envelope.source)
         return [refuse(envelope, Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")]
