@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from worker.runner import celery_worker_command
 
@@ -146,3 +147,26 @@ def ingest(
 def seed_bytes(title: str, *paragraphs: str, day: str = "2024-03-05") -> bytes:
     body = "\n\n".join(paragraphs or ("A first paragraph of body text.",))
     return f"date {day} {title}\n\n{body}\n".encode()
+
+
+def rss_bytes(*items: tuple[str, str, str], extra: str = "") -> bytes:
+    """A small RSS 2.0 feed of (guid, title, body) items; ``extra`` is added to each item.
+
+    ``{guid}`` in ``extra`` is replaced by the item's guid.
+    """
+    xml = "".join(
+        f"<item><guid>{g}</guid><title>{t}</title><description>{b}</description>"
+        f"{extra.replace('{guid}', g)}</item>"
+        for g, t, b in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Local news</title>'
+        f"<link>http://local.example/</link><description>d</description>{xml}</channel></rss>"
+    ).encode()
+
+
+def counts_add_up(store: Any) -> bool:
+    """Every input (feed entries included) decided exactly once, nothing left queued."""
+    s = store.stats()
+    decided = s["records"] + s["updates"] + s["duplicates"] + s["rejections"]
+    return bool(decided == s["enqueued"] + s["expanded"] and s["queued"] == 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest
+from tests.helpers import counts_add_up, ingest, rss_bytes
 from worker.models import Envelope, InputKind, NotModified
 from worker.pipeline import process_batch
 from worker.settings import Settings
@@ -15,27 +15,12 @@ from worker.store import Store
 
 
 def rss(*items: tuple[str, str, str]) -> bytes:
-    """A small RSS 2.0 feed of (guid, title, body) items."""
-    xml = "".join(
-        f"<item><guid>{g}</guid><title>{t}</title><description>{b}</description>"
-        f"<pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate></item>"
-        for g, t, b in items
-    )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Local news</title>'
-        f"<link>http://local.example/</link><description>d</description>{xml}</channel></rss>"
-    ).encode()
+    return rss_bytes(*items, extra="<pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate>")
 
 
 def feed_message(data: bytes, input_id: str, source: str = "local.xml") -> dict[str, object]:
     env = Envelope(input_id=input_id, kind=InputKind.FEED, source=source, data=data)
     return env.model_dump(mode="json", exclude_none=True)
-
-
-def balanced(store: Store) -> bool:
-    s = store.stats()
-    decided = s["records"] + s["updates"] + s["duplicates"] + s["rejections"]
-    return decided == s["enqueued"] + s["expanded"] and s["queued"] == 0
 
 
 def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Settings) -> None:
@@ -47,7 +32,7 @@ def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Se
         ("in1#1", "rejected", "entry.no_title"),
         ("in1#2", "created", None),
     ]
-    assert balanced(store)
+    assert counts_add_up(store)
     [rejection] = store.rejections()
     assert (rejection.source, rejection.input_id) == ("local.xml", "in1#1")
     assert "entry 1" in rejection.detail
@@ -62,7 +47,7 @@ def test_redelivered_feed_changes_nothing(store: Store, settings: Settings) -> N
     assert [o.outcome for o in again] == [o.outcome for o in first] == ["created", "created"]
     stats = store.stats()
     assert (stats["records"], stats["expanded"], stats["record_events"]) == (2, 1, 2)
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 def test_not_modified_is_one_idempotent_duplicate(store: Store) -> None:
@@ -73,7 +58,7 @@ def test_not_modified_is_one_idempotent_duplicate(store: Store) -> None:
     assert (first.outcome, first.reason, first.id) == ("duplicate", "feed.not_modified", None)
     assert again == first
     assert store.stats()["duplicates"] == 1
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 def test_expand_is_idempotent_and_corrects_a_changed_count(store: Store) -> None:
@@ -115,4 +100,4 @@ def test_run_feed_files_then_changed_entry_updates(
     assert (record.version, record.text, record.kind) == (2, "First body, corrected.", "feed")
     events = [f[b"event"] for _, f in store.client.xrange(store.keys.record_events)]
     assert events == [b"created", b"created", b"updated"]
-    assert balanced(store)
+    assert counts_add_up(store)

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, wait_until
+from tests.helpers import (
+    ROOT,
+    WorkerProcess,
+    counts_add_up,
+    env_for,
+    ingest,
+    rss_bytes,
+    wait_until,
+)
 from tests.sources.feedserver import FeedServer, Handler
 from worker.feedpoll import FeedSchedule
 from worker.models import Envelope, InputKind, Outcome
@@ -31,16 +39,8 @@ LOOPBACK = "127.0.0.0/8"
 
 
 def rss(*items: tuple[str, str, str]) -> bytes:
-    """An RSS 2.0 feed of (guid, title, body) items; links are relative to the feed."""
-    xml = "".join(
-        f"<item><guid>{g}</guid><title>{t}</title><link>/story/{g}</link>"
-        f"<description>{b}</description></item>"
-        for g, t, b in items
-    )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Loopback news</title>'
-        f"<link>http://example.invalid/</link><description>d</description>{xml}</channel></rss>"
-    ).encode()
+    """A feed whose links are relative to the feed's own URL."""
+    return rss_bytes(*items, extra="<link>/story/{guid}</link>")
 
 
 class Publisher:
@@ -78,12 +78,6 @@ def run_url(url: str, store: Store, settings: Settings, input_id: str) -> list[O
     return process_batch([env.model_dump(mode="json", exclude_none=True)], store, settings)
 
 
-def balanced(store: Store) -> bool:
-    s = store.stats()
-    decided = s["records"] + s["updates"] + s["duplicates"] + s["rejections"]
-    return decided == s["enqueued"] + s["expanded"] and s["queued"] == 0
-
-
 def test_fetch_then_not_modified_then_update(
     server: FeedServer, store: Store, url_settings: Settings
 ) -> None:
@@ -98,7 +92,7 @@ def test_fetch_then_not_modified_then_update(
     assert (alpha.source, alpha.url, alpha.feed_title) == (
         url,
         server.url("/story/a"),
-        "Loopback news",
+        "Local news",
     )
 
     [again] = run_url(url, store, url_settings, "u2")
@@ -119,7 +113,7 @@ def test_fetch_then_not_modified_then_update(
     assert (updated.version, updated.text) == (2, "First, corrected.")
     state = FeedSchedule(store.client, url_settings).state(url)
     assert (state["etag"], state["failures"], state["last_status"]) == ('"v2"', 0, "ok")
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 def test_redelivered_input_refetches_unconditionally(
@@ -133,7 +127,7 @@ def test_redelivered_input_refetches_unconditionally(
     again = run_url(url, store, url_settings, "r1")
     assert again == first
     assert "if-none-match" not in server.seen[1].headers
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +150,7 @@ def test_a_failing_feed_is_one_rejection_and_a_failure(
     assert (rejection.source, rejection.kind) == (url, InputKind.FEED_URL)
     state = FeedSchedule(store.client, settings).state(url)
     assert (state["failures"], state["last_status"], state["etag"]) == (1, reason, None)
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 def test_503_retry_after_sets_the_next_poll(
@@ -210,7 +204,7 @@ def test_ingest_run_feed_url_end_to_end(redis_url: str, server: FeedServer, stor
     record = store.get(str(lines[0]["id"]))
     assert record is not None
     assert record.version == 2
-    assert balanced(store)
+    assert counts_add_up(store)
 
 
 @pytest.mark.slow
