@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import counts_add_up, ingest, rss_bytes
+from tests.helpers import WorkerProcess, counts_add_up, ingest, rss_bytes, wait_until
 from worker.models import Envelope, InputKind, NotModified
 from worker.pipeline import process_batch
 from worker.settings import Settings
@@ -101,3 +101,31 @@ def test_run_feed_files_then_changed_entry_updates(
     events = [f[b"event"] for _, f in store.client.xrange(store.keys.record_events)]
     assert events == [b"created", b"created", b"updated"]
     assert counts_add_up(store)
+
+
+@pytest.mark.slow
+def test_enqueue_feed_file_and_stdin_for_workers(
+    redis_url: str, tmp_path: Path, store: Store, worker_proc: WorkerProcess
+) -> None:
+    feed = tmp_path / "file.xml"
+    feed.write_bytes(rss(("a", "From a file", "Body."), ("b", "Second", "Body two.")))
+    piped = rss(("c", "From stdin", "Piped body."))
+    result = ingest(
+        "enqueue", "--feed", str(feed), "--feed", "-", "--json", url=redis_url, stdin=piped
+    )
+    assert result.returncode == 0, result.stderr
+    queued = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [(q["source"], q["outcome"]) for q in queued] == [
+        ("file.xml", "queued"),
+        ("stdin", "queued"),
+    ]
+    wait_until(lambda: store.stats()["records"] == 3, timeout=60, what="feed entries stored")
+    assert sorted(r.source for r in store.records()) == ["file.xml", "file.xml", "stdin"]
+    assert counts_add_up(store)
+
+
+def test_enqueue_refuses_what_is_neither_file_nor_url(redis_url: str, tmp_path: Path) -> None:
+    result = ingest("enqueue", "--feed", str(tmp_path / "missing.xml"), url=redis_url)
+    assert result.returncode == 1
+    assert "neither a feed file nor a feed URL" in result.stderr
+    assert ingest("enqueue", url=redis_url).returncode == 2  # nothing to enqueue

@@ -130,6 +130,36 @@ def test_redelivered_input_refetches_unconditionally(
     assert counts_add_up(store)
 
 
+def test_redirected_feed_keeps_its_url_and_resolves_links_at_the_end(
+    server: FeedServer, store: Store, url_settings: Settings
+) -> None:
+    server.route("/old")(lambda h: h.reply(301, Location="/moved/feed"))
+    server.route("/moved/feed")(Publisher(rss(("a", "Moved", "Body."))))
+    url = server.url("/old")
+    [outcome] = run_url(url, store, url_settings, "m1")
+    record = store.get(outcome.id or "")
+    assert record is not None
+    assert (record.source, record.url) == (url, server.url("/story/a"))
+    assert FeedSchedule(store.client, url_settings).state(url)["etag"] == '"v1"'
+
+
+def slow(h: Handler) -> None:
+    """Headers at once, then one byte every half second: only the total deadline stops it."""
+    h.send_response(200)
+    h.send_header("Content-Length", "1000")
+    h.end_headers()
+    while not h.server.feeds.stop.wait(0.5):
+        h.wfile.write(b" ")
+        h.wfile.flush()
+
+
+def test_slow_feed_times_out(server: FeedServer, store: Store, url_settings: Settings) -> None:
+    server.route("/feed")(slow)
+    settings = url_settings.model_copy(update={"feed_timeout": 1.5})
+    [outcome] = run_url(server.url("/feed"), store, settings, "t1")
+    assert (outcome.outcome, outcome.reason) == ("rejected", "feed.timeout")
+
+
 @pytest.mark.parametrize(
     ("route", "reason"),
     [
