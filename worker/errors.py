@@ -50,6 +50,7 @@ class Reason(StrEnum):
     ENTRY_NO_CONTENT = "entry.no_content"
     ENTRY_NO_ID = "entry.no_id"
     ENTRY_INVALID = "entry.invalid"
+    ENTRY_DUPLICATE_ID = "entry.duplicate_id"
     INPUT_MALFORMED = "input.malformed"
     WORKER_LOST_REPEATEDLY = "worker.lost_repeatedly"
     INTERNAL_ERROR = "worker.internal_error"

@@ -5,6 +5,10 @@ Steps: size cap, :func:`worker.xmlsafe.neutralise_dtd`, ``feedparser.parse`` on 
 URL or a file name and open), then each entry is normalised on its own, so one bad
 entry is rejected alone and its neighbours are kept.
 
+An entry whose id (see below) repeats an earlier entry's is rejected
+(``entry.duplicate_id``): feeds that list an item twice would otherwise flip the record
+between the two versions at every fetch.
+
 A document is rejected as a whole (``feed.not_a_feed``) when feedparser finds neither a
 feed version nor any entry; a feed with a version and no entries is ``feed.empty``.
 Ill-formed XML that feedparser recovers from (its "bozo" flag) still yields entries.
@@ -103,7 +107,24 @@ def parse_feed(
         raise RejectedInput(Reason.FEED_EMPTY, f"a {version} feed with no entries")
     title = html_to_line(parsed.feed.get("title") or "") or None
     results = [_entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
-    return ParsedFeed(version=version, title=title, entries=results, bozo=bozo)
+    return ParsedFeed(version=version, title=title, entries=_first_of_each_id(results), bozo=bozo)
+
+
+def _first_of_each_id(results: list[Record | RejectedInput]) -> list[Record | RejectedInput]:
+    """Later entries with the id of an earlier one are rejected.
+
+    Stored, they would overwrite the first as an update at every fetch, and back again.
+    """
+    first: dict[str, int] = {}
+    out: list[Record | RejectedInput] = []
+    for n, entry in enumerate(results):
+        if isinstance(entry, Record) and entry.id in first:
+            detail = f"entry {n}: same id as entry {first[entry.id]} ({entry.guid or entry.url})"
+            entry = RejectedInput(Reason.ENTRY_DUPLICATE_ID, detail, source=entry.source)
+        elif isinstance(entry, Record):
+            first[entry.id] = n
+        out.append(entry)
+    return out
 
 
 def _headers(base_url: str | None, content_type: str | None) -> dict[str, str]:
