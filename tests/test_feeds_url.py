@@ -196,6 +196,27 @@ def test_503_retry_after_sets_the_next_poll(
     assert state["next_poll"] >= before + 3600
 
 
+def test_a_feed_recovers_after_failures(
+    server: FeedServer, store: Store, url_settings: Settings
+) -> None:
+    answers = iter([503, 500, 200])
+
+    def flaky(h: Handler) -> None:
+        status = next(answers)
+        h.reply(status, rss(("a", "Back", "Up again.")) if status == 200 else b"down")
+
+    server.route("/feed")(flaky)
+    url = server.url("/feed")
+    schedule = FeedSchedule(store.client, url_settings)
+    run_url(url, store, url_settings, "k1")
+    run_url(url, store, url_settings, "k2")
+    assert schedule.state(url)["failures"] == 2
+    [created] = run_url(url, store, url_settings, "k3")
+    state = schedule.state(url)
+    assert (created.outcome, state["failures"], state["last_status"]) == ("created", 0, "ok")
+    assert state["next_poll"] == pytest.approx(state["last_success"] + url_settings.feed_interval)
+
+
 def test_blocked_address_sends_nothing(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
