@@ -13,10 +13,12 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:payload:{input_id}     string   original bytes of a rejected input, for replay
     ns:stream:rejections      stream   rejected events
     ns:input:{input_id}       string   the outcome of one input (expires)
-    ns:stats                  hash     counters: records, updates, duplicates, rejections, enqueued
+    ns:stats                  hash     counters: records, updates, duplicates, rejections,
+                                       enqueued, expanded (extra inputs from feed entries)
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
-    ns:feed:{url}             hash     per-feed fetch state (etag, last_modified, failures)
+    ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
+                                       next_poll, last_*, failures (worker/feedpoll.py)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
 """
