@@ -185,6 +185,42 @@ class TestNeutraliseDtd:
         assert out == '<?xml version="1.0" encoding="utf-8"?><!DOCTYPE r><r>é</r>'.encode()
 
 
+def test_deeply_nested_declarations_do_not_recurse() -> None:
+    data = b"<!DOCTYPE x [" + b"<![" * 5000 + b"]><r/>"
+    assert neutralise_dtd(data) == b"<!DOCTYPE x>"
+
+
+SUBSET_PIECES = [
+    b'\n<!ENTITY a "' + b"x" * 200 + b'">\n', b'\n<!ENTITY b "&a;&a;&a;&a;">\n',
+    b"<!ENTITY c SYSTEM 'file:///etc/passwd'>", b"<!-- ]> -->", b"<?pi ]>?>", b"'", b'"',
+    b"]", b"[", b"<", b">", b"<!ELEMENT r ANY>", b"\n",
+]  # fmt: skip
+TEXT_PIECES = [b"&a;", b"&b;", b"&c;", b"&amp;", b"text", b"<b>", b"<![CDATA[<i>]]>", b"&"]
+
+
+@given(
+    st.lists(st.sampled_from(SUBSET_PIECES), max_size=12).map(b"".join),
+    st.lists(st.sampled_from(TEXT_PIECES), min_size=1, max_size=30).map(b"".join),
+    st.booleans(),
+)
+def test_any_internal_subset_is_neutralised(subset: bytes, text: bytes, utf16: bool) -> None:
+    """Whatever the subset declares, nothing expands and nothing but RejectedInput escapes."""
+    data = rss(
+        f"<item><title>T {text.decode()}</title><description>{text.decode()}</description></item>",
+        head=f"\n<!DOCTYPE rss [{subset.decode()}]>\n",
+    )
+    if utf16:
+        data = b"\xff\xfe" + data.decode().encode("utf-16-le")
+    try:
+        feed = parse(data)
+    except RejectedInput:
+        return
+    for entry in feed.entries:
+        if isinstance(entry, Record):
+            assert len(entry.title) + len(entry.text) <= len(data)
+            assert "root:" not in entry.title + entry.text
+
+
 @pytest.mark.parametrize(
     ("html", "paragraphs"),
     [

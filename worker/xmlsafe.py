@@ -87,14 +87,18 @@ def _last_open(data: bytes, pos: int, limit: int) -> int | None:
         i = end
 
 
-def _markup_end(data: bytes, i: int) -> int:
-    """Offset just after the comment, PI, DOCTYPE or declaration starting at ``i``."""
+def _markup_end(data: bytes, i: int, *, in_subset: bool = False) -> int:
+    """Offset just after the comment, PI, DOCTYPE or declaration starting at ``i``.
+
+    Inside an internal subset a declaration has no subset of its own: ``[`` is then an
+    ordinary character, so crafted nesting cannot drive the scanner into deep recursion.
+    """
     if data.startswith(b"<!--", i):
         return _after(data, b"-->", i + 4)
     if data.startswith(b"<?", i):
         return _after(data, b"?>", i + 2)
     if data.startswith(b"<!", i):
-        return _declaration_end(data, i + 2)
+        return _declaration_end(data, i + 2, subset=not in_subset)
     return i + 1
 
 
@@ -103,13 +107,13 @@ def _after(data: bytes, token: bytes, start: int) -> int:
     return len(data) if found < 0 else found + len(token)
 
 
-def _declaration_end(data: bytes, i: int) -> int:
+def _declaration_end(data: bytes, i: int, *, subset: bool = True) -> int:
     """End of ``<!...>``, honouring quotes, and a ``[...]`` subset with its own markup."""
     while i < len(data):
         char = data[i : i + 1]
         if char in (b'"', b"'"):
             i = _after(data, char, i + 1)
-        elif char == b"[":
+        elif char == b"[" and subset:
             i = _subset_end(data, i + 1)
         elif char == b">":
             return i + 1
@@ -125,7 +129,7 @@ def _subset_end(data: bytes, i: int) -> int:
         if char == b"]":
             return i + 1
         if char == b"<":
-            i = _markup_end(data, i)
+            i = _markup_end(data, i, in_subset=True)
         elif char in (b'"', b"'"):
             i = _after(data, char, i + 1)
         else:
