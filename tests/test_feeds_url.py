@@ -230,6 +230,7 @@ def test_blocked_address_sends_nothing(
 def test_other_schemes_are_never_read(store: Store, url_settings: Settings, url: str) -> None:
     [outcome] = run_url(url, store, url_settings, "x1")
     assert (outcome.outcome, outcome.reason) == ("rejected", "feed.bad_url")
+    assert FeedSchedule(store.client, url_settings).known() == []  # no state for it
 
 
 @pytest.mark.slow

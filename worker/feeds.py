@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.errors import FeedFetchError, RejectedInput
+from worker.errors import FeedFetchError, Reason, RejectedInput
 from worker.feedparse import parse_feed
 from worker.feedpoll import FeedSchedule
 from worker.models import (
@@ -101,8 +101,9 @@ class FeedFetcher:
                     content_type=result.content_type,
                 )
         except RejectedInput as e:
-            retry_after = e.retry_after if isinstance(e, FeedFetchError) else None
-            schedule.failed(url, e.reason, e.detail, retry_after=retry_after)
+            if e.reason != Reason.FEED_BAD_URL:  # never fetchable: no schedule to keep
+                retry_after = e.retry_after if isinstance(e, FeedFetchError) else None
+                schedule.failed(url, e.reason, e.detail, retry_after=retry_after)
             raise
         self.fetched.append(result)
         return items
