@@ -62,14 +62,11 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": True,
         "broker_channel_error_retry": True,
-        # `celery -A worker beat` polls the subscribed feeds; a check that waited in the
-        # queue past the next one is dropped (expires), not run late.
+        # `celery -A worker beat` polls the subscribed feeds. No expiry on the check: behind
+        # a long backlog it would expire every time and feeds would starve; a late or
+        # repeated check is harmless, as each due feed is claimed atomically.
         "beat_schedule": {
-            "poll-feeds": {
-                "task": TASK_POLL_FEEDS,
-                "schedule": settings.feed_poll_every,
-                "options": {"expires": settings.feed_poll_every},
-            }
+            "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
     }
 
