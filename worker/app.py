@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from worker.logs import install_celery_hooks
 from worker.settings import Settings, get_settings
 
 TASK_PROCESS_BATCH = "ingest.process_batch"
@@ -37,9 +38,13 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "retry_on_timeout": True,
         "health_check_interval": 15,
     }
+    broker = settings.broker_url or url
+    if is_amqp(broker):
+        # The producer counts an input as queued only once the broker confirmed the message.
+        transport["confirm_publish"] = True
     return {
         "ingest_store_url": url,
-        "broker_url": settings.broker_url or url,
+        "broker_url": broker,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
         "broker_connection_retry_on_startup": True,
@@ -68,7 +73,16 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
+        # A stop lets running tasks finish for this long, then requeues them (see README).
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
     }
+
+
+def is_amqp(url: str) -> bool:
+    """True for a RabbitMQ (AMQP) broker URL."""
+    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 def make_app(settings: Settings | None = None, url: str | None = None) -> Celery:
@@ -85,3 +99,4 @@ def configure(url: str, settings: Settings | None = None) -> None:
 
 
 app = make_app()
+install_celery_hooks(get_settings())

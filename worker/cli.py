@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -83,6 +85,9 @@ class IngestGroup(click.Group):
 @click.version_option(package_name="news-ingest-worker")
 def main() -> None:
     """Ingest seed documents and RSS/Atom feeds through Celery workers into Redis."""
+    from worker.logs import setup_logging
+
+    setup_logging(get_settings())
 
 
 # -- run / enqueue / worker --------------------------------------------------------------
@@ -217,6 +222,10 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Start a Celery worker (extra arguments go to `celery worker`)."""
+    # Celery's switch, read when billiard is imported (below): SIGTERM starts the soft
+    # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
+    # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
     from worker.app import app, configure
 
     settings = get_settings()
@@ -225,6 +234,8 @@ def worker(ctx: click.Context) -> None:
         argv = ["worker", "-Q", settings.queue, *ctx.args]
         if not any(a.startswith(("--loglevel", "-l")) for a in ctx.args):
             argv += ["--loglevel", settings.log_level]
+        if settings.log_format == "json":
+            argv.append("--quiet")  # the banner is not JSON; the log lines are
         app.worker_main(argv)
 
 
@@ -335,14 +346,27 @@ def rejections_list(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def stats(as_json: bool) -> None:
     """Live counts: records, updates, duplicates, rejections, queued."""
-    with opened_store(get_settings()) as store:
-        counts = store.stats()
+    from worker.app import app, configure
+    from worker.metrics import queue_depth
+    from worker.store import Store
+
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        counts: dict[str, Any] = store.stats()
+        configure(url, settings)
+        counts["queue_depth"] = queue_depth(app, settings.queue)
+        counts["rejections_by_reason"] = store.rejection_reasons()
     if as_json:
         emit_json(counts)
         return
     table = Table("counter", "value")
     for name, value in counts.items():
-        table.add_row(name, str(value))
+        if isinstance(value, dict):
+            for reason, n in value.items():
+                table.add_row(f"  rejected {reason}", str(n))
+        else:
+            table.add_row(name, "unreachable" if value is None else str(value))
     out.print(table)
 
 
@@ -378,6 +402,40 @@ def feeds(as_json: bool) -> None:
             (s["last_error"] or "")[:80],
         )
     out.print(table)
+
+
+@main.command()
+@click.option("--serve", is_flag=True, help="serve GET /metrics until stopped")
+@click.option("--host", help="address to bind (default INGEST_METRICS_HOST)")
+@click.option("--port", type=click.IntRange(1, 65535), help="default INGEST_METRICS_PORT")
+def metrics(serve: bool, host: str | None, port: int | None) -> None:
+    """Prometheus metrics: counters by outcome and reason, queue depth (once, or --serve)."""
+    from worker.app import app, configure
+    from worker.metrics import exposition
+    from worker.metrics import serve as http_server
+    from worker.store import Store
+
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        configure(url, settings)
+        if not serve:
+            sys.stdout.write(exposition(store, app, settings.queue))
+            return
+        server = http_server(
+            host or settings.metrics_host,
+            port or settings.metrics_port,
+            lambda: exposition(store, app, settings.queue),
+        )
+        # SIGTERM (docker stop) ends serve_forever cleanly, like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        err.print(f"serving metrics on http://{server.server_name}:{server.server_port}/metrics")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
 
 
 @main.command()

@@ -15,6 +15,7 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:input:{input_id}       string   the outcome of one input (expires)
     ns:stats                  hash     counters: records, updates, duplicates, rejections,
                                        enqueued, expanded (extra inputs from feed entries)
+    ns:stats:rejections       hash     rejection reason code -> count
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
@@ -76,6 +77,10 @@ class Keys:
     @property
     def stats(self) -> str:
         return f"{self.ns}:stats"
+
+    @property
+    def rejection_reasons(self) -> str:
+        return f"{self.ns}:stats:rejections"
 
     def reply(self, run_id: str) -> str:
         return f"{self.ns}:reply:{run_id}"

@@ -96,6 +96,20 @@ class Settings(BaseSettings):
     feed_max_backoff: int = Field(
         default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
     )
+    worker_soft_shutdown_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds a stopping worker lets running tasks finish before requeueing them",
+    )
+    task_events: bool = Field(
+        default=False, description="workers send task events (Flower's task view and metrics)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1, description="address `ingest metrics --serve` binds"
+    )
+    metrics_port: int = Field(
+        default=9808, gt=0, lt=65536, description="port `ingest metrics --serve` listens on"
+    )
 
     @field_validator("feed_allowed_networks", mode="before")
     @classmethod

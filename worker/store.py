@@ -158,6 +158,7 @@ class Store:
                 k.rejection_events,
                 k.stats,
                 reply,
+                k.rejection_reasons,
             ],
             args=[
                 rej.model_dump_json(),
@@ -273,6 +274,12 @@ class Store:
         counts["record_events"] = int(self.client.xlen(self.keys.record_events))
         counts["rejection_events"] = int(self.client.xlen(self.keys.rejection_events))
         return counts
+
+    @guarded
+    def rejection_reasons(self) -> dict[str, int]:
+        """Rejections counted per reason code (they add up to ``stats()["rejections"]``)."""
+        raw = self.client.hgetall(self.keys.rejection_reasons)
+        return dict(zip(_strs(raw), (int(v) for v in raw.values()), strict=True))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until Redis answers, or raise StoreUnavailable."""

@@ -1,6 +1,6 @@
 -- Idempotent rejection: stored once per input, with its event and counter.
 -- KEYS: 1 outcome  2 rejection  3 rejections index  4 payload  5 rejection_events
---       6 stats  7 reply list ('' for none)
+--       6 stats  7 reply list ('' for none)  8 per-reason rejection counters
 -- ARGV: 1 rejection JSON  2 input id  3 rejected_at epoch  4 payload ('' for none)
 --       5 outcome ttl  6 stream maxlen  7 reason  8 source  9 rejected_at ISO
 local done = redis.call('GET', KEYS[1])
@@ -14,6 +14,7 @@ end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'event', 'rejected',
   'input_id', ARGV[2], 'reason', ARGV[7], 'source', ARGV[8], 'at', ARGV[9])
 redis.call('HINCRBY', KEYS[6], 'rejections', 1)
+redis.call('HINCRBY', KEYS[8], ARGV[7], 1)
 
 local result = cjson.encode({outcome = 'rejected', reason = ARGV[7], input_id = ARGV[2],
   source = ARGV[8]})
