@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from worker.errors import ConfigError, IngestError
 from worker.models import Outcome, OutcomeKind, Record
 from worker.settings import Settings, get_settings, masked
 
+log = logging.getLogger(__name__)
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
@@ -235,7 +237,7 @@ def worker(ctx: click.Context) -> None:
         if not any(a.startswith(("--loglevel", "-l")) for a in ctx.args):
             argv += ["--loglevel", settings.log_level]
         if settings.log_format == "json":
-            argv.append("--quiet")  # the banner is not JSON; the log lines are
+            argv.insert(0, "--quiet")  # celery's global option: the banner is not JSON
         app.worker_main(argv)
 
 
@@ -429,7 +431,7 @@ def metrics(serve: bool, host: str | None, port: int | None) -> None:
         )
         # SIGTERM (docker stop) ends serve_forever cleanly, like Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        err.print(f"serving metrics on http://{server.server_name}:{server.server_port}/metrics")
+        log.info("serving metrics on %s:%d/metrics", *server.server_address[:2])
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -456,3 +458,21 @@ def show_config(as_json: bool) -> None:
         return
     for name, value in data.items():
         out.print(f"INGEST_{name.upper()}={value if value is not None else ''}", highlight=False)
+
+
+@main.command()
+def health() -> None:
+    """Exit 0 when the settings are valid and the store and broker answer (healthchecks)."""
+    from worker.app import app, configure
+    from worker.metrics import queue_depth
+    from worker.store import Store
+
+    settings = get_settings()
+    if settings.redis_url is None:
+        err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
+        return
+    Store.from_url(settings.redis_url, settings).wait_ready(timeout=5)
+    configure(settings.redis_url, settings)
+    if queue_depth(app, settings.queue) is None:
+        raise IngestError("broker unreachable")
+    err.print("ok")

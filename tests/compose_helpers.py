@@ -1,0 +1,177 @@
+"""docker-compose.yml as data, and its services' commands run as local processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.helpers import QUIET, ROOT, wait_until
+
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}; $$ is a dollar.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$\$")
+
+
+def load_compose() -> dict[str, Any]:
+    """The compose file as YAML gives it (anchors and merge keys resolved, not interpolated)."""
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def env_example() -> dict[str, str]:
+    """KEY=VALUE lines of .env.example (comments and blank lines skipped)."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example: not KEY=VALUE: {line!r}"
+            values[key.strip()] = value.strip()
+    return values
+
+
+def variables(text: str) -> set[str]:
+    """Names of the ${VARIABLES} a text refers to."""
+    return {m.group(1) for m in _VARIABLE.finditer(text) if m.group(1)}
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's variable substitution, applied to every string of a parsed file."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: _substitute(m, env), value)
+    return value
+
+
+def _substitute(match: re.Match[str], env: dict[str, str]) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    name, colon, op, arg = match.groups()
+    value = env.get(name)
+    missing = value is None or (colon == ":" and value == "")
+    if op == "-":
+        return arg if missing else str(value)
+    if op == "?":
+        if missing:
+            raise KeyError(f"{name} is required: {arg}")
+        return str(value)
+    return value or ""
+
+
+def resolved_compose() -> dict[str, Any]:
+    """The compose file as `docker compose config` would see it with .env.example as .env."""
+    return interpolate(load_compose(), env_example())  # type: ignore[no-any-return]
+
+
+def duration_seconds(value: str) -> float:
+    """A compose duration (``45s``, ``1m30s``, ``2m``) in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
+    assert "".join(n + u for n, u in parts) == value, f"bad duration {value!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+class ServiceProcess:
+    """One compose service's command, run here as a process against the test Redis.
+
+    ``ingest`` and ``celery`` run from this virtualenv; container paths are mapped to local
+    folders; the service's environment is the compose one (with .env.example values) plus
+    ``overrides`` (the private Redis URL, free ports).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        overrides: dict[str, str],
+        paths: dict[str, Path] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        spec = resolved_compose()["services"][service]
+        self.service = service
+        self.argv = local_argv(spec["command"], paths or {})
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "FLOWER_"))}
+        self.env = {**base, **{k: str(v) for k, v in spec.get("environment", {}).items()}}
+        self.env.update({"PYTHONWARNINGS": QUIET, **overrides})
+        folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+        self.log = folder / f"compose-{service}-{time.monotonic_ns()}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        wait_until(
+            lambda: text in self.output(),
+            timeout=timeout,
+            what=f"{self.service}: {text!r}",
+            alive=self.alive,
+        )
+
+    def run(self, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot service to completion."""
+        return subprocess.run(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM (what `docker stop` sends) and wait; SIGKILL the group if it hangs."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                raise AssertionError(f"{self.service} did not stop within {timeout}s") from None
+        return self.proc.returncode
+
+
+def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
+    """A container command line for this machine: our interpreter, local folders."""
+    programs = {
+        "ingest": [sys.executable, "-m", "worker"],
+        "celery": [sys.executable, "-m", "celery"],
+    }
+    assert command[0] in programs, f"unexpected program {command[0]!r}"
+    argv = list(programs[command[0]])
+    for arg in command[1:]:
+        for container_path, local in paths.items():
+            arg = arg.replace(container_path, str(local))
+        argv.append(arg)
+    return argv

@@ -1,0 +1,214 @@
+"""Each docker-compose service's command, run as a local process against the test Redis.
+
+The containers cannot run here, so the commands do: taken verbatim from docker-compose.yml,
+with the service's environment (and .env.example values), the private Redis instead of
+the `redis` service, free ports, and local folders for the container paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.compose_helpers import ServiceProcess
+from tests.helpers import SEEDS, WorkerProcess, seed_bytes, wait_until
+from worker.app import TASK_PROCESS_BATCH, make_app
+from worker.embedded import RedisServer, free_port
+from worker.models import InputKind
+from worker.producer import InputRef, envelope_for
+from worker.settings import Settings
+from worker.store import Store
+
+pytestmark = pytest.mark.slow
+AUTH = "admin:change-me-too"  # FLOWER_USER:FLOWER_PASSWORD of .env.example
+
+
+def http_get(url: str, auth: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, ""
+
+
+def answers(url: str, text: str = "", auth: str | None = None) -> bool:
+    status, body = http_get(url, auth)
+    return status == 200 and text in body
+
+
+@pytest.fixture
+def stack(redis_url: str, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:
+    """worker, flower and metrics running, as compose starts them, on the test Redis."""
+    base = {"INGEST_REDIS_URL": redis_url, "INGEST_BROKER_URL": "", "INGEST_NAMESPACE": "test"}
+    procs = {
+        "worker": ServiceProcess("worker", {**base, "INGEST_WORKER_CONCURRENCY": "1"}),
+        "flower": ServiceProcess(
+            "flower", {**base, "FLOWER_ADDRESS": "127.0.0.1", "FLOWER_PORT": str(free_port())}
+        ),
+        "metrics": ServiceProcess(
+            "metrics",
+            {**base, "INGEST_METRICS_HOST": "127.0.0.1", "INGEST_METRICS_PORT": str(free_port())},
+        ),
+    }
+    try:
+        for proc in procs.values():
+            proc.start()
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+
+
+def test_compose_services_take_documents_through(
+    stack: dict[str, ServiceProcess],
+    redis_url: str,
+    redis_server: RedisServer,
+    store: Store,
+    tmp_path: Path,
+) -> None:
+    worker, flower, metrics = stack["worker"], stack["flower"], stack["metrics"]
+    flower_url = f"http://127.0.0.1:{flower.env['FLOWER_PORT']}"
+    metrics_url = f"http://127.0.0.1:{metrics.env['INGEST_METRICS_PORT']}/metrics"
+    worker.wait_for("ready.")
+    wait_until(lambda: answers(f"{flower_url}/healthcheck"), timeout=60, what="flower")
+    # Flower shows a worker once its heartbeat event arrived: its event receiver is live.
+    wait_until(
+        lambda: answers(f"{flower_url}/metrics", "flower_worker_online{"),
+        timeout=60,
+        what="flower sees the worker",
+        alive=flower.alive,
+    )
+    wait_until(lambda: answers(metrics_url), timeout=60, what="metrics", alive=metrics.alive)
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "broken.txt").write_bytes(b"no header here\n\nbody\n")
+    producer = ServiceProcess(
+        "producer",
+        {"INGEST_REDIS_URL": redis_url, "INGEST_BROKER_URL": "", "INGEST_NAMESPACE": "test"},
+        paths={"/seeds": seeds},
+    )
+    done = producer.run()
+    assert done.returncode == 0, done.stderr
+    wait_until(
+        lambda: store.stats()["queued"] == 0 and store.stats()["enqueued"] == 2,
+        timeout=90,
+        what="both inputs decided",
+        alive=worker.alive,
+    )
+    assert store.stats()["records"] == 1
+    assert store.stats()["rejections"] == 1
+
+    status, body = http_get(metrics_url)
+    assert status == 200
+    assert "ingest_records_created_total 1\n" in body
+    assert 'ingest_rejections_total{reason="seed.no_header"} 1\n' in body
+    assert "ingest_queue_depth 0\n" in body
+
+    assert http_get(flower_url + "/")[0] == 401
+    assert http_get(flower_url + "/", "admin:wrong")[0] == 401
+    assert http_get(flower_url + "/", AUTH)[0] == 200
+    wait_until(
+        lambda: answers(f"{flower_url}/metrics", 'flower_task_runtime_seconds_count{task="ingest'),
+        timeout=60,
+        what="flower's task runtime metric",
+    )
+
+    logs = worker.output()
+    records = [json.loads(line) for line in logs.splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= r.keys() for r in records)
+    in_task = [r for r in records if r.get("task_name") == TASK_PROCESS_BATCH]
+    assert in_task
+    assert all(r["task_id"] for r in in_task)
+    for proc in (worker, flower, metrics):
+        assert redis_server.password not in proc.output(), proc.service
+    assert redis_server.password not in done.stdout + done.stderr
+    assert worker.stop() == 0
+
+
+def test_beat_starts_and_keeps_its_schedule(redis_url: str, tmp_path: Path) -> None:
+    beat = ServiceProcess(
+        "beat",
+        {"INGEST_REDIS_URL": redis_url, "INGEST_BROKER_URL": "", "INGEST_NAMESPACE": "test"},
+        paths={"/var/lib/ingest/beat": tmp_path},
+    ).start()
+    try:
+        wait_until(
+            lambda: any(tmp_path.glob("celerybeat-schedule*")),
+            timeout=60,
+            what="beat's schedule file",
+            alive=beat.alive,
+        )
+        beat.wait_for("beat: Starting")
+        lines = [json.loads(line) for line in beat.output().splitlines() if line.strip()]
+        assert any(r["logger"].startswith("celery.beat") for r in lines)
+        assert beat.alive()
+    finally:
+        beat.stop()
+
+
+def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: Path) -> None:
+    """SIGTERM mid-task: the soft shutdown expires, the task goes back to the queue, and a
+    new worker finishes it. The task is held mid-write by pausing the store's Redis."""
+    store_server = RedisServer(tmp_path / "store", persist=False).start()
+    try:
+        settings = Settings(redis_url=store_server.url, broker_url=redis_url, namespace="test")
+        worker = ServiceProcess(
+            "worker",
+            {
+                "INGEST_REDIS_URL": store_server.url,
+                "INGEST_BROKER_URL": redis_url,
+                "INGEST_NAMESPACE": "test",
+                "INGEST_WORKER_CONCURRENCY": "1",
+                "INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1",
+                "INGEST_LOG_FORMAT": "text",
+            },
+        ).start()
+        worker.wait_for("ready.")
+        broker, held = redis.Redis.from_url(redis_url), redis.Redis.from_url(store_server.url)
+        held.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
+        publish_one(settings, tmp_path / "held.txt")
+        wait_until(
+            lambda: broker.llen("ingest") == 0 and broker.hlen("unacked") == 1,
+            timeout=60,
+            what="the worker holds the task",
+        )
+        assert worker.stop(timeout=30) == 0
+        assert "Restoring 1 unacknowledged message" in worker.output()
+        assert (broker.llen("ingest"), broker.hlen("unacked")) == (1, 0)
+        assert store_server.password not in worker.output()
+        held.execute_command("CLIENT", "UNPAUSE")
+
+        store = Store.from_url(store_server.url, settings)
+        finisher = WorkerProcess(store_server.url, INGEST_BROKER_URL=redis_url).start()
+        try:
+            wait_until(lambda: store.stats()["records"] == 1, timeout=60, what="the record")
+        finally:
+            finisher.stop()
+        assert broker.llen("ingest") == 0
+    finally:
+        store_server.stop()
+
+
+def publish_one(settings: Settings, path: Path) -> None:
+    """Publish one seed straight to the broker (the store is paused: no producer counts)."""
+    path.write_bytes(seed_bytes("Held mid-write", "A paragraph that waits for the store."))
+    envelope = envelope_for(
+        InputRef(source=path.name, kind=InputKind.SEED, path=path), settings, None
+    )
+    app = make_app(settings, settings.redis_url)
+    message = envelope.model_dump(mode="json", exclude_none=True)
+    app.send_task(TASK_PROCESS_BATCH, args=[[message]], queue=settings.queue)
