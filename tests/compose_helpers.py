@@ -13,7 +13,11 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import QUIET, ROOT, wait_until
+from tests.helpers import QUIET, ROOT, seed_bytes, wait_until
+from worker.app import TASK_PROCESS_BATCH, make_app
+from worker.models import InputKind
+from worker.producer import InputRef, envelope_for
+from worker.settings import Settings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -175,3 +179,14 @@ def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
             arg = arg.replace(container_path, str(local))
         argv.append(arg)
     return argv
+
+
+def publish_one(settings: Settings, path: Path) -> None:
+    """Publish one seed straight to the broker (the store is paused: no producer counts)."""
+    path.write_bytes(seed_bytes("Held mid-write", "A paragraph that waits for the store."))
+    envelope = envelope_for(
+        InputRef(source=path.name, kind=InputKind.SEED, path=path), settings, None
+    )
+    app = make_app(settings, settings.redis_url)
+    message = envelope.model_dump(mode="json", exclude_none=True)
+    app.send_task(TASK_PROCESS_BATCH, args=[[message]], queue=settings.queue)

@@ -18,12 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.compose_helpers import ServiceProcess
-from tests.helpers import SEEDS, WorkerProcess, seed_bytes, wait_until
-from worker.app import TASK_PROCESS_BATCH, make_app
+from tests.compose_helpers import ServiceProcess, publish_one
+from tests.helpers import SEEDS, WorkerProcess, wait_until
+from worker.app import TASK_PROCESS_BATCH
 from worker.embedded import RedisServer, free_port
-from worker.models import InputKind
-from worker.producer import InputRef, envelope_for
 from worker.settings import Settings
 from worker.store import Store
 
@@ -201,14 +199,3 @@ def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: P
         assert broker.llen("ingest") == 0
     finally:
         store_server.stop()
-
-
-def publish_one(settings: Settings, path: Path) -> None:
-    """Publish one seed straight to the broker (the store is paused: no producer counts)."""
-    path.write_bytes(seed_bytes("Held mid-write", "A paragraph that waits for the store."))
-    envelope = envelope_for(
-        InputRef(source=path.name, kind=InputKind.SEED, path=path), settings, None
-    )
-    app = make_app(settings, settings.redis_url)
-    message = envelope.model_dump(mode="json", exclude_none=True)
-    app.send_task(TASK_PROCESS_BATCH, args=[[message]], queue=settings.queue)
