@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -190,3 +191,25 @@ def publish_one(settings: Settings, path: Path) -> None:
     app = make_app(settings, settings.redis_url)
     message = envelope.model_dump(mode="json", exclude_none=True)
     app.send_task(TASK_PROCESS_BATCH, args=[[message]], queue=settings.queue)
+
+
+def healthcheck(service: str, env: dict[str, str], replace: dict[str, str]) -> int:
+    """Run a service's compose healthcheck here; its exit code (0: healthy).
+
+    ``CMD`` and ``CMD-SHELL`` forms both run with this virtualenv first on PATH (the image
+    has its own there) and ``HOSTNAME`` set, as Docker sets it in a container.
+    """
+    test = resolved_compose()["services"][service]["healthcheck"]["test"]
+    form, args = test[0], [_replaced(a, replace) for a in test[1:]]
+    argv = args if form == "CMD" else ["sh", "-c", args[0]]
+    assert form in ("CMD", "CMD-SHELL"), test
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    run_env = {**env, "PATH": path, "HOSTNAME": socket.gethostname()}
+    done = subprocess.run(argv, env=run_env, cwd=ROOT, capture_output=True, timeout=120)
+    return done.returncode
+
+
+def _replaced(text: str, replace: dict[str, str]) -> str:
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text

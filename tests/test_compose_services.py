@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.compose_helpers import ServiceProcess, publish_one
+from tests.compose_helpers import ServiceProcess, healthcheck, publish_one
 from tests.helpers import SEEDS, WorkerProcess, wait_until
 from worker.app import TASK_PROCESS_BATCH
 from worker.embedded import RedisServer, free_port
@@ -90,6 +90,12 @@ def test_compose_services_take_documents_through(
         alive=flower.alive,
     )
     wait_until(lambda: answers(metrics_url), timeout=60, what="metrics", alive=metrics.alive)
+    assert healthcheck("worker", worker.env, {}) == 0
+    assert healthcheck("worker", worker.env, {"worker@": "nobody@", "10": "2"}) != 0
+    flower_port = flower.env["FLOWER_PORT"]
+    assert healthcheck("flower", flower.env, {":5555/": f":{flower_port}/"}) == 0
+    metrics_port = metrics.env["INGEST_METRICS_PORT"]
+    assert healthcheck("metrics", metrics.env, {":9808/": f":{metrics_port}/"}) == 0
 
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
@@ -151,6 +157,7 @@ def test_beat_starts_and_keeps_its_schedule(redis_url: str, tmp_path: Path) -> N
             alive=beat.alive,
         )
         beat.wait_for("beat: Starting")
+        assert healthcheck("beat", beat.env, {}) == 0
         lines = [json.loads(line) for line in beat.output().splitlines() if line.strip()]
         assert any(r["logger"].startswith("celery.beat") for r in lines)
         assert beat.alive()

@@ -471,7 +471,7 @@ def health() -> None:
     if settings.redis_url is None:
         err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
         return
-    Store.from_url(settings.redis_url, settings).wait_ready(timeout=3)
+    Store.from_url(settings.redis_url, settings).wait_ready(timeout=2)
     configure(settings.redis_url, settings)
     if queue_depth(app, settings.queue) is None:
         raise IngestError("broker unreachable")
