@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -229,3 +230,26 @@ def test_env_example_has_no_real_looking_secrets() -> None:
     assert example["REDIS_PASSWORD"].startswith("change-me")
     assert example["FLOWER_PASSWORD"].startswith("change-me")
     assert ENV_EXAMPLE.name == ".env.example"
+
+
+def test_package_data_ships_every_file_the_package_reads() -> None:
+    """The image installs the package (not editable): non-Python files must be package data."""
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["worker"]
+    package = ROOT / "worker"
+    data = [
+        p.relative_to(package)
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
+    assert data, "expected the Lua scripts at least"
+    for path in data:
+        # A setuptools glob does not descend into folders ("*.lua" misses lua/x.lua).
+        shipped = any(
+            len(path.parts) == len(Path(pattern).parts) and path.match(pattern)
+            for pattern in patterns
+        )
+        assert shipped, f"{path} is not package data"
