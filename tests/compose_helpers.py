@@ -172,6 +172,7 @@ def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
     programs = {
         "ingest": [sys.executable, "-m", "worker"],
         "celery": [sys.executable, "-m", "celery"],
+        "sh": ["sh"],
     }
     assert command[0] in programs, f"unexpected program {command[0]!r}"
     argv = list(programs[command[0]])

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.compose_helpers import ServiceProcess, healthcheck, publish_one
-from tests.helpers import SEEDS, WorkerProcess, wait_until
+from tests.compose_helpers import ServiceProcess, env_example, healthcheck, publish_one
+from tests.helpers import ROOT, SEEDS, WorkerProcess, wait_until
 from worker.app import TASK_PROCESS_BATCH
-from worker.embedded import RedisServer, free_port
+from worker.embedded import RedisServer, free_port, wait_for_redis
 from worker.settings import Settings
 from worker.store import Store
 
@@ -206,3 +206,42 @@ def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: P
         assert broker.llen("ingest") == 0
     finally:
         store_server.stop()
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
+    reason="no redis-server/redis-cli on PATH to run the redis service's command",
+)
+def test_redis_service_command_persists_with_its_config(tmp_path: Path) -> None:
+    """The redis service's command and config/redis.conf, on this machine's redis-server:
+    password required, AOF every second, no eviction, data kept across a `docker stop`."""
+    port = free_port()
+    local_conf = f"{ROOT / 'config' / 'redis.conf'} --port {port} --bind 127.0.0.1 --dir {tmp_path}"
+    replace = {"/usr/local/etc/redis/redis.conf": local_conf}
+    password = env_example()["REDIS_PASSWORD"]
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+
+    def start() -> ServiceProcess:
+        server = ServiceProcess("redis", {}, paths=replace).start()
+        wait_for_redis(url, process=server.proc)
+        return server
+
+    server = start()
+    try:
+        client = redis.Redis.from_url(url)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        config = client.config_get("*")
+        assert config["appendonly"] == "yes"
+        assert config["appendfsync"] == "everysec"
+        assert config["maxmemory-policy"] == "noeviction"
+        # The container's redis-cli talks to its own 6379; here, to our server's port.
+        on_port = {"redis-cli ": f"redis-cli -p {port} "}
+        assert healthcheck("redis", server.env, on_port) == 0
+        assert healthcheck("redis", {**server.env, "REDISCLI_AUTH": "wrong"}, on_port) != 0
+        client.set("kept", "1")
+        assert server.stop() == 0  # SIGTERM, as `docker stop`: Redis flushes the AOF
+        server = start()
+        assert client.get("kept") == b"1"
+    finally:
+        server.stop()
