@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
@@ -42,6 +42,15 @@ def backend(settings: Settings) -> Iterator[str]:
 
     with embedded_redis(settings.data_dir) as url:
         yield url
+
+
+@contextlib.contextmanager
+def opened_client(settings: Settings) -> Iterator[Any]:
+    """The read client (worker.client) on the configured or embedded Redis."""
+    from worker.client import IngestClient
+
+    with backend(settings) as url:
+        yield IngestClient(url, settings.namespace)
 
 
 @contextlib.contextmanager
@@ -246,17 +255,12 @@ def worker(ctx: click.Context) -> None:
 
 def parse_when(value: str | None, *, end_of_day: bool) -> datetime | None:
     """An ISO date or datetime (naive means UTC); a date-only ``--until`` includes the day."""
-    if value is None:
-        return None
+    from worker.client import to_bound
+
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day, time(0), UTC)
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return to_bound(value, end_of_day=end_of_day)
     except ValueError as e:
         raise click.BadParameter(f"not an ISO date or datetime: {value!r}") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @main.group()
@@ -320,21 +324,84 @@ def records_show(record_id: str, as_json: bool) -> None:
     out.print(rec.text, soft_wrap=False)
 
 
+def tail_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options shared by `records tail` and `rejections tail`."""
+    options = [
+        click.option("--group", help="consumer group: acknowledge each event once printed"),
+        click.option("--consumer", help="consumer name in the group (default: the host name)"),
+        click.option("--new", is_flag=True, help="without --group: only events from now on"),
+        click.option("--limit", type=click.IntRange(min=1), help="stop after this many events"),
+        click.option("--json", "as_json", is_flag=True, help="one JSON event per line"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_tail(stream: str, group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    from worker.tail import Tail
+
+    if new and group:
+        raise click.UsageError("--new is for a tail without --group (a group resumes)")
+    settings = get_settings()
+    with opened_client(settings) as client:
+        tail = Tail(client, settings, stream, kw["as_json"], kw["limit"])
+        if group:
+            tail.consume(group, consumer)
+        else:
+            tail.follow(new=new)
+
+
+@records.command("tail")
+@tail_options
+def records_tail(group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    """Follow the record events (created / updated), printing each as it arrives."""
+    run_tail("records", group, consumer, new, **kw)
+
+
 @main.group()
 def rejections() -> None:
     """Read rejected inputs."""
 
 
+@rejections.command("tail")
+@tail_options
+def rejections_tail(group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    """Follow the rejection events, printing each as it arrives."""
+    run_tail("rejections", group, consumer, new, **kw)
+
+
+def rejection_filters(func: Callable[..., None]) -> Callable[..., None]:
+    """The filters shared by `rejections list` and `rejections replay`."""
+    options = [
+        click.option("--reason", help="a reason code (seed.bad_date) or family (seed)"),
+        click.option("--source", help="exact source"),
+        click.option("--since", help="rejected at or after (ISO date or datetime)"),
+        click.option("--until", help="rejected at or before (a date includes the whole day)"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def find_rejections(client: Any, limit: int | None, **filters: str | None) -> Iterator[Any]:
+    since = parse_when(filters.pop("since"), end_of_day=False)
+    until = parse_when(filters.pop("until"), end_of_day=True)
+    return client.rejections(since=since, until=until, limit=limit, **filters)  # type: ignore[no-any-return]
+
+
 @rejections.command("list")
+@rejection_filters
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON rejection per line")
-def rejections_list(limit: int, as_json: bool) -> None:
+def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     """Rejected inputs with their reason codes, newest first."""
-    with opened_store(get_settings()) as store:
-        found = list(store.rejections(limit=limit or None))
+    with opened_client(get_settings()) as client:
+        found = list(find_rejections(client, limit or None, **filters))
+        replayed = client.replayed_as([r.input_id for r in found])
     if as_json:
         for rej in found:
-            emit_json(rej.model_dump(mode="json"))
+            emit_json({**rej.model_dump(mode="json"), "replayed_as": replayed.get(rej.input_id)})
         return
     table = Table("rejected at", "source", "reason", "detail")
     for rej in found:
@@ -344,11 +411,50 @@ def rejections_list(limit: int, as_json: bool) -> None:
     out.print(table)
 
 
+@rejections.command("replay")
+@click.argument("input_ids", nargs=-1)
+@rejection_filters
+@click.option("--all", "every", is_flag=True, help="every rejection (with no IDs or filters)")
+@click.option("--again", is_flag=True, help="include rejections that were already replayed")
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per selected rejection")
+def rejections_replay(
+    input_ids: tuple[str, ...], every: bool, again: bool, as_json: bool, **filters: str | None
+) -> None:
+    """Re-enqueue the original input of rejections (by input id or filters) as new inputs."""
+    from worker import replay
+    from worker.app import app, configure
+    from worker.store import Store
+
+    if not (input_ids or every or any(filters.values())):
+        raise click.UsageError("say which rejections: input ids, a filter, or --all")
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        configure(url, settings)
+        if input_ids:
+            selected: list[Any] = replay.by_ids(store.reader, input_ids)
+        else:
+            found = find_rejections(store.reader, None, **filters)
+            selected = list(found) if again else replay.unreplayed(store.reader, found)
+        results = replay.replay(app, store, selected, settings)
+    for r in results:
+        if as_json:
+            emit_json(r.to_json())
+        elif r.skipped:
+            err.print(f"[yellow]skipped[/] {r.input_id}: {r.skipped}")
+    if not as_json:
+        done = sum(r.replayed_as is not None for r in results)
+        err.print(f"replayed {done} of {len(results)} rejections as new inputs")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def stats(as_json: bool) -> None:
     """Live counts: records, updates, duplicates, rejections, queued."""
+    from dataclasses import asdict
+
     from worker.app import app, configure
+    from worker.events import STREAMS
     from worker.metrics import queue_depth
     from worker.store import Store
 
@@ -359,8 +465,9 @@ def stats(as_json: bool) -> None:
         configure(url, settings)
         counts["queue_depth"] = queue_depth(app, settings.queue)
         counts["rejections_by_reason"] = store.rejection_reasons()
+        groups = [g for name in STREAMS for g in store.reader.groups(name)]
     if as_json:
-        emit_json(counts)
+        emit_json({**counts, "groups": [asdict(g) for g in groups]})
         return
     table = Table("counter", "value")
     for name, value in counts.items():
@@ -370,6 +477,27 @@ def stats(as_json: bool) -> None:
         else:
             table.add_row(name, "unreachable" if value is None else str(value))
     out.print(table)
+    if groups:
+        table = Table("stream", "group", "consumers", "pending", "lag", "dead letters")
+        for g in groups:
+            row = (g.stream, g.group, g.consumers, g.pending, g.lag, g.dead_letters)
+            table.add_row(*map(str, row))
+        out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def prune(as_json: bool) -> None:
+    """Apply retention: trim the event streams, delete records past their retention."""
+    from worker.retention import prune as apply_retention
+
+    with opened_store(get_settings()) as store:
+        report = apply_retention(store)
+    if as_json:
+        emit_json({"records": report.records, "events": report.events})
+        return
+    trimmed = sum(report.events.values())
+    out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
 
 
 @main.command()

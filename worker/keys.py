@@ -22,6 +22,9 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        next_poll, last_*, failures (worker/feedpoll.py)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
+    ns:stream:{name}          stream   events by stream name (records, rejections)
+    ns:dead:{name}:{group}    stream   dead letters of one consumer group on stream {name}
+    ns:replayed               hash     rejected input id -> input id it was replayed as
 """
 
 from __future__ import annotations
@@ -97,6 +100,18 @@ class Keys:
 
     def expanded(self, input_id: str) -> str:
         return f"{self.ns}:expanded:{input_id}"
+
+    def events(self, name: str) -> str:
+        """The event stream called ``name`` (``records`` or ``rejections``)."""
+        return f"{self.ns}:stream:{name}"
+
+    def dead_letter(self, name: str, group: str) -> str:
+        """Events a consumer group on stream ``name`` gave up on, with their delivery count."""
+        return f"{self.ns}:dead:{name}:{group}"
+
+    @property
+    def replayed(self) -> str:
+        return f"{self.ns}:replayed"
 
     @property
     def record_prefix(self) -> str:

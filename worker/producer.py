@@ -169,8 +169,21 @@ def publish(
     progress: Callable[[int], None] | None = None,
 ) -> EnqueueReport:
     """Read, batch and publish inputs; counts an input as queued only once the broker has it."""
-    report = report or EnqueueReport()
     envelopes = (envelope_for(ref, settings, reply_to) for ref in refs)
+    return publish_envelopes(app, store, envelopes, settings, report=report, progress=progress)
+
+
+def publish_envelopes(
+    app: Celery,
+    store: Store,
+    envelopes: Iterable[Envelope],
+    settings: Settings,
+    *,
+    report: EnqueueReport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EnqueueReport:
+    """Batch and publish envelopes that are ready (read inputs, replayed rejections)."""
+    report = report or EnqueueReport()
     with app.producer_or_acquire() as producer:
         for batch in batches(envelopes, settings):
             app.send_task(

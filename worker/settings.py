@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         default=9808, gt=0, lt=65536, description="port `ingest metrics --serve` listens on"
     )
+    stream_max_age: int | None = Field(
+        default=None, gt=0, description="`ingest prune` trims stream events older than this (s)"
+    )
+    record_retention_days: int | None = Field(
+        default=None, gt=0, description="`ingest prune` deletes records published before this"
+    )
+    consumer_min_idle: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds before a pending event is claimed from its consumer",
+    )
+    consumer_max_deliveries: int = Field(
+        default=5, gt=0, description="deliveries of one event before it is dead-lettered"
+    )
 
     @field_validator("feed_allowed_networks", mode="before")
     @classmethod

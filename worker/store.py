@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from importlib import resources
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import orjson
 import redis
@@ -30,11 +31,14 @@ from worker.models import (
 )
 from worker.settings import Settings
 
+if TYPE_CHECKING:
+    from worker.client import IngestClient
+
 P = ParamSpec("P")
 T = TypeVar("T")
 # Below any real date (year 1 is about -6.2e10), so undated records sort last.
 NO_DATE_SCORE = -1e15
-COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded")
+COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
 
 
 def _lua(name: str) -> str:
@@ -208,17 +212,21 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------
 
-    @guarded
+    @cached_property
+    def reader(self) -> IngestClient:
+        """The read side over this store's connection (worker.client: one implementation)."""
+        from worker.client import IngestClient
+
+        return IngestClient(self.client, self.settings.namespace)
+
     def get(self, record_id: str) -> Record | None:
-        raw = self.client.get(self.keys.record(record_id))
-        return Record.model_validate_json(raw) if raw else None
+        return self.reader.get(record_id)
 
     @guarded
     def outcome_of(self, input_id: str) -> dict[str, Any] | None:
         raw = self.client.get(self.keys.outcome(input_id))
         return orjson.loads(raw) if raw else None
 
-    @guarded
     def records(
         self,
         *,
@@ -228,37 +236,12 @@ class Store:
         limit: int | None = 100,
         page: int = 500,
     ) -> Iterator[Record]:
-        """Records newest first by published, filtered, fetched a page at a time.
+        """Records newest first by published, filtered, fetched a page at a time."""
+        return self.reader.records(since=since, until=until, source=source, limit=limit, page=page)
 
-        With neither bound, records without a date come last.
-        """
-        index = self.keys.by_source(source) if source is not None else self.keys.by_published
-        high = until.timestamp() if until else "+inf"
-        low: float | str = since.timestamp() if since else "-inf"
-        if since is None and until is not None:
-            low = f"({NO_DATE_SCORE}"
-        offset, remaining = 0, limit
-        while remaining is None or remaining > 0:
-            count = page if remaining is None else min(page, remaining)
-            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=count)
-            if not ids:
-                return
-            for raw in self.client.mget([self.keys.record(i) for i in _strs(ids)]):
-                if raw:
-                    yield Record.model_validate_json(raw)
-            offset += len(ids)
-            remaining = None if remaining is None else remaining - len(ids)
-
-    @guarded
     def rejections(self, *, limit: int | None = 100) -> Iterator[Rejection]:
         """Rejections, newest first."""
-        stop = -1 if limit is None else limit - 1
-        ids = _strs(self.client.zrevrange(self.keys.rejections, 0, stop))
-        for start in range(0, len(ids), 500):
-            chunk = [self.keys.rejection(i) for i in ids[start : start + 500]]
-            for raw in self.client.mget(chunk):
-                if raw:
-                    yield Rejection.model_validate_json(raw)
+        return self.reader.rejections(limit=limit)
 
     @guarded
     def stats(self) -> dict[str, int]:

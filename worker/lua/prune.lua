@@ -1,0 +1,32 @@
+-- Delete records published before a cutoff, with their index entries, atomically per call.
+-- A record updated since it was selected (new published date) is left alone.
+-- KEYS: 1 by_published  2 by_content_hash  3 sources  4 stats
+-- ARGV: 1 cutoff score  2 no-date score  3 record key prefix  4 by_source key prefix
+--       5.. record ids
+local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local pruned = 0
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
+  if score and score < cutoff and score > nodate then
+    local raw = redis.call('GET', ARGV[3] .. id)
+    if raw then
+      local rec = cjson.decode(raw)
+      local by_source = ARGV[4] .. rec.source
+      redis.call('ZREM', by_source, id)
+      if redis.call('ZCARD', by_source) == 0 then
+        redis.call('SREM', KEYS[3], rec.source)
+      end
+      if redis.call('HGET', KEYS[2], rec.content_hash) == id then
+        redis.call('HDEL', KEYS[2], rec.content_hash)
+      end
+      redis.call('DEL', ARGV[3] .. id)
+    end
+    redis.call('ZREM', KEYS[1], id)
+    pruned = pruned + 1
+  end
+end
+if pruned > 0 then
+  redis.call('HINCRBY', KEYS[4], 'pruned', pruned)
+end
+return pruned
