@@ -108,8 +108,10 @@ def test_two_consumers_of_one_group_share_without_overlap(store: Store, settings
     assert pending(store, "g") == 0
 
 
-def start_child(url: str, name: str, mode: str, limit: int = 0) -> subprocess.Popen[bytes]:
-    args = [sys.executable, CHILD, url, "g", name, mode, "0.3", str(limit)]
+def start_child(
+    url: str, name: str, mode: str, limit: int = 0, min_idle: float = 0.3
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, CHILD, url, "g", name, mode, str(min_idle), str(limit)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
 
 
@@ -132,7 +134,8 @@ def test_consumer_killed_before_ack_rereads_its_own_pending(
     assert first["id"] == ids[0]
     assert pending(store, "g") == 3  # the whole batch was read, none acknowledged
 
-    restarted = start_child(redis_url, "c1", "ack", limit=3)
+    # No claiming within the test (min_idle 600 s): only its own re-read can bring them back.
+    restarted = start_child(redis_url, "c1", "ack", limit=3, min_idle=600)
     out, _ = restarted.communicate(timeout=60)
     assert restarted.returncode == 0
     lines = [orjson.loads(line) for line in out.splitlines()]

@@ -14,7 +14,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stream:rejections      stream   rejected events
     ns:input:{input_id}       string   the outcome of one input (expires)
     ns:stats                  hash     counters: records, updates, duplicates, rejections,
-                                       enqueued, expanded (extra inputs from feed entries)
+                                       enqueued, expanded (extra inputs from feed entries),
+                                       pruned (records deleted by retention)
     ns:stats:rejections       hash     rejection reason code -> count
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
