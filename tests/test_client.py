@@ -136,7 +136,10 @@ def test_cli_list_matches_the_client(
         "records", "list", "--json", "--since", "2024-03-03", "--source", "a.txt", url=redis_url
     )
     assert result.returncode == 0, result.stderr
-    got = [json.loads(line)["id"] for line in result.stdout.splitlines()]
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    for record in printed:
+        jsonschema.validate(record, SCHEMA)
+    got = [record["id"] for record in printed]
     assert got == [r.id for r in store.reader.records(since="2024-03-03", source="a.txt")]
     assert len(got) == len(expect(stories, lambda d, s: d >= "2024-03-03" and s == "a.txt"))
 

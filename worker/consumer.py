@@ -168,7 +168,12 @@ class Consumer:
         missing = False
         while not self._finished():
             reply: Any = self.redis.xautoclaim(
-                self.key, self.group, self.name, self.min_idle_ms, start_id=cursor, count=self.batch
+                self.key,
+                self.group,
+                self.name,
+                self.min_idle_ms,
+                start_id=cursor,
+                count=self._count(),
             )
             cursor, entries = reply[0], reply[1]
             if len(reply) > 2:
