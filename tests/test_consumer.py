@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,7 @@ def test_two_consumers_of_one_group_share_without_overlap(store: Store, settings
     def handle(event: Event) -> None:
         with lock:
             seen.append(event.record_id or "")
+        time.sleep(0.003)  # long enough that neither consumer drains the stream alone
 
     consumers = [fast(client, "g", n, handle, batch=10) for n in ("a", "b")]
     threads = [threading.Thread(target=c.run) for c in consumers]
@@ -192,8 +194,10 @@ def test_event_delivered_too_often_is_dead_lettered_unhandled(
     make_records(store, settings, 1)
     key = store.keys.record_events
     store.client.xgroup_create(key, "g", id="0")
-    for _ in range(3):  # three deliveries that died before acknowledging
-        store.client.xreadgroup("g", "a", {key: "0" if _ else ">"})
+    # three deliveries that died before acknowledging: a read, then two re-reads
+    store.client.xreadgroup("g", "a", {key: ">"})
+    store.client.xreadgroup("g", "a", {key: "0"})
+    store.client.xreadgroup("g", "a", {key: "0"})
     seen, handle = collector()
     stats = run_in_thread(fast(store.reader, "g", "a", handle, max_deliveries=2), 1)
     assert seen == []
