@@ -196,3 +196,32 @@ def test_example_consumer_runs(store: Store, settings: Settings, redis_url: str)
     assert [line.split()[1] for line in lines] == ids
     assert "Story 0" in lines[0]
     assert "handled 2" in result.stderr
+
+
+def test_tail_whose_reader_goes_away_acknowledges_nothing_unprinted(
+    store: Store, settings: Settings, redis_url: str
+) -> None:
+    make_records(store, settings, 1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "records", "tail", "--group", "g", "--json"],
+        env=env_for(redis_url),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["event"] == "created"
+    proc.stdout.close()  # like `| head -1`
+    [unprinted] = make_records(store, settings, 1, start=1)
+    try:
+        assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    # The event it could not print stays pending (delivered once), nothing else does.
+    [row] = store.client.xpending_range(store.keys.record_events, "g", "-", "+", 10)
+    [(_, fields)] = store.client.xrange(store.keys.record_events, row["message_id"], "+")
+    assert (fields[b"id"].decode(), row["times_delivered"]) == (unprinted, 1)

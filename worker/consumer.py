@@ -7,7 +7,8 @@ A :class:`Consumer` is one member (``name``) of a group (``group``) on one strea
 2. On start (and after Redis comes back) the consumer first re-reads its own pending
    events: read before a crash, never acknowledged. Then it reads new ones.
 3. Each event goes to the handler and is acknowledged (XACK) only after the handler
-   returns. A handler exception is logged; the event stays pending.
+   returns. A handler exception is logged; the event stays pending (quietly when the
+   handler called stop() before raising).
 4. Every ``claim_interval`` seconds it claims (XAUTOCLAIM) events pending for more than
    ``min_idle`` seconds on any consumer of the group, itself included: that is how a dead
    consumer's events and the consumer's own failures are retried.
@@ -225,10 +226,14 @@ class Consumer:
         try:
             self.handler(event)
         except Exception as e:
+            self.stats.failed += 1
+            if self._stop.is_set():
+                # The handler stopped us and gave up (say, its output pipe closed): no retry count.
+                log.info("stopping; event %s stays pending (%s)", event.stream_id, e)
+                return
             log.exception(
                 "handler failed on event %s (delivery %d)", event.stream_id, event.deliveries
             )
-            self.stats.failed += 1
             if event.deliveries >= self.max_deliveries:
                 self._dead_letter(event, f"{type(e).__name__}: {e}")
             return
