@@ -36,6 +36,7 @@ class WorkerProcess:
         concurrency: int = 2,
         pool: str = "prefork",
         name: str = "test",
+        app: str = "worker",
         **extra_env: str,
     ) -> None:
         self.url = url
@@ -44,6 +45,7 @@ class WorkerProcess:
             f"{name}-{os.getpid()}-{time.monotonic_ns()}",
             *f"--pool {pool} --concurrency {concurrency} --loglevel INFO".split(),
         )
+        self.cmd[self.cmd.index("-A") + 1] = app
         self.env = env_for(url, **extra_env)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"worker-{time.monotonic_ns()}.log"

@@ -37,6 +37,10 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "socket_connect_timeout": 5,
         "retry_on_timeout": True,
         "health_check_interval": 15,
+        # kombu sweeps for unacked tasks every interval x throttle seconds (100 s by
+        # default), which would add up to 100 s to the recovery after a worker is killed.
+        "unacked_restore_interval": restore_interval(settings.visibility_timeout),
+        "unacked_restore_throttle": 1,
     }
     broker = settings.broker_url or url
     if is_amqp(broker):
@@ -85,11 +89,20 @@ def is_amqp(url: str) -> bool:
     return url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
+def restore_interval(visibility_timeout: int) -> int:
+    """Seconds between sweeps for expired unacked tasks: a quarter timeout, 1 to 10 s."""
+    return max(1, min(10, visibility_timeout // 4))
+
+
 def make_app(settings: Settings | None = None, url: str | None = None) -> Celery:
     """A configured Celery app; tasks live in ``worker.tasks``."""
     settings = settings or get_settings()
+    from worker.recovery import Recovery, tolerate_closed_connection_on_restore
+
+    tolerate_closed_connection_on_restore()
     app = Celery("worker", include=["worker.tasks"])
     app.conf.update(celery_config(settings, url or redis_url(settings)))
+    app.steps["worker"].add(Recovery)
     return app
 
 

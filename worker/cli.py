@@ -110,8 +110,12 @@ def enqueue_paths(
     paths: tuple[str, ...],
     reply_to: str | None = None,
     feeds: tuple[str, ...] = (),
+    report: Any = None,
 ) -> tuple[Any, Any]:
-    """Point the app at ``url``, then read, batch and publish ``paths`` and ``feeds``."""
+    """Point the app at ``url``, then read, batch and publish ``paths`` and ``feeds``.
+
+    ``report`` (an EnqueueReport) holds what the broker accepted, also when this raises.
+    """
     import itertools
 
     from worker.app import app, configure
@@ -122,7 +126,7 @@ def enqueue_paths(
         raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
     store = Store.from_url(url, settings)
     configure(url, settings)
-    report = EnqueueReport()
+    report = report if report is not None else EnqueueReport()
     with progress_bar(None, "enqueue") as advance:
         publish(
             app,
@@ -214,10 +218,24 @@ def show_run(
 @FEED_OPTION
 @click.option("--json", "as_json", is_flag=True, help="one JSON line per queued input")
 def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> None:
-    """Enqueue PATHS (files, folders, - for stdin) and feeds for the workers and return."""
+    """Enqueue PATHS (files, folders, - for stdin) and feeds for the workers and return.
+
+    If the broker fails part way, the inputs it accepted are still reported, then the
+    command fails: what it prints as queued is exactly what is queued.
+    """
+    from worker.producer import EnqueueReport
+
     settings = get_settings()
-    with backend(settings) as url:
-        _, report = enqueue_paths(url, settings, paths, feeds=feeds)
+    report = EnqueueReport()
+    try:
+        with backend(settings) as url:
+            enqueue_paths(url, settings, paths, feeds=feeds, report=report)
+    finally:
+        show_enqueued(report, as_json)
+
+
+def show_enqueued(report: Any, as_json: bool) -> None:
+    """The queued inputs (one JSON line each) or a count, and the skipped paths."""
     for path, why in report.skipped:
         err.print(f"[yellow]skipped[/] {path}: {why}")
     if as_json:

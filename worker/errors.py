@@ -8,6 +8,7 @@
     │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
+    │   ├── QueueUnavailable   the broker refused a message after the producer's retries
     │   └── FetchUnavailable   a feed host that may answer later (timeouts, 429/503, resets)
     └── ConfigError            a bad setting; fails at start, naming the variable
 
@@ -115,6 +116,10 @@ class TransientError(IngestError):
 
 class StoreUnavailable(TransientError):
     """Redis could not be reached or did not answer in time."""
+
+
+class QueueUnavailable(TransientError):
+    """The broker could not take a message, even after the producer's retries."""
 
 
 class FetchUnavailable(TransientError):

@@ -21,6 +21,9 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
                                        next_poll, last_*, failures (worker/feedpoll.py)
+    ns:pending                zset     batch ids published and not yet done, by publish time
+    ns:batch:{batch_id}       string   a pending batch's messages, to publish again (expires)
+    ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
     ns:stream:{name}          stream   events by stream name (records, rejections)
@@ -91,6 +94,17 @@ class Keys:
 
     def deliveries(self, input_id: str) -> str:
         return f"{self.ns}:deliveries:{input_id}"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.ns}:pending"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.ns}:batch:{batch_id}"
+
+    @property
+    def recovery_lock(self) -> str:
+        return f"{self.ns}:recovery:lock"
 
     def feed_state(self, url: str) -> str:
         return f"{self.ns}:feed:{url}"

@@ -3,13 +3,22 @@
 ``process_batch`` is what the Celery task calls. Each envelope is prepared on its own, so
 one bad input (or one bug) never fails its neighbours; then all outcomes of the batch are
 written in one round trip of atomic script calls.
+
+Poison inputs: an input whose processing kills the worker process is redelivered (late
+acks). Each started delivery is counted in Redis and the count is dropped when the
+input's outcome is stored (or the delivery fails and is retried). A batch that finds a
+count left over was lost with its worker: it is processed one input at a time, each
+committed on its own, so the neighbours of a poison input are stored, and an input lost
+more than ``INGEST_MAX_DELIVERIES`` times becomes a ``worker.lost_repeatedly`` rejection
+without being processed again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from datetime import time as dtime
 from typing import Any
@@ -17,7 +26,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from worker.errors import Reason, RejectedInput, TransientError
+from worker.errors import Reason, RejectedInput, StoreUnavailable, TransientError
 from worker.feeds import FeedFetcher, feed_items
 from worker.models import (
     Accepted,
@@ -44,18 +53,76 @@ NO_PAYLOAD = frozenset(
 def process_batch(
     messages: Sequence[Mapping[str, Any]], store: Store, settings: Settings
 ) -> list[Outcome]:
-    """Prepare every message of a batch, then store all outcomes; returns them in order."""
-    outcomes: list[Outcome] = []
-    for reply_to, group in _by_reply(messages):
+    """Prepare every message of a batch, then store all outcomes; returns them in order.
+
+    A batch that was lost with its worker before is processed one input at a time.
+    """
+    input_ids = [message_id(m) for m in messages]
+    if max(store.claim(input_ids), default=1) > 1:
+        store.release(input_ids)
+        return [o for m in messages for o in process_alone(m, store, settings)]
+    with released_on_error(store, input_ids):
+        outcomes: list[Outcome] = []
+        for reply_to, group in _by_reply(messages):
+            fetcher = FeedFetcher(store, settings)
+            prepared = [(i, prepare_message(m, settings, fetcher)) for i, m in group]
+            outcomes += _commit(store, reply_to, prepared, fetcher)
+        return outcomes
+
+
+def process_alone(message: Mapping[str, Any], store: Store, settings: Settings) -> list[Outcome]:
+    """Process and commit one input of a redelivered batch; reject it if lost too often."""
+    input_id = message_id(message)
+    [deliveries] = store.claim([input_id])
+    with released_on_error(store, [input_id]):
         fetcher = FeedFetcher(store, settings)
-        prepared = [(input_id, prepare_message(m, settings, fetcher)) for input_id, m in group]
-        # A feed became one item per entry: count the extra inputs before their outcomes.
-        store.expand({i: len(items) for i, items in prepared if len(items) != 1})
-        outcomes += store.commit([p for _, items in prepared for p in items], reply_to=reply_to)
-        fetcher.settle()
-        if reply_to:
-            for input_id, items in prepared:
-                store.mark_done(reply_to, input_id, len(items))
+        if deliveries > settings.max_deliveries:
+            items = lost_repeatedly(message, deliveries - 1, settings)
+        else:
+            items = prepare_message(message, settings, fetcher)
+        reply = message.get("reply_to")
+        reply_to = reply if isinstance(reply, str) else None
+        return _commit(store, reply_to, [(input_id, items)], fetcher)
+
+
+def lost_repeatedly(message: Mapping[str, Any], lost: int, settings: Settings) -> list[Prepared]:
+    """The rejection of an input whose processing died with its worker ``lost`` times."""
+    try:
+        envelope = Envelope.model_validate(message)
+    except ValidationError:
+        return prepare_message(message, settings)  # validation alone cannot kill a worker
+    log.error("input %s from %s lost its worker %d times", envelope.input_id, envelope.source, lost)
+    detail = f"its processing was lost with the worker {lost} times; not processed again"
+    return [refuse(envelope, Reason.WORKER_LOST_REPEATEDLY, detail)]
+
+
+@contextlib.contextmanager
+def released_on_error(store: Store, input_ids: Sequence[str]) -> Iterator[None]:
+    """Release the claims of a delivery that fails (to be retried) rather than dies."""
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(StoreUnavailable):
+            store.release(input_ids)
+        raise
+
+
+def _commit(
+    store: Store,
+    reply_to: str | None,
+    prepared: Sequence[tuple[str, list[Prepared]]],
+    fetcher: FeedFetcher,
+) -> list[Outcome]:
+    """Store the prepared items of some inputs, settle their claims, tell a waiting run."""
+    # A feed became one item per entry: count the extra inputs before their outcomes.
+    store.expand({i: len(group) for i, group in prepared if len(group) != 1})
+    items = [p for _, group in prepared for p in group]
+    settled = [input_id for input_id, _ in prepared]
+    outcomes = store.commit(items, reply_to=reply_to, settled=settled)
+    fetcher.settle()
+    if reply_to:
+        for input_id, group in prepared:
+            store.mark_done(reply_to, input_id, len(group))
     return outcomes
 
 
@@ -83,7 +150,11 @@ def message_id(message: Mapping[str, Any]) -> str:
     input_id = message.get("input_id")
     if isinstance(input_id, str) and 0 < len(input_id) <= 200:
         return input_id
-    return "malformed-" + hashlib.sha256(orjson.dumps(message, default=str)).hexdigest()[:24]
+    try:
+        raw = orjson.dumps(message, default=str)
+    except TypeError:  # e.g. an integer beyond 64 bits, which JSON allows
+        raw = repr(message).encode()
+    return "malformed-" + hashlib.sha256(raw).hexdigest()[:24]
 
 
 def prepare(

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from worker.app import TASK_PROCESS_BATCH
-from worker.errors import IngestError
+from worker.errors import IngestError, QueueUnavailable
 from worker.models import Envelope, InputKind
 from worker.settings import Settings
 from worker.store import Store
@@ -186,19 +189,36 @@ def publish_envelopes(
     report = report or EnqueueReport()
     with app.producer_or_acquire() as producer:
         for batch in batches(envelopes, settings):
-            app.send_task(
-                TASK_PROCESS_BATCH,
-                args=[batch],
-                producer=producer,
-                queue=settings.queue,
-                retry=True,
-                retry_policy=RETRY_POLICY,
-            )
-            store.add_enqueued(len(batch))
+            batch_id = uuid.uuid4().hex
+            send(app, producer, batch, settings, batch_id)
             report.batches += 1
             for message in batch:
                 report.input_ids.append(message["input_id"])
                 report.sources[message["input_id"]] = message["source"]
+            # After the publish, so that a broker that is down fails with its retries.
+            store.remember_batch(batch_id, orjson.dumps(batch), len(batch))
             if progress is not None:
                 progress(len(batch))
     return report
+
+
+def send(
+    app: Celery, producer: Any, batch: list[dict[str, Any]], settings: Settings, batch_id: str
+) -> None:
+    """Publish one batch, retrying per RETRY_POLICY; raise QueueUnavailable if it never goes.
+
+    The task id is the batch id of the ledger, so the worker can drop the entry when done.
+    """
+    try:
+        app.send_task(
+            TASK_PROCESS_BATCH,
+            args=[batch],
+            task_id=batch_id,
+            producer=producer,
+            queue=settings.queue,
+            retry=True,
+            retry_policy=RETRY_POLICY,
+        )
+    except (OperationalError, redis.RedisError, OSError) as e:
+        retries = RETRY_POLICY["max_retries"]
+        raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e

@@ -62,7 +62,14 @@ def guarded(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as e:
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.BusyLoadingError,
+            # A full or read-only (failed-over) Redis: the batch must wait, not be dropped.
+            redis.exceptions.OutOfMemoryError,
+            redis.exceptions.ReadOnlyError,
+        ) as e:
             raise StoreUnavailable(f"redis unavailable: {e}") from e
 
     wrapper.__name__ = func.__name__
@@ -106,8 +113,17 @@ class Store:
     # -- writes ---------------------------------------------------------------------
 
     @guarded
-    def commit(self, items: Sequence[Prepared], *, reply_to: str | None = None) -> list[Outcome]:
-        """Store records and rejections, one atomic script call each, in one round trip."""
+    def commit(
+        self,
+        items: Sequence[Prepared],
+        *,
+        reply_to: str | None = None,
+        settled: Sequence[str] = (),
+    ) -> list[Outcome]:
+        """Store records and rejections, one atomic script call each, in one round trip.
+
+        ``settled`` input ids have their delivery counters dropped in the same round trip.
+        """
         pipe = self.client.pipeline(transaction=False)
         reply = self.keys.reply(reply_to) if reply_to else ""
         now = _iso_now()
@@ -118,7 +134,33 @@ class Store:
                 self._queue_not_modified(pipe, item, reply)
             else:
                 self._queue_reject(pipe, item, reply)
-        return [_outcome(raw) for raw in pipe.execute()]
+        if settled:
+            pipe.delete(*(self.keys.deliveries(i) for i in settled))
+        results = pipe.execute()
+        return [_outcome(raw) for raw in results[: len(items)]]
+
+    @guarded
+    def claim(self, input_ids: Sequence[str]) -> list[int]:
+        """Count one more started delivery of each input; returns the new counts.
+
+        A counter that is not dropped by ``commit(settled=...)`` or ``release`` marks a
+        delivery that died with its worker.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for input_id in input_ids:
+            pipe.incr(self.keys.deliveries(input_id))
+            pipe.expire(self.keys.deliveries(input_id), self.settings.outcome_ttl)
+        return [int(n) for n in pipe.execute()[::2]]
+
+    @guarded
+    def release(self, input_ids: Sequence[str]) -> None:
+        """Take back a claim: the delivery ended without dying (it failed or will retry)."""
+        pipe = self.client.pipeline(transaction=False)
+        for input_id in input_ids:
+            # EXPIRE again: a DECR after the counter was settled recreates the key.
+            pipe.decr(self.keys.deliveries(input_id))
+            pipe.expire(self.keys.deliveries(input_id), self.settings.outcome_ttl)
+        pipe.execute()
 
     def _queue_upsert(self, pipe: Any, item: Accepted, reply: str, now: str) -> None:
         k, rec = self.keys, item.record
@@ -194,6 +236,40 @@ class Store:
                 keys=[self.keys.stats, *(self.keys.expanded(i) for i in entries)],
                 args=[self.settings.outcome_ttl, *entries.values()],
             )
+
+    @guarded
+    def remember_batch(self, batch_id: str, messages: bytes, count: int) -> None:
+        """Count a published batch's inputs as enqueued and keep it in the ledger.
+
+        The ledger holds the batch until a worker is done with it (worker.recovery).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.keys.batch(batch_id), messages, ex=self.settings.outcome_ttl)
+        pipe.zadd(self.keys.pending, {batch_id: time.time()})
+        pipe.hincrby(self.keys.stats, "enqueued", count)
+        pipe.execute()
+
+    @guarded
+    def forget_batch(self, batch_id: str) -> None:
+        """A batch is done: drop it from the ledger."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrem(self.keys.pending, batch_id)
+        pipe.delete(self.keys.batch(batch_id))
+        pipe.execute()
+
+    @guarded
+    def pending_batches(self, older_than: float) -> list[tuple[str, bytes | None]]:
+        """Ledger entries published more than ``older_than`` seconds ago, with their messages."""
+        ids = _strs(self.client.zrangebyscore(self.keys.pending, "-inf", time.time() - older_than))
+        if not ids:
+            return []
+        raw: list[bytes | None] = self.client.mget([self.keys.batch(i) for i in ids])  # type: ignore[assignment]
+        return list(zip(ids, raw, strict=True))
+
+    @guarded
+    def touch_batch(self, batch_id: str) -> None:
+        """Restart a ledger entry's clock (it was just published again)."""
+        self.client.zadd(self.keys.pending, {batch_id: time.time()}, xx=True)
 
     @guarded
     def add_enqueued(self, count: int) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Reject
 
 from worker import pipeline
 from worker.app import TASK_POLL_FEEDS, TASK_PROCESS_BATCH, app, redis_url
-from worker.errors import ConfigError, TransientError
+from worker.errors import ConfigError, StoreUnavailable, TransientError
+from worker.models import Outcome
 from worker.settings import get_settings
 from worker.store import Store
 
@@ -44,7 +48,10 @@ def process_batch(self: Task[Any, Any], messages: Any) -> int:
     if not isinstance(messages, list):
         messages = [messages]
     batch = [m if isinstance(m, dict) else {"source": repr(m)[:200]} for m in messages]
-    outcomes = pipeline.process_batch(batch, get_store(), get_settings())
+    try:
+        outcomes = run(batch, self.request.id)
+    except StoreUnavailable as e:
+        outcomes = wait_and_rerun(batch, self.request.id, e)
     log.info("batch of %d inputs: %d outcomes", len(batch), len(outcomes))
     return len(outcomes)
 
@@ -62,3 +69,36 @@ def poll_feeds() -> int:
     if due:
         log.info("polling %d feeds: %s", len(due), ", ".join(due))
     return len(due)
+
+
+def run(batch: Sequence[Mapping[str, Any]], batch_id: str | None) -> list[Outcome]:
+    """Process the batch, then drop it from the producer's ledger (worker.recovery)."""
+    outcomes = pipeline.process_batch(batch, get_store(), get_settings())
+    if batch_id:
+        get_store().forget_batch(batch_id)
+    return outcomes
+
+
+def wait_and_rerun(
+    batch: Sequence[Mapping[str, Any]], batch_id: str | None, error: StoreUnavailable
+) -> list[Outcome]:
+    """Redis is away: wait for it and run the batch again, keeping the message unacked.
+
+    A Celery retry would publish a new message, through a broker that is usually this
+    same Redis: when that publish fails, Celery drops the original (``Reject`` without
+    requeue) and the batch is lost if Redis is back by the time of that reject. So the
+    task waits here instead; if Redis stays away past half the visibility timeout, the
+    message is requeued (or, when even that fails, redelivered after the timeout).
+    Running the batch again is safe: every write is idempotent per input.
+    """
+    store, settings = get_store(), get_settings()
+    deadline = time.monotonic() + min(60.0, settings.visibility_timeout / 2)
+    log.warning("redis unavailable, waiting to run the batch again: %s", error)
+    while True:
+        try:
+            store.wait_ready(timeout=max(0.1, deadline - time.monotonic()))
+            return run(batch, batch_id)
+        except StoreUnavailable as e:
+            if time.monotonic() >= deadline:
+                raise Reject(e, requeue=True) from e
+            time.sleep(0.5)

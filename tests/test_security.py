@@ -1,0 +1,136 @@
+"""Security settings, tested against real workers: JSON only, passwords and TLS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from tests.tls import TlsRedisServer, start_tls_server
+from worker.embedded import RedisServer
+from worker.settings import Settings
+from worker.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+class CreatesFile:
+    """Unpickling this creates a folder: proof that a payload was executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.path),))
+
+
+def raw_message(body: bytes, content_type: str) -> bytes:
+    """A Celery protocol-2 task message as kombu stores it in the Redis queue list."""
+    task_id = str(uuid.uuid4())
+    return orjson.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "binary",
+            "content-type": content_type,
+            "headers": {
+                "lang": "py",
+                "task": "ingest.process_batch",
+                "id": task_id,
+                "root_id": task_id,
+                "parent_id": None,
+                "group": None,
+                "retries": 0,
+                "timelimit": [None, None],
+                "argsrepr": "",
+                "kwargsrepr": "",
+                "origin": "attacker",
+            },
+            "properties": {
+                "correlation_id": task_id,
+                "reply_to": "",
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "ingest", "routing_key": "ingest"},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    )
+
+
+def test_pickle_payload_in_the_queue_is_refused_and_never_executed(
+    redis_url: str, store: Store, tmp_path: Path, worker_proc: WorkerProcess
+) -> None:
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(((CreatesFile(marker),), {}, {}))
+    pickle.loads(evil)
+    assert marker.exists()  # the payload works when unpickled...
+    marker.rmdir()
+    for content_type in ("application/x-python-serialize", "application/x-yaml"):
+        store.client.lpush("ingest", raw_message(evil, content_type))
+    good = tmp_path / "good.txt"
+    good.write_bytes(seed_bytes("After the attack", "The worker kept going."))
+    assert ingest("enqueue", str(good), url=redis_url).returncode == 0
+    wait_until(lambda: store.stats()["records"] == 1, timeout=60, what="next document")
+    assert not marker.exists()  # ...and the worker never unpickled it
+    assert worker_proc.alive()
+    log = worker_proc.output()
+    assert log.count("ContentDisallowed") >= 2, log[-3000:]
+    assert store.client.llen("ingest") == 0  # refused for good, not redelivered in a loop
+    wait_until(lambda: store.client.hlen("unacked") == 0, timeout=30, what="acked")
+    assert redis_url.split(":")[2].split("@")[0] not in log  # the password
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[TlsRedisServer]:
+    server = start_tls_server(tmp_path)
+    if server is None:
+        pytest.skip("no TLS-capable redis-server (or no openssl) on this machine")
+    yield server
+    server.stop()
+
+
+def test_rediss_with_password_runs_end_to_end_and_never_shows_the_password(
+    tls_server: TlsRedisServer, tmp_path: Path
+) -> None:
+    url, password = tls_server.url, tls_server.password
+    doc = tmp_path / "tls.txt"
+    doc.write_bytes(seed_bytes("Over TLS", "Stored through rediss://."))
+    run = ingest("run", str(doc), "--json", url=url)  # broker and store both over TLS
+    assert run.returncode == 0, run.stderr
+    [line] = [json.loads(x) for x in run.stdout.splitlines()]
+    assert line["outcome"] == "created"
+    store = Store.from_url(url, Settings(redis_url=url, namespace="test"))
+    assert store.get(line["id"]) is not None
+    worker = WorkerProcess(url).start()  # a long-running worker logs at INFO
+    try:
+        queued = ingest("enqueue", str(doc), url=url)
+        assert queued.returncode == 0, queued.stderr
+        wait_until(lambda: store.stats()["duplicates"] == 1, timeout=60, what="tls worker")
+    finally:
+        worker.stop()
+    shown = [ingest("config", url=url), ingest("config", "--json", url=url)]
+    for result in [run, queued, *shown]:
+        assert password not in result.stdout + result.stderr
+    assert password not in worker.output()
+    assert "rediss://:***@127.0.0.1" in shown[0].stdout
+    assert json.loads(shown[1].stdout)["redis_url"].startswith("rediss://:***@")
+
+
+def test_wrong_password_fails_cleanly_without_echoing_it(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    wrong = redis_url.replace(redis_server.password, "not-the-password-123")
+    result = ingest("stats", url=wrong)
+    assert result.returncode == 1
+    assert "not-the-password-123" not in result.stdout + result.stderr
+    assert redis_server.password not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
