@@ -37,7 +37,14 @@ class Corpus:
     reasons: Counter[str]
 
 
-def corpus(n: int, *, seed: int = 0, duplicates: float = 0.05, bad: float = 0.03) -> Corpus:
+def corpus(
+    n: int,
+    *,
+    seed: int = 0,
+    duplicates: float = 0.05,
+    bad: float = 0.03,
+    words: tuple[int, int] = (30, 120),
+) -> Corpus:
     """``n`` documents: mostly new, some copies of earlier ones, some bad ones."""
     rng = random.Random(seed)
     docs: dict[str, bytes] = {}
@@ -54,8 +61,8 @@ def corpus(n: int, *, seed: int = 0, duplicates: float = 0.05, bad: float = 0.03
             data = rng.choice(originals)
             expected["duplicate"] += 1
         else:
-            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 120)))
-            data = seed_bytes(f"Story {i} of {seed}", words, f"Second paragraph {i}.")
+            body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words)))
+            data = seed_bytes(f"Story {i} of {seed}", body, f"Second paragraph {i}.")
             originals.append(data)
             expected["created"] += 1
         docs[f"doc-{i:06}.txt"] = data

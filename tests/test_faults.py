@@ -142,7 +142,7 @@ def test_whole_worker_killed_mid_batch_fresh_worker_finishes(
     redis_url: str, store: Store, tmp_path: Path
 ) -> None:
     docs = corpus(3000, seed=1)
-    visibility = 10
+    visibility = 6
     env = {"INGEST_VISIBILITY_TIMEOUT": str(visibility)}
     report = enqueue_folder(redis_url, write(docs, tmp_path / "in"), batch_size=100)
     first = WorkerProcess(redis_url, **env).start()
@@ -192,7 +192,7 @@ def test_redis_killed_and_restarted_mid_run_workers_reconnect(
     store = Store.from_url(url, Settings(redis_url=url, namespace="test"))
     docs = corpus(2000, seed=2)
     report = enqueue_folder(url, write(docs, tmp_path / "in"), batch_size=100)
-    worker = WorkerProcess(url, INGEST_VISIBILITY_TIMEOUT="10").start()
+    worker = WorkerProcess(url, INGEST_VISIBILITY_TIMEOUT="6").start()
     revived = None
     try:
         wait_for_records(store, 200, worker)

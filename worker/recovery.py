@@ -8,9 +8,10 @@ SIGKILL in four, mid-run, lost a batch this way.) Celery's own retry has a simil
 hole: a retry that cannot be published drops the original message.
 
 So the producer, once the broker took a batch, keeps it in a ledger (``ns:pending`` and
-``ns:batch:{id}``) until a worker is done with it, and each worker sweeps: when the queue is empty and no
-message is unacknowledged, a batch still in the ledger one visibility timeout after it
-was published can only have been lost, and is published again under the same id.
+``ns:batch:{id}``) until a worker is done with it, and each worker sweeps: when the
+queue is empty and no message is unacknowledged, a batch still in the ledger one
+visibility timeout after it was published can only have been lost, and is published
+again under the same id.
 Publishing a batch twice is harmless: every write is idempotent per input (so is the
 rare entry written after a fast worker already finished its batch). Lost batches
 therefore come back once the queue has drained, never later than that plus one sweep.
