@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from worker import pipeline
 from worker.app import app
@@ -27,7 +28,7 @@ SLOW_ONCE = b"POISON-SLOW-ONCE"
 _prepare = pipeline.prepare
 
 
-def _poisoned(envelope: Envelope, settings: Settings) -> list[Prepared]:
+def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepared]:
     folder = Path(os.environ["POISON_DIR"])
     data = envelope.data or b""
     if KILL in data:
@@ -37,7 +38,7 @@ def _poisoned(envelope: Envelope, settings: Settings) -> list[Prepared]:
     if SLOW_ONCE in data and not (folder / "slow-started").exists():
         (folder / "slow-started").write_text(str(os.getpid()))
         time.sleep(120)
-    return _prepare(envelope, settings)
+    return _prepare(envelope, settings, *args)
 
 
 pipeline.prepare = _poisoned

@@ -6,6 +6,7 @@ TLS) with a throwaway self-signed certificate, on a free port.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -98,3 +99,14 @@ def test_a_server_certificate_from_another_ca_is_refused(
     refused = ingest("health", url=url.replace(str(cert), str(other)))
     assert refused.returncode == 1
     assert "certificate verify failed" in refused.stderr
+
+
+def test_run_over_tls_never_shows_the_password(tls_redis: tuple[str, Path]) -> None:
+    url, _ = tls_redis
+    run = ingest("run", str(SEEDS), "--json", url=url)  # its own worker, broker and store
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["outcome"] for line in run.stdout.splitlines()] == ["created"]
+    shown = [ingest("config", url=url), ingest("config", "--json", url=url)]
+    for result in [run, *shown]:
+        assert "tls-test-pw" not in result.stdout + result.stderr
+    assert json.loads(shown[1].stdout)["redis_url"].startswith("rediss://:***@127.0.0.1")
