@@ -10,15 +10,16 @@ from __future__ import annotations
 import codecs
 import gzip
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import WorkerProcess, seed_bytes, wait_until
+from tests.helpers import ROOT, WorkerProcess, seed_bytes, wait_until
 from worker import pipeline
 from worker.app import TASK_PROCESS_BATCH, make_app
 from worker.errors import Reason
@@ -130,6 +131,97 @@ def test_catalogue_through_a_real_worker(redis_url: str, store: Store, tmp_path:
     assert store.stats()["rejections"] == len(expected)
 
 
+FEED_FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
+FEED_MAX_BYTES = 100_000
+FEEDS: dict[str, tuple[bytes, Reason]] = {
+    "empty feed": (b"", Reason.FEED_NOT_A_FEED),
+    "binary feed": (b"\x00\x01\x02\xff", Reason.FEED_NOT_A_FEED),
+    "gzip feed": (gzip.compress(b"<rss><channel/></rss>"), Reason.FEED_NOT_A_FEED),
+    "json feed": (b'{"items": []}', Reason.FEED_NOT_A_FEED),
+    "seed as feed": (GOOD, Reason.FEED_NOT_A_FEED),
+    "utf-16 junk feed": (b"\xff\xfe\x00\xd8", Reason.FEED_NOT_A_FEED),
+    "huge feed": (b"<rss>" + b"x" * FEED_MAX_BYTES + b"</rss>", Reason.FEED_TOO_LARGE),
+    # found by the fuzz test below: feedparser itself raised KeyError 'tags'
+    "feedparser crash": (b"<ITEM><CATEGORY><</ITEM></CATEGORY><", Reason.FEED_NOT_A_FEED),
+}
+# Hostile feed URLs are refused before any connection is made.
+URLS: dict[str, Reason] = {
+    "file:///etc/passwd": Reason.FEED_BAD_URL,
+    "javascript:alert(1)": Reason.FEED_BAD_URL,
+    "ftp://example.com/feed": Reason.FEED_BAD_URL,
+    "not a url": Reason.FEED_BAD_URL,
+    "http://user:secret@127.0.0.1/feed": Reason.FEED_BAD_URL,
+    "http://" + "a" * 300 + ".com/": Reason.FEED_BAD_URL,
+    "http://127.0.0.1:1/feed": Reason.FEED_BLOCKED_ADDRESS,
+    "http://localhost/feed": Reason.FEED_BLOCKED_ADDRESS,
+    "http://[::1]/feed": Reason.FEED_BLOCKED_ADDRESS,
+    "http://169.254.169.254/latest/meta-data": Reason.FEED_BLOCKED_ADDRESS,
+    "http://10.0.0.1/feed": Reason.FEED_BLOCKED_ADDRESS,
+    "http://0.0.0.0/feed": Reason.FEED_BLOCKED_ADDRESS,
+    "http://2130706433/feed": Reason.FEED_BLOCKED_ADDRESS,
+}
+
+
+def feed_message(name: str, data: bytes) -> dict[str, Any]:
+    env = Envelope(input_id=uuid.uuid4().hex, kind=InputKind.FEED, source=name, data=data)
+    return env.model_dump(mode="json", exclude_none=True)
+
+
+def url_message(url: str) -> dict[str, Any]:
+    env = Envelope(input_id=uuid.uuid4().hex, kind=InputKind.FEED_URL, source=url, url=url)
+    return env.model_dump(mode="json", exclude_none=True)
+
+
+def fixture_expectations() -> dict[str, tuple[bytes, list[str | None] | str]]:
+    """Each fixture feed: its bytes, and its rejection reason or each entry's (None: a record)."""
+    found: dict[str, tuple[bytes, list[str | None] | str]] = {}
+    for path in sorted(FEED_FIXTURES.glob("*.xml")):
+        expected = orjson.loads(path.with_suffix(".expected.json").read_bytes())
+        if "rejected" in expected:
+            found[path.name] = (path.read_bytes(), expected["rejected"])
+        else:
+            found[path.name] = (path.read_bytes(), [e.get("rejected") for e in expected["entries"]])
+    return found
+
+
+@pytest.mark.slow
+def test_feed_catalogue_through_a_real_worker(redis_url: str, store: Store) -> None:
+    """Hostile XML (entity bombs, external entities), not-feeds, bad entries, hostile URLs."""
+    fixtures = fixture_expectations()
+    sent = {name: feed_message(name, data) for name, (data, _) in FEEDS.items()}
+    sent |= {name: feed_message(name, data) for name, (data, _) in fixtures.items()}
+    sent |= {url: url_message(url) for url in URLS}
+    whole = {name: reason.value for name, (_, reason) in FEEDS.items()}
+    whole |= {url: reason.value for url, reason in URLS.items()}
+    whole |= {name: exp for name, (_, exp) in fixtures.items() if isinstance(exp, str)}
+    expected = {sent[name]["input_id"]: reason for name, reason in whole.items()}
+    for name, (_, entries) in fixtures.items():
+        if not isinstance(entries, str):
+            input_id = sent[name]["input_id"]
+            expected |= {f"{input_id}#{n}": reason for n, reason in enumerate(entries)}
+    nxt = seed_message("next.txt", seed_bytes("Next"))
+    app = make_app(Settings(redis_url=redis_url, namespace="test"), redis_url)
+    worker = WorkerProcess(redis_url, INGEST_FEED_MAX_BYTES=str(FEED_MAX_BYTES)).start()
+    try:
+        app.send_task(TASK_PROCESS_BATCH, args=[list(sent.values())], queue="ingest")
+        wait_until(lambda: decided(store, expected), timeout=90, what="every feed")
+        app.send_task(TASK_PROCESS_BATCH, args=[[nxt]], queue="ingest")
+        wait_until(lambda: decided(store, [nxt["input_id"]]), timeout=60, what="next document")
+        assert worker.alive()
+    finally:
+        worker.stop()
+        app.close()
+    got = {i: store.outcome_of(i) for i in expected}
+    assert {i: o.get("reason") for i, o in got.items() if o} == expected
+    assert store.outcome_of(nxt["input_id"])["outcome"] == "created"
+
+
+def decided(store: Store, input_ids: Iterable[str]) -> bool:
+    """Every one of these inputs (or feed items) has an outcome."""
+    keys = [store.keys.outcome(i) for i in input_ids]
+    return all(raw is not None for raw in store.client.mget(keys))
+
+
 SEED_REASONS = {r.value for r in Reason if r.value.startswith("seed.")}
 
 
@@ -166,3 +258,43 @@ def test_random_messages_through_prepare_message_never_raise(message: dict[str, 
     if message.get("kind") == "feed":  # feed inputs belong to the feeds stage
         allowed |= {r.value for r in Reason if r.value.startswith(("feed.", "entry."))}
     checked(result, allowed=allowed)
+
+
+TAGS = ["rss", "channel", "item", "title", "link", "description", "guid", "pubDate", "feed"]
+TAGS += ["entry", "content", "summary", "id", "updated", "author", "category", "rdf:RDF"]
+TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            *("&amp;", "&lt;b&gt;x&lt;/b&gt;", "&nbsp;", "&unknown;", "<![CDATA[<p>x</p>]]>"),
+            *("<script>alert(1)</script>", "2024-02-30T25:61:00Z", "http://127.0.0.1/", "]]>"),
+        ]
+    ),
+)
+
+
+def xml_element(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda tag, parts: f"<{tag}>{''.join(parts)}</{tag}>",
+        st.sampled_from(TAGS),
+        st.lists(children, max_size=4),
+    )
+
+
+RANDOM_XML = st.builds(
+    lambda prolog, body: prolog + body,
+    st.sampled_from(["", '<?xml version="1.0"?>', '<?xml version="1.0" encoding="latin-1"?>']),
+    st.recursive(TEXT, xml_element, max_leaves=30),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(RANDOM_XML)
+def test_random_xml_through_the_feed_parser_is_records_or_rejections(xml: str) -> None:
+    env = Envelope(input_id="fuzz", kind=InputKind.FEED, source="fuzz.xml", data=xml.encode())
+    items = pipeline.prepare(env, Settings())
+    allowed = {r.value for r in Reason if r.value.startswith(("feed.", "entry."))}
+    for item in items:
+        assert isinstance(item, Accepted | Refused)
+        if isinstance(item, Refused):
+            assert item.rejection.reason in allowed, item.rejection

@@ -90,14 +90,20 @@ def parse_feed(
         raise RejectedInput(Reason.FEED_TOO_LARGE, f"{len(data)} bytes, over the {max_bytes} cap")
     if not data.strip():
         raise RejectedInput(Reason.FEED_NOT_A_FEED, "empty document")
-    parsed = feedparser.parse(
-        io.BytesIO(neutralise_dtd(data)),
-        response_headers=_headers(base_url, content_type),
-        # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
-        # it) survives: feedparser's own passes would cost two thirds of the parse time.
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(neutralise_dtd(data)),
+            response_headers=_headers(base_url, content_type),
+            # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
+            # it) survives: feedparser's own passes would cost two thirds of the parse time.
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as e:
+        # feedparser's lenient parser trips on some broken nesting (found by fuzzing:
+        # b"<item><category><</item></category>" raises KeyError 'tags').
+        detail = f"the feed parser failed: {type(e).__name__}: {e}"[:300]
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, detail) from e
     version, entries = parsed.get("version") or "", parsed.get("entries") or []
     bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not version and not entries:
