@@ -21,7 +21,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from worker.app import TASK_PROCESS_BATCH
+from worker.app import TASK_PROCESS_BATCH, is_amqp
 from worker.errors import IngestError, QueueUnavailable
 from worker.models import Envelope, InputKind
 from worker.settings import Settings
@@ -187,6 +187,8 @@ def publish_envelopes(
 ) -> EnqueueReport:
     """Batch and publish envelopes that are ready (read inputs, replayed rejections)."""
     report = report or EnqueueReport()
+    # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
+    ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
         for batch in batches(envelopes, settings):
             batch_id = uuid.uuid4().hex
@@ -196,7 +198,7 @@ def publish_envelopes(
                 report.input_ids.append(message["input_id"])
                 report.sources[message["input_id"]] = message["source"]
             # After the publish, so that a broker that is down fails with its retries.
-            store.remember_batch(batch_id, orjson.dumps(batch), len(batch))
+            store.remember_batch(batch_id, orjson.dumps(batch) if ledger else None, len(batch))
             if progress is not None:
                 progress(len(batch))
     return report

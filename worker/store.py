@@ -238,14 +238,16 @@ class Store:
             )
 
     @guarded
-    def remember_batch(self, batch_id: str, messages: bytes, count: int) -> None:
+    def remember_batch(self, batch_id: str, messages: bytes | None, count: int) -> None:
         """Count a published batch's inputs as enqueued and keep it in the ledger.
 
-        The ledger holds the batch until a worker is done with it (worker.recovery).
+        The ledger holds the batch until a worker is done with it (worker.recovery); no
+        ``messages``: a broker that acknowledges deliveries itself, nothing to keep.
         """
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(self.keys.batch(batch_id), messages, ex=self.settings.outcome_ttl)
-        pipe.zadd(self.keys.pending, {batch_id: time.time()})
+        if messages is not None:
+            pipe.set(self.keys.batch(batch_id), messages, ex=self.settings.outcome_ttl)
+            pipe.zadd(self.keys.pending, {batch_id: time.time()})
         pipe.hincrby(self.keys.stats, "enqueued", count)
         pipe.execute()
 
