@@ -1,0 +1,191 @@
+"""``ingest run``, ``ingest enqueue`` and ``ingest worker``: getting inputs processed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+
+from worker.cli.base import (
+    backend,
+    emit_json,
+    err,
+    main,
+    out,
+    progress_bar,
+)
+from worker.models import Outcome, OutcomeKind
+from worker.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+# -- run / enqueue / worker --------------------------------------------------------------
+
+
+def enqueue_paths(
+    url: str,
+    settings: Settings,
+    paths: tuple[str, ...],
+    reply_to: str | None = None,
+    feeds: tuple[str, ...] = (),
+    report: Any = None,
+) -> tuple[Any, Any]:
+    """Point the app at ``url``, then read, batch and publish ``paths`` and ``feeds``.
+
+    ``report`` (an EnqueueReport) holds what the broker accepted, also when this raises.
+    """
+    import itertools
+
+    from worker.app import app, configure
+    from worker.producer import EnqueueReport, expand, expand_feeds, publish
+    from worker.store import Store
+
+    if not paths and not feeds:
+        raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
+    store = Store.from_url(url, settings)
+    configure(url, settings)
+    report = report if report is not None else EnqueueReport()
+    with progress_bar(None, "enqueue") as advance:
+        publish(
+            app,
+            store,
+            itertools.chain(expand(paths, report), expand_feeds(feeds)),
+            settings,
+            reply_to=reply_to,
+            report=report,
+            progress=advance,
+        )
+    return store, report
+
+
+FEED_OPTION = click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL_OR_FILE",
+    help="an RSS/Atom feed: a URL (fetched by a worker) or a local file (repeatable)",
+)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=str)
+@FEED_OPTION
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per input")
+@click.option("--strict", is_flag=True, help="exit 1 when any input was rejected")
+@click.option("--concurrency", type=click.IntRange(min=1), help="worker processes")
+@click.option("--timeout", type=click.FloatRange(min=1), help="give up after this many seconds")
+def run(
+    paths: tuple[str, ...],
+    feeds: tuple[str, ...],
+    as_json: bool,
+    strict: bool,
+    concurrency: int | None,
+    timeout: float | None,
+) -> None:
+    """Enqueue PATHS and feeds, process them with a local worker, wait, print a summary.
+
+    A feed prints one line per entry, or one line when it fails as a whole or is not
+    modified since the last fetch.
+    """
+    from worker import runner
+
+    settings = get_settings()
+    with backend(settings) as url:
+        run_id = runner.new_run_id()
+        local = runner.LocalWorker(
+            runner.worker_command(settings, run_id, concurrency), runner.worker_env(url)
+        ).start()
+        try:
+            store, report = enqueue_paths(url, settings, paths, reply_to=run_id, feeds=feeds)
+            collector = runner.Collector(store, run_id)
+            with progress_bar(len(report.input_ids), "process") as advance:
+                collector.wait(report.input_ids, local.alive, timeout, advance)
+        finally:
+            local.stop()
+        outcomes = collector.ordered(report.input_ids)
+        show_run(outcomes, report.skipped, as_json, store)
+    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
+        sys.exit(1)
+
+
+def show_run(
+    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, store: Any
+) -> None:
+    """Print one line per input (JSON) or a table and the counts."""
+    for path, why in skipped:
+        err.print(f"[yellow]skipped[/] {path}: {why}")
+    if as_json:
+        for o in outcomes:
+            emit_json({"source": o.source, "outcome": o.outcome, "id": o.id, "reason": o.reason})
+        return
+    table = Table("source", "outcome", "id", "title / reason", title="ingest run")
+    for o in outcomes[:50]:
+        record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
+        table.add_row(
+            o.source, o.outcome.value, o.id or "", record.title if record else (o.reason or "")
+        )
+    out.print(table)
+    if len(outcomes) > 50:
+        out.print(f"... and {len(outcomes) - 50} more")
+    counts = {k.value: sum(o.outcome is k for o in outcomes) for k in OutcomeKind}
+    out.print(f"{len(outcomes)} inputs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=str)
+@FEED_OPTION
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per queued input")
+def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> None:
+    """Enqueue PATHS (files, folders, - for stdin) and feeds for the workers and return.
+
+    If the broker fails part way, the inputs it accepted are still reported, then the
+    command fails: what it prints as queued is exactly what is queued.
+    """
+    from worker.producer import EnqueueReport
+
+    settings = get_settings()
+    report = EnqueueReport()
+    try:
+        with backend(settings) as url:
+            enqueue_paths(url, settings, paths, feeds=feeds, report=report)
+    finally:
+        show_enqueued(report, as_json)
+
+
+def show_enqueued(report: Any, as_json: bool) -> None:
+    """The queued inputs (one JSON line each) or a count, and the skipped paths."""
+    for path, why in report.skipped:
+        err.print(f"[yellow]skipped[/] {path}: {why}")
+    if as_json:
+        for input_id in report.input_ids:
+            emit_json(
+                {"source": report.sources[input_id], "input_id": input_id, "outcome": "queued"}
+            )
+    else:
+        err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Start a Celery worker (extra arguments go to `celery worker`)."""
+    # Celery's switch, read when billiard is imported (below): SIGTERM starts the soft
+    # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
+    # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    from worker.app import app, configure
+
+    settings = get_settings()
+    with backend(settings) as url:
+        configure(url, settings)
+        argv = ["worker", "-Q", settings.queue, *ctx.args]
+        if not any(a.startswith(("--loglevel", "-l")) for a in ctx.args):
+            argv += ["--loglevel", settings.log_level]
+        if settings.log_format == "json":
+            argv.insert(0, "--quiet")  # celery's global option: the banner is not JSON
+        app.worker_main(argv)

@@ -1,0 +1,184 @@
+"""Operations: ``stats``, ``prune``, ``feeds``, ``metrics``, ``schema``, ``config``, ``health``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+import orjson
+from rich.table import Table
+
+from worker.cli.base import (
+    backend,
+    emit_json,
+    err,
+    main,
+    opened_store,
+    out,
+)
+from worker.errors import IngestError
+from worker.settings import get_settings, masked
+
+log = logging.getLogger(__name__)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def stats(as_json: bool) -> None:
+    """Live counts: records, updates, duplicates, rejections, queued."""
+    from dataclasses import asdict
+
+    from worker.app import app, configure
+    from worker.events import STREAMS
+    from worker.metrics import queue_depth
+    from worker.store import Store
+
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        counts: dict[str, Any] = store.stats()
+        configure(url, settings)
+        counts["queue_depth"] = queue_depth(app, settings.queue)
+        counts["rejections_by_reason"] = store.rejection_reasons()
+        groups = [g for name in STREAMS for g in store.reader.groups(name)]
+    if as_json:
+        emit_json({**counts, "groups": [asdict(g) for g in groups]})
+        return
+    table = Table("counter", "value")
+    for name, value in counts.items():
+        if isinstance(value, dict):
+            for reason, n in value.items():
+                table.add_row(f"  rejected {reason}", str(n))
+        else:
+            table.add_row(name, "unreachable" if value is None else str(value))
+    out.print(table)
+    if groups:
+        table = Table("stream", "group", "consumers", "pending", "lag", "dead letters")
+        for g in groups:
+            row = (g.stream, g.group, g.consumers, g.pending, g.lag, g.dead_letters)
+            table.add_row(*map(str, row))
+        out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def prune(as_json: bool) -> None:
+    """Apply retention: trim the event streams, delete records past their retention."""
+    from worker.retention import prune as apply_retention
+
+    with opened_store(get_settings()) as store:
+        report = apply_retention(store)
+    if as_json:
+        emit_json({"records": report.records, "events": report.events})
+        return
+    trimmed = sum(report.events.values())
+    out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per feed")
+def feeds(as_json: bool) -> None:
+    """Subscribed and fetched feeds with their polling state (failures, next poll)."""
+    from worker.feedpoll import FeedSchedule, iso, load_subscriptions
+
+    settings = get_settings()
+    subs = {s.url: s for s in load_subscriptions(settings.feeds_file, settings.feed_interval)}
+    with opened_store(settings) as store:
+        schedule = FeedSchedule(store.client, settings)
+        urls = list(subs) + [u for u in schedule.known() if u not in subs]
+        states = [schedule.state(u) | {"subscribed": u in subs} for u in urls]
+    for state in states:
+        if state["interval"] is None and state["url"] in subs:
+            state["interval"] = subs[state["url"]].interval
+        for name in ("next_poll", "last_claim", "last_attempt", "last_success"):
+            state[name] = iso(state[name])
+    if as_json:
+        for state in states:
+            emit_json(state)
+        return
+    table = Table("url", "status", "failures", "last success", "next poll", "error")
+    for s in states:
+        table.add_row(
+            s["url"],
+            s["last_status"] or "never polled",
+            str(s["failures"] or 0),
+            s["last_success"] or "-",
+            s["next_poll"] or "due",
+            (s["last_error"] or "")[:80],
+        )
+    out.print(table)
+
+
+@main.command()
+@click.option("--serve", is_flag=True, help="serve GET /metrics until stopped")
+@click.option("--host", help="address to bind (default INGEST_METRICS_HOST)")
+@click.option("--port", type=click.IntRange(1, 65535), help="default INGEST_METRICS_PORT")
+def metrics(serve: bool, host: str | None, port: int | None) -> None:
+    """Prometheus metrics: counters by outcome and reason, queue depth (once, or --serve)."""
+    from worker.app import app, configure
+    from worker.metrics import exposition
+    from worker.metrics import serve as http_server
+    from worker.store import Store
+
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        configure(url, settings)
+        if not serve:
+            sys.stdout.write(exposition(store, app, settings.queue))
+            return
+        server = http_server(
+            host or settings.metrics_host,
+            port or settings.metrics_port,
+            lambda: exposition(store, app, settings.queue),
+        )
+        # SIGTERM (docker stop) ends serve_forever cleanly, like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        log.info("serving metrics on %s:%d/metrics", *server.server_address[:2])
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a record (schema version 1)."""
+    from worker.schema import record_schema
+
+    sys.stdout.write(orjson.dumps(record_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def show_config(as_json: bool) -> None:
+    """Print the effective configuration, secrets masked."""
+    data = masked(get_settings())
+    if as_json:
+        emit_json(data)
+        return
+    for name, value in data.items():
+        out.print(f"INGEST_{name.upper()}={value if value is not None else ''}", highlight=False)
+
+
+@main.command()
+def health() -> None:
+    """Exit 0 when the settings are valid and the store and broker answer (healthchecks)."""
+    from worker.app import app, configure
+    from worker.metrics import queue_depth
+    from worker.store import Store
+
+    settings = get_settings()
+    if settings.redis_url is None:
+        err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
+        return
+    Store.from_url(settings.redis_url, settings).wait_ready(timeout=2)
+    configure(settings.redis_url, settings)
+    if queue_depth(app, settings.queue) is None:
+        raise IngestError("broker unreachable")
+    err.print("ok")

@@ -1,0 +1,223 @@
+"""``ingest records ...`` and ``ingest rejections ...``: reading what was stored."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.table import Table
+
+from worker.cli.base import (
+    backend,
+    emit_json,
+    err,
+    main,
+    opened_client,
+    opened_store,
+    out,
+)
+from worker.models import Record
+from worker.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def parse_when(value: str | None, *, end_of_day: bool) -> datetime | None:
+    """An ISO date or datetime (naive means UTC); a date-only ``--until`` includes the day."""
+    from worker.client import to_bound
+
+    try:
+        return to_bound(value, end_of_day=end_of_day)
+    except ValueError as e:
+        raise click.BadParameter(f"not an ISO date or datetime: {value!r}") from e
+
+
+@main.group()
+def records() -> None:
+    """Read stored records."""
+
+
+@records.command("list")
+@click.option("--since", help="published at or after (ISO date or datetime)")
+@click.option("--until", help="published at or before (a date includes the whole day)")
+@click.option("--source", help="exact source: a seed file name or a feed URL")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="at most this many records (0: all)",
+)
+@click.option("--json", "as_json", is_flag=True, help="one JSON record per line")
+def records_list(
+    since: str | None, until: str | None, source: str | None, limit: int, as_json: bool
+) -> None:
+    """Records, newest first by published date."""
+    settings = get_settings()
+    start, end = parse_when(since, end_of_day=False), parse_when(until, end_of_day=True)
+    with opened_store(settings) as store:
+        found = store.records(since=start, until=end, source=source, limit=limit or None)
+        if as_json:
+            for rec in found:
+                emit_json(rec.model_dump(mode="json", exclude_none=False))
+            return
+        table = Table("published", "id", "source", "title", "v")
+        for rec in found:
+            table.add_row(_when(rec), rec.id, rec.source, rec.title, str(rec.version))
+        out.print(table)
+
+
+def _when(rec: Record) -> str:
+    return rec.published.date().isoformat() if rec.published else "-"
+
+
+@records.command("show")
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="the record as JSON")
+def records_show(record_id: str, as_json: bool) -> None:
+    """One record by id."""
+    with opened_store(get_settings()) as store:
+        rec = store.get(record_id)
+    if rec is None:
+        err.print(f"no record {record_id}")
+        sys.exit(1)
+    if as_json:
+        emit_json(rec.model_dump(mode="json"))
+        return
+    out.print(f"[bold]{rec.title}[/]")
+    out.print(
+        f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
+        f"{rec.word_count} words"
+    )
+    out.print()
+    out.print(rec.text, soft_wrap=False)
+
+
+def tail_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options shared by `records tail` and `rejections tail`."""
+    options = [
+        click.option("--group", help="consumer group: acknowledge each event once printed"),
+        click.option("--consumer", help="consumer name in the group (default: the host name)"),
+        click.option("--new", is_flag=True, help="without --group: only events from now on"),
+        click.option("--limit", type=click.IntRange(min=1), help="stop after this many events"),
+        click.option("--json", "as_json", is_flag=True, help="one JSON event per line"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_tail(stream: str, group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    from worker.tail import Tail
+
+    if new and group:
+        raise click.UsageError("--new is for a tail without --group (a group resumes)")
+    settings = get_settings()
+    with opened_client(settings) as client:
+        tail = Tail(client, settings, stream, kw["as_json"], kw["limit"])
+        if group:
+            tail.consume(group, consumer)
+        else:
+            tail.follow(new=new)
+
+
+@records.command("tail")
+@tail_options
+def records_tail(group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    """Follow the record events (created / updated), printing each as it arrives."""
+    run_tail("records", group, consumer, new, **kw)
+
+
+@main.group()
+def rejections() -> None:
+    """Read rejected inputs."""
+
+
+@rejections.command("tail")
+@tail_options
+def rejections_tail(group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
+    """Follow the rejection events, printing each as it arrives."""
+    run_tail("rejections", group, consumer, new, **kw)
+
+
+def rejection_filters(func: Callable[..., None]) -> Callable[..., None]:
+    """The filters shared by `rejections list` and `rejections replay`."""
+    options = [
+        click.option("--reason", help="a reason code (seed.bad_date) or family (seed)"),
+        click.option("--source", help="exact source"),
+        click.option("--since", help="rejected at or after (ISO date or datetime)"),
+        click.option("--until", help="rejected at or before (a date includes the whole day)"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def find_rejections(client: Any, limit: int | None, **filters: str | None) -> Iterator[Any]:
+    since = parse_when(filters.pop("since"), end_of_day=False)
+    until = parse_when(filters.pop("until"), end_of_day=True)
+    return client.rejections(since=since, until=until, limit=limit, **filters)  # type: ignore[no-any-return]
+
+
+@rejections.command("list")
+@rejection_filters
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON rejection per line")
+def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
+    """Rejected inputs with their reason codes, newest first."""
+    with opened_client(get_settings()) as client:
+        found = list(find_rejections(client, limit or None, **filters))
+        replayed = client.replayed_as([r.input_id for r in found])
+    if as_json:
+        for rej in found:
+            emit_json({**rej.model_dump(mode="json"), "replayed_as": replayed.get(rej.input_id)})
+        return
+    table = Table("rejected at", "source", "reason", "detail")
+    for rej in found:
+        table.add_row(
+            rej.rejected_at.isoformat(timespec="seconds"), rej.source, rej.reason, rej.detail[:120]
+        )
+    out.print(table)
+
+
+@rejections.command("replay")
+@click.argument("input_ids", nargs=-1)
+@rejection_filters
+@click.option("--all", "every", is_flag=True, help="every rejection (with no IDs or filters)")
+@click.option("--again", is_flag=True, help="include rejections that were already replayed")
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per selected rejection")
+def rejections_replay(
+    input_ids: tuple[str, ...], every: bool, again: bool, as_json: bool, **filters: str | None
+) -> None:
+    """Re-enqueue the original input of rejections (by input id or filters) as new inputs."""
+    from worker import replay
+    from worker.app import app, configure
+    from worker.store import Store
+
+    if not (input_ids or every or any(filters.values())):
+        raise click.UsageError("say which rejections: input ids, a filter, or --all")
+    settings = get_settings()
+    with backend(settings) as url:
+        store = Store.from_url(url, settings)
+        configure(url, settings)
+        if input_ids:
+            selected: list[Any] = replay.by_ids(store.reader, input_ids)
+        else:
+            found = find_rejections(store.reader, None, **filters)
+            selected = list(found) if again else replay.unreplayed(store.reader, found)
+        results = replay.replay(app, store, selected, settings)
+    for r in results:
+        if as_json:
+            emit_json(r.to_json())
+        elif r.skipped:
+            err.print(f"[yellow]skipped[/] {r.input_id}: {r.skipped}")
+    if not as_json:
+        done = sum(r.replayed_as is not None for r in results)
+        err.print(f"replayed {done} of {len(results)} rejections as new inputs")
