@@ -99,6 +99,8 @@ def test_enqueue_then_worker_processes_folder(redis_url: str, tmp_path: Path, st
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 120
     assert store.stats()["queued"] == 120
+    parked_batches = f"{store.keys.parked('')}*"
+    assert len(list(store.client.scan_iter(parked_batches))) == 5  # 120 inputs, 25 per task
     worker = WorkerProcess(redis_url).start()
     try:
         wait_until(
@@ -106,6 +108,12 @@ def test_enqueue_then_worker_processes_folder(redis_url: str, tmp_path: Path, st
             timeout=60,
             what="queue drained",
             alive=worker.alive,
+        )
+        # the bytes are dropped only after each batch's outcomes are stored
+        wait_until(
+            lambda: not list(store.client.scan_iter(parked_batches)),
+            timeout=30,
+            what="parked bytes dropped",
         )
     finally:
         worker.stop()

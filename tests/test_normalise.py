@@ -17,6 +17,7 @@ from worker.normalise import (
     join_paragraphs,
     normalise_inline,
     normalise_newlines,
+    paragraph_words,
     record_id,
     remove_zero_width,
     split_paragraphs,
@@ -265,6 +266,18 @@ def test_word_count_counts_words_of_paragraphs(paragraphs: list[list[str]]) -> N
 def test_word_count_matches_split_on_normalised_text(body: str) -> None:
     text = join_paragraphs(split_paragraphs(body))
     assert word_count(text) == len(text.split())
+
+
+@given(st.text())
+def test_paragraph_words_matches_word_count_on_normalised_paragraphs(body: str) -> None:
+    paragraphs = split_paragraphs(body)
+    assert paragraph_words(paragraphs) == word_count(join_paragraphs(paragraphs))
+
+
+@given(st.lists(st.text(), max_size=4))
+def test_paragraph_words_of_inline_normalised_lines(lines: list[str]) -> None:
+    paragraphs = [p for p in map(normalise_inline, lines) if p]
+    assert paragraph_words(paragraphs) == len(" ".join(paragraphs).split())
 
 
 # --- content_hash and record_id -------------------------------------------------------

@@ -53,6 +53,7 @@ class Reason(StrEnum):
     ENTRY_INVALID = "entry.invalid"
     ENTRY_DUPLICATE_ID = "entry.duplicate_id"
     INPUT_MALFORMED = "input.malformed"
+    INPUT_EXPIRED = "input.expired"
     WORKER_LOST_REPEATEDLY = "worker.lost_repeatedly"
     INTERNAL_ERROR = "worker.internal_error"
 

@@ -24,6 +24,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:batch:{batch_id}       string   a pending batch's messages, to publish again (expires)
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
+    ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
+                                       id); dropped once the batch is stored (expires)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
     ns:stream:{name}          stream   events by stream name (records, rejections)
@@ -105,6 +107,9 @@ class Keys:
     @property
     def recovery_lock(self) -> str:
         return f"{self.ns}:recovery:lock"
+
+    def parked(self, batch_id: str) -> str:
+        return f"{self.ns}:parked:{batch_id}"
 
     def feed_state(self, url: str) -> str:
         return f"{self.ns}:feed:{url}"

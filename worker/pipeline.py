@@ -38,7 +38,7 @@ from worker.models import (
     Refused,
     Rejection,
 )
-from worker.normalise import content_hash, record_id, word_count
+from worker.normalise import content_hash, paragraph_words, record_id
 from worker.parse import ParsedSeed, parse_seed
 from worker.settings import Settings
 from worker.store import Store
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 NO_PAYLOAD = frozenset(
     {Reason.SEED_TOO_LARGE.value, Reason.SEED_BINARY.value, Reason.FEED_TOO_LARGE.value}
 )
+# Kinds whose envelope always has bytes: none means they were parked and expired (parked.py).
+BYTES_KINDS = frozenset({InputKind.SEED, InputKind.FEED})
 
 
 def process_batch(
@@ -166,6 +168,8 @@ def prepare(
     fault (Redis down) propagates, so the task is retried rather than the input rejected.
     """
     try:
+        if envelope.data is None and envelope.kind in BYTES_KINDS:
+            raise RejectedInput(Reason.INPUT_EXPIRED, "its parked bytes expired before processing")
         if envelope.kind is InputKind.SEED:
             return [Accepted(envelope.input_id, seed_record(envelope, settings))]
         if envelope.kind is InputKind.FEED:
@@ -200,7 +204,7 @@ def build_seed_record(parsed: ParsedSeed, source: str) -> Record:
             published=datetime.combine(parsed.published, dtime(0), UTC),
             paragraphs=parsed.paragraphs,
             text=text,
-            word_count=word_count(text),
+            word_count=paragraph_words(parsed.paragraphs),
             content_hash=content_hash(parsed.title, text),
             ingested_at=datetime.now(UTC),
             version=1,

@@ -1,8 +1,10 @@
 """Producer: turn paths (files, folders, ``-`` for stdin) into envelopes and publish batches.
 
-Messages carry the document bytes, never a path, so producers and workers may run on
-different hosts. Each file is read up to the size cap plus one byte: an oversized file is
-still sent (truncated) so that it ends as a ``seed.too_large`` rejection, not silence.
+Workers get the document bytes, never a path, so producers and workers may run on
+different hosts: the bytes of a batch are parked in Redis and its message names them
+(see :mod:`worker.parked`). Each file is read up to the size cap plus one byte: an
+oversized file is still sent (truncated) so that it ends as a ``seed.too_large``
+rejection, not silence.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from worker import parked
 from worker.app import TASK_PROCESS_BATCH, is_amqp
 from worker.errors import IngestError, QueueUnavailable
 from worker.models import Envelope, InputKind
@@ -93,16 +96,37 @@ def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(root) / name
-            if name.startswith("."):
-                continue
-            if not _is_regular(path):
-                report.skipped.append((str(path), "not a regular file"))
-                continue
-            yield InputRef(source=name, kind=InputKind.SEED, path=path)
+    """Files in name order, then sub-folders; scandir's entry types save a stat per file."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        report.skipped.append((str(folder), f"unreadable folder: {e.strerror}"))
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or _is_dir(entry):
+            continue
+        if not _is_file(entry):
+            report.skipped.append((entry.path, "not a regular file"))
+            continue
+        yield InputRef(source=entry.name, kind=InputKind.SEED, path=Path(entry.path))
+    for entry in entries:
+        if not entry.name.startswith(".") and _is_dir(entry):
+            yield from _walk(Path(entry.path), report)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    # Like os.walk: symlinks to folders are not followed (no cycles).
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # follows a symlink, as stat() does
+    except OSError:
+        return False
 
 
 def _is_regular(path: Path) -> bool:
@@ -126,7 +150,7 @@ def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Env
     elif ref.url is None:
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
     return Envelope(
-        input_id=uuid.uuid4().hex,
+        input_id=os.urandom(16).hex(),  # as random as uuid4().hex, in a third of the time
         kind=ref.kind,
         source=ref.source,
         data=data,
@@ -139,23 +163,22 @@ def _cap(ref: InputRef, settings: Settings) -> int:
     return settings.max_document_bytes if ref.kind is InputKind.SEED else settings.feed_max_bytes
 
 
-def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[dict[str, Any]]]:
-    """Group envelopes into task payloads by count and size; a lone input goes at once.
+def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[Envelope]]:
+    """Group envelopes into tasks by count and size; a lone input goes at once.
 
     A feed URL travels alone: its fetch may take seconds, and other tasks (on other worker
     processes) should not wait behind it.
     """
-    batch: list[dict[str, Any]] = []
+    batch: list[Envelope] = []
     size = 0
     for env in envelopes:
-        message = env.model_dump(mode="json", exclude_none=True)
-        weight = len(message.get("data", "")) + 200
+        weight = len(env.data or b"") + 200
         if env.kind is InputKind.FEED_URL:
             weight = settings.batch_bytes + 1
         if batch and (len(batch) >= settings.batch_size or size + weight > settings.batch_bytes):
             yield batch
             batch, size = [], 0
-        batch.append(message)
+        batch.append(env)
         size += weight
     if batch:
         yield batch
@@ -190,8 +213,11 @@ def publish_envelopes(
     # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
     ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
-        for batch in batches(envelopes, settings):
+        for group in batches(envelopes, settings):
             batch_id = uuid.uuid4().hex
+            batch, data = parked.split(group)
+            if data:  # parked first: the worker may take the task at once
+                store.park(batch_id, data)
             send(app, producer, batch, settings, batch_id)
             report.batches += 1
             for message in batch:
@@ -216,6 +242,8 @@ def send(
             TASK_PROCESS_BATCH,
             args=[batch],
             task_id=batch_id,
+            # Celery would repr the whole batch for monitors: a summary is enough.
+            argsrepr=f"[<{len(batch)} inputs>]",
             producer=producer,
             queue=settings.queue,
             retry=True,

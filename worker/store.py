@@ -8,7 +8,7 @@ time and changes nothing (no second record, event or count).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
@@ -253,10 +253,10 @@ class Store:
 
     @guarded
     def forget_batch(self, batch_id: str) -> None:
-        """A batch is done: drop it from the ledger."""
+        """A batch is done: drop it from the ledger, and its parked bytes (worker.parked)."""
         pipe = self.client.pipeline(transaction=False)
         pipe.zrem(self.keys.pending, batch_id)
-        pipe.delete(self.keys.batch(batch_id))
+        pipe.delete(self.keys.batch(batch_id), self.keys.parked(batch_id))
         pipe.execute()
 
     @guarded
@@ -272,6 +272,26 @@ class Store:
     def touch_batch(self, batch_id: str) -> None:
         """Restart a ledger entry's clock (it was just published again)."""
         self.client.zadd(self.keys.pending, {batch_id: time.time()}, xx=True)
+
+    @guarded
+    def park(self, batch_id: str, data: Mapping[str, bytes]) -> None:
+        """Keep the document bytes of a batch about to be published, for its worker."""
+        key = self.keys.parked(batch_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping=data)  # type: ignore[arg-type]
+        pipe.expire(key, self.settings.outcome_ttl)
+        pipe.execute()
+
+    @guarded
+    def parked(self, batch_id: str, input_ids: Sequence[str]) -> list[bytes | None]:
+        """The parked bytes of these inputs of a batch (None where missing)."""
+        found: list[bytes | None] = self.client.hmget(self.keys.parked(batch_id), input_ids)  # type: ignore[assignment]
+        return found
+
+    @guarded
+    def unpark(self, batch_id: str) -> None:
+        """Drop the parked bytes of a batch that was never published."""
+        self.client.delete(self.keys.parked(batch_id))
 
     @guarded
     def add_enqueued(self, count: int) -> None:

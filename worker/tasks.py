@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Reject
 
-from worker import pipeline
+from worker import parked, pipeline
 from worker.app import TASK_POLL_FEEDS, TASK_PROCESS_BATCH, app, redis_url
 from worker.errors import ConfigError, StoreUnavailable, TransientError
 from worker.models import Outcome
@@ -72,10 +72,15 @@ def poll_feeds() -> int:
 
 
 def run(batch: Sequence[Mapping[str, Any]], batch_id: str | None) -> list[Outcome]:
-    """Process the batch, then drop it from the producer's ledger (worker.recovery)."""
-    outcomes = pipeline.process_batch(batch, get_store(), get_settings())
+    """Process the batch with its parked bytes, then drop it from the producer's ledger.
+
+    The ledger entry (worker.recovery) and the parked bytes (worker.parked) go only after
+    the outcomes are stored: a redelivery must still find them.
+    """
+    store = get_store()
+    outcomes = pipeline.process_batch(parked.attach(batch, store, batch_id), store, get_settings())
     if batch_id:
-        get_store().forget_batch(batch_id)
+        store.forget_batch(batch_id)
     return outcomes
 
 

@@ -1,0 +1,381 @@
+"""The measured phases of the benchmark, each on a fresh private Redis and fresh workers.
+
+* ``baseline``: the project's own read + parse + normalise + validate + store code in a
+  plain loop, two processes, one pipelined commit per batch. No queue: the limit.
+* ``pipeline``: the ``ingest enqueue`` code path (called in-process: interpreter start-up
+  is not counted) and real ``ingest worker`` processes, first enqueue to last outcome.
+* ``naive``: one Celery task per document with Celery's default settings.
+* ``latency``: single documents enqueued one after another on idle workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from kombu.serialization import register_json
+
+from worker import pipeline
+from worker.app import make_app, use_orjson
+from worker.embedded import RedisServer
+from worker.models import InputKind
+from worker.producer import InputRef, envelope_for, expand, publish
+from worker.settings import Settings, load_settings
+from worker.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+NAMESPACE = "bench"
+TICK = os.sysconf("SC_CLK_TCK")
+OUTCOMES = ("records", "updates", "duplicates", "rejections")
+QUIET = "ignore:You're running the worker with superuser privileges"
+QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
+# The recommended deployment (README "Performance"): one `ingest worker` per core.
+DEPLOYMENTS = {
+    "solo": lambda cores: [["--pool", "solo"]] * cores,
+    "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],
+    "threads": lambda cores: [["--pool", "threads", "--concurrency", str(cores)]],
+}
+
+
+def bench_settings(url: str) -> Settings:
+    return load_settings(redis_url=url, namespace=NAMESPACE)
+
+
+def child_env(url: str) -> dict[str, str]:
+    """Our environment without INGEST_* settings, pointed at the benchmark's Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update({"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": NAMESPACE, "PYTHONWARNINGS": QUIET})
+    return env
+
+
+@contextlib.contextmanager
+def fresh_redis() -> Iterator[RedisServer]:
+    """A private, non-persistent redis-server for one phase."""
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        server = RedisServer(Path(tmp), persist=False).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a prefork worker's pool children)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids += process_tree(int(child))
+    return pids
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time consumed so far by the live processes ``pids``."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of this process (the producer), some other processes and Redis."""
+
+    others: list[int]
+    redis: int
+    start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def read(self) -> tuple[float, float, float]:
+        return time.process_time(), cpu_seconds(self.others), cpu_seconds([self.redis])
+
+    def begin(self) -> None:
+        self.start = self.read()
+
+    def end(self, docs: int) -> dict[str, float]:
+        """CPU microseconds per document, by part and in total."""
+        parts = [(b - a) / docs * 1e6 for a, b in zip(self.start, self.read(), strict=True)]
+        names = ("producer", "workers", "redis")
+        out = {n: round(v, 1) for n, v in zip(names, parts, strict=True)}
+        out["total"] = round(sum(parts), 1)
+        return out
+
+
+@dataclass
+class Workers:
+    """Worker processes started for one phase; stopped (warm shutdown) at its end."""
+
+    procs: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+
+    @classmethod
+    def start(cls, commands: list[list[str]], env: dict[str, str], cwd: Path) -> Workers:
+        logdir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+        procs, logs = [], []
+        for i, cmd in enumerate(commands):
+            logs.append(logdir / f"worker-{i}.log")
+            with logs[-1].open("wb") as log:
+                procs.append(
+                    subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+                )
+        workers = cls(procs, logs)
+        workers.wait_ready()
+        return workers
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(b"ready." in log.read_bytes() for log in self.logs):
+            if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("workers did not start: " + self.logs[0].read_text()[-2000:])
+            time.sleep(0.05)
+
+    def pids(self) -> list[int]:
+        """Every worker process, pool children included."""
+        return [pid for p in self.procs for pid in process_tree(p.pid)]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def ingest_workers(url: str, deployment: str, cores: int) -> Workers:
+    """``ingest worker`` processes as README recommends deploying them."""
+    commands = [
+        [sys.executable, "-m", "worker", "worker", "-n", f"bench{i}@%h", *args, *QUIET_WORKER]
+        for i, args in enumerate(DEPLOYMENTS[deployment](cores))
+    ]
+    return Workers.start(commands, child_env(url), ROOT)
+
+
+def wait_outcomes(store: Store, total: int, timeout: float = 3600) -> float:
+    """Poll the live counters until ``total`` inputs have an outcome; returns the time then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = store.client.hmget(store.keys.stats, list(OUTCOMES))
+        if sum(int(c or 0) for c in counts) >= total:
+            return time.perf_counter()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out: {counts} of {total}")
+        time.sleep(0.005)
+
+
+# -- baseline -------------------------------------------------------------------------
+
+
+def _baseline_part(url: str, paths: Sequence[Path], go: Event, cpu: Queue[float]) -> None:
+    settings = bench_settings(url)
+    store = Store.from_url(url, settings)
+    store.client.ping()
+    go.wait()
+    t0 = time.process_time()
+    for start in range(0, len(paths), settings.batch_size):
+        items = []
+        for path in paths[start : start + settings.batch_size]:
+            ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
+            items += pipeline.prepare(envelope_for(ref, settings, None), settings)
+        store.commit(items)
+    cpu.put(time.process_time() - t0)
+
+
+def baseline(folder: Path, cores: int) -> dict[str, Any]:
+    """The no-queue limit: ``cores`` processes each storing its share in pipelined batches."""
+    paths = sorted(folder.iterdir())
+    with fresh_redis() as server:
+        url = server.url
+        ctx = multiprocessing.get_context("fork")
+        go, cpu = ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(target=_baseline_part, args=(url, paths[i::cores], go, cpu))
+            for i in range(cores)
+        ]
+        for p in procs:
+            p.start()
+        time.sleep(0.5)  # let them connect: start-up is not part of the work
+        meter = CpuMeter([], server_pid(server))
+        meter.begin()
+        t0 = time.perf_counter()
+        go.set()
+        work = sum(cpu.get() for _ in procs)
+        elapsed = time.perf_counter() - t0
+        used = meter.end(len(paths))
+        for p in procs:
+            p.join()
+        store = Store.from_url(url, bench_settings(url))
+        done = sum(int(c or 0) for c in store.client.hmget(store.keys.stats, list(OUTCOMES)))
+    assert done == len(paths), f"baseline stored {done} of {len(paths)}"
+    used["workers"] = round(work / len(paths) * 1e6, 1)
+    used["total"] = round(used["workers"] + used["redis"], 1)
+    used.pop("producer")
+    return {"docs": len(paths), "seconds": elapsed, "cpu_us": used}
+
+
+def server_pid(server: RedisServer) -> int:
+    assert server.process is not None
+    return server.process.pid
+
+
+# -- the real pipeline ------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    """A fresh Redis with ``ingest worker`` processes on it, and a producer-side app."""
+
+    server: RedisServer
+    workers: Workers
+    app: Celery
+
+
+@contextlib.contextmanager
+def deployed(deployment: str, cores: int) -> Iterator[tuple[Deployment, Store]]:
+    with fresh_redis() as server:
+        settings = bench_settings(server.url)
+        workers = ingest_workers(server.url, deployment, cores)
+        try:
+            app = make_app(settings, server.url)
+            yield Deployment(server, workers, app), Store.from_url(server.url, settings)
+        finally:
+            workers.stop()
+
+
+def run_pipeline(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
+    """Enqueue the folder and let real workers process it; memory is measured after."""
+    total = sum(1 for _ in folder.iterdir())
+    with deployed(deployment, cores) as (d, store):
+        before = memory_used(store)
+        meter = CpuMeter(d.workers.pids(), server_pid(d.server))
+        meter.begin()
+        t0 = time.perf_counter()
+        report = publish(d.app, store, expand([str(folder)], _no_report()), store.settings)
+        enqueued = time.perf_counter()
+        done = wait_outcomes(store, total)
+        used = meter.end(total)
+        time.sleep(0.5)  # let the workers ack and the broker forget the messages
+        memory = memory_report(store, before)
+    return {
+        "docs": total,
+        "seconds": done - t0,
+        "enqueue_seconds": enqueued - t0,
+        "tasks": report.batches,
+        "cpu_us": used,
+        "memory": memory,
+    }
+
+
+def _no_report() -> Any:
+    from worker.producer import EnqueueReport
+
+    return EnqueueReport()
+
+
+def memory_used(store: Store) -> int:
+    return int(store.client.info("memory")["used_memory"])
+
+
+def first(n: int, items: Iterable[Any]) -> list[Any]:
+    return list(itertools.islice(items, n))
+
+
+def memory_report(store: Store, before: int) -> dict[str, Any]:
+    """Redis bytes per record (whole-server delta) against the mean record JSON size."""
+    client, keys = store.client, store.keys
+    records = int(client.hget(keys.stats, "records") or 0)
+    sample = first(500, client.scan_iter(f"{keys.record_prefix}*", 1000))
+    json_bytes = sum(int(client.strlen(k)) for k in sample) / max(len(sample), 1)
+    per_key: dict[str, float] = {}
+    for kind, pattern in (("record", "record:*"), ("outcome", "input:*")):
+        found = first(500, client.scan_iter(f"{NAMESPACE}:{pattern}", 1000))
+        per_key[kind] = sum(client.memory_usage(k) or 0 for k in found) / max(len(found), 1)
+    delta = memory_used(store) - before
+    return {
+        "records": records,
+        "record_json_bytes": round(json_bytes),
+        "redis_bytes_per_record": round(delta / max(records, 1)),
+        "ratio": round(delta / max(records, 1) / max(json_bytes, 1), 3),
+        "key_bytes": {k: round(v) for k, v in per_key.items()},
+    }
+
+
+# -- naive Celery -------------------------------------------------------------------------
+
+
+def naive(folder: Path) -> dict[str, Any]:
+    """One task per document, Celery defaults, the project's pipeline doing the work."""
+    paths = sorted(folder.iterdir())
+    with fresh_redis() as server:
+        url = server.url
+        env = child_env(url)
+        cmd = [sys.executable, "-m", "celery", "-A", "naive_celery", "worker", "-l", "INFO"]
+        workers = Workers.start([cmd], env, HERE)
+        try:
+            register_json()  # kombu's own JSON encoder: the default, as the workers have it
+            client = Celery("naive", broker=url)  # explicit: never Celery's default broker
+            settings = bench_settings(url)
+            store = Store.from_url(url, settings)
+            meter = CpuMeter(workers.pids(), server_pid(server))
+            meter.begin()
+            t0 = time.perf_counter()
+            for path in paths:
+                ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
+                message = envelope_for(ref, settings, None).model_dump(
+                    mode="json", exclude_none=True
+                )
+                client.send_task("naive.process_one", args=[message])
+            done = wait_outcomes(store, len(paths))
+            used = meter.end(len(paths))
+        finally:
+            workers.stop()
+            use_orjson()
+    return {"docs": len(paths), "seconds": done - t0, "cpu_us": used}
+
+
+# -- latency ----------------------------------------------------------------------------
+
+
+def latency(folder: Path, deployment: str, cores: int, count: int) -> dict[str, Any]:
+    """Enqueue → record stored, for single documents on idle workers, one at a time."""
+    paths = sorted(folder.iterdir())[:count]
+    with deployed(deployment, cores) as (d, store):
+        run_id = uuid.uuid4().hex
+        reply = store.keys.reply(run_id)
+        samples = []
+        for path in paths:
+            ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
+            t0 = time.perf_counter()
+            publish(d.app, store, [ref], store.settings, reply_to=run_id)
+            if store.client.blpop([reply], timeout=30) is None:  # the outcome: record stored
+                raise RuntimeError(f"no outcome for {path.name} within 30 s")
+            samples.append(time.perf_counter() - t0)
+            store.client.blpop([reply], timeout=30)  # the input's done marker
+            time.sleep(0.01)  # idle between documents
+    samples.sort()
+    return {
+        "count": len(samples),
+        "p50_ms": round(samples[len(samples) // 2] * 1000, 1),
+        "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000, 1),
+        "max_ms": round(samples[-1] * 1000, 1),
+    }

@@ -1,0 +1,155 @@
+"""Benchmark: the Celery pipeline against the no-queue limit, in one run.
+
+    python benchmarks/pipeline.py                 # 2,000 and 20,000 documents
+    python benchmarks/pipeline.py --big           # and 200,000
+    python benchmarks/pipeline.py --docs 5000 --naive-docs 1000
+
+Each phase starts its own non-persistent Redis on a free port and its own workers; the
+corpus is generated with a fixed seed (see ``corpus.py``). Prints a table on stderr's
+console and, last on stdout, one JSON line with every figure. Compare ratios within one
+run: absolute figures move with whatever else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus
+import phases
+
+console = Console(stderr=True)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--docs", default="2000,20000", help="corpus sizes, comma-separated")
+    p.add_argument("--big", action="store_true", help="add a 200,000-document run")
+    p.add_argument("--naive-docs", type=int, default=2000, help="documents for naive Celery")
+    p.add_argument("--latency-docs", type=int, default=200, help="single-document enqueues")
+    p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="solo")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--only", help="comma-separated phases: baseline,pipeline,naive,latency")
+    return p.parse_args()
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["docs"] / result["seconds"])
+
+
+def main() -> None:
+    args = parse_args()
+    os.chdir(phases.ROOT)  # the workers read config/ingest.toml from here, so do we
+    sizes = [int(s) for s in args.docs.split(",")] + ([200_000] if args.big else [])
+    only = set(args.only.split(",")) if args.only else {"baseline", "pipeline", "naive", "latency"}
+    results: dict[str, Any] = {"deployment": args.deployment, "cores": args.cores, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
+        for size in sorted({*sizes, args.naive_docs}):
+            console.print(f"corpus of {size} documents ...")
+            corpus.write_corpus(Path(tmp) / str(size), size)
+        for size in sizes:
+            results["sizes"][size] = measure_size(Path(tmp) / str(size), args, only)
+        naive_dir = Path(tmp) / str(args.naive_docs)
+        if "naive" in only:
+            console.print(f"naive Celery, {args.naive_docs} documents ...")
+            results["naive"] = phases.naive(naive_dir)
+        if "latency" in only:
+            console.print(f"latency, {args.latency_docs} single documents ...")
+            results["latency"] = phases.latency(
+                naive_dir, args.deployment, args.cores, args.latency_docs
+            )
+    summarise(results, sizes)
+    show(results, sizes)
+    sys.stdout.write(orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+def measure_size(folder: Path, args: argparse.Namespace, only: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    docs = sum(1 for _ in folder.iterdir())
+    if "baseline" in only:
+        console.print(f"baseline, {docs} documents ...")
+        out["baseline"] = phases.baseline(folder, args.cores)
+    if "pipeline" in only:
+        console.print(f"pipeline ({args.deployment}), {docs} documents ...")
+        out["pipeline"] = phases.run_pipeline(folder, args.deployment, args.cores)
+    for name in ("baseline", "pipeline"):
+        if name in out:
+            out[name]["docs_per_s"] = round(rate(out[name]))
+            out[name]["us_per_doc"] = round(out[name]["seconds"] / docs * 1e6)
+    if "baseline" in out and "pipeline" in out:
+        out["ratio"] = round(rate(out["pipeline"]) / rate(out["baseline"]), 3)
+        # CPU per document barely moves with the machine's load: the steadier comparison.
+        base_cpu, pipe_cpu = out["baseline"]["cpu_us"]["total"], out["pipeline"]["cpu_us"]["total"]
+        out["cpu_ratio"] = round(base_cpu / pipe_cpu, 3)
+    return out
+
+
+def summarise(results: dict[str, Any], sizes: list[int]) -> None:
+    """Derived figures: pipeline / naive, and the per-document cost growth with size."""
+    runs = results["sizes"]
+    if "naive" in results:
+        results["naive"]["docs_per_s"] = round(rate(results["naive"]))
+        first = runs[sizes[0]].get("pipeline")
+        if first:
+            results["pipeline_over_naive"] = round(rate(first) / rate(results["naive"]), 1)
+    piped = [s for s in sizes if "pipeline" in runs[s]]
+    if len(piped) > 1:
+        small, large = runs[piped[0]]["pipeline"], runs[piped[-1]]["pipeline"]
+        results["cost_growth"] = round(large["us_per_doc"] / small["us_per_doc"] - 1, 3)
+
+
+def cpu(result: dict[str, Any]) -> str:
+    return f"{result['cpu_us']['total']:.0f}" if "cpu_us" in result else "-"
+
+
+def show(results: dict[str, Any], sizes: list[int]) -> None:
+    table = Table(title=f"pipeline benchmark ({results['deployment']}, {results['cores']} cores)")
+    columns = ("docs", "baseline docs/s", "pipeline docs/s", "ratio", "µs/doc", "tasks")
+    for column in (*columns, "CPU µs/doc base / pipe", "CPU ratio"):
+        table.add_column(column, justify="right")
+    table.add_column("Redis B/record (JSON B)", justify="right")
+    for size in sizes:
+        r = results["sizes"][size]
+        base, pipe = r.get("baseline", {}), r.get("pipeline", {})
+        mem = pipe.get("memory", {})
+        table.add_row(
+            f"{size:,}",
+            f"{base.get('docs_per_s', '-')}",
+            f"{pipe.get('docs_per_s', '-')}",
+            f"{r.get('ratio', '-')}",
+            f"{pipe.get('us_per_doc', '-')}",
+            f"{pipe.get('tasks', '-')}",
+            f"{cpu(base)} / {cpu(pipe)}",
+            f"{r.get('cpu_ratio', '-')}",
+            f"{mem.get('redis_bytes_per_record', '-')} ({mem.get('record_json_bytes', '-')})",
+        )
+    console.print(table)
+    if "naive" in results:
+        n = results["naive"]
+        console.print(
+            f"naive Celery: {n['docs_per_s']} docs/s on {n['docs']} documents "
+            f"(CPU {cpu(n)} µs/doc); "
+            f"pipeline/naive = {results.get('pipeline_over_naive', '-')}"
+        )
+    if "cost_growth" in results:
+        console.print(f"per-document cost, largest vs smallest run: {results['cost_growth']:+.1%}")
+    if "latency" in results:
+        lat = results["latency"]
+        console.print(
+            f"latency over {lat['count']} single documents: p50 {lat['p50_ms']} ms, "
+            f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Document bytes parked in Redis by the producer and attached again by the worker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from tests.helpers import seed_bytes
+from worker import parked, pipeline
+from worker.app import json_dumps, json_loads, make_app
+from worker.models import Envelope, InputKind, OutcomeKind
+from worker.producer import InputRef, publish
+from worker.settings import Settings
+from worker.store import Store
+
+
+def envelopes(*docs: bytes) -> list[Envelope]:
+    return [
+        Envelope(input_id=f"in-{i}", kind=InputKind.SEED, source=f"{i}.txt", data=doc)
+        for i, doc in enumerate(docs)
+    ]
+
+
+def test_split_leaves_bytes_out_of_the_messages() -> None:
+    url = Envelope(input_id="u", kind=InputKind.FEED_URL, source="s", url="https://x.test/f")
+    messages, data = parked.split([*envelopes(b"one"), url])
+    assert all("data" not in m for m in messages)
+    assert data == {"in-0": b"one"}
+    assert messages[1]["url"] == "https://x.test/f"
+
+
+def test_parked_batch_is_processed_then_dropped(store: Store, settings: Settings) -> None:
+    docs = [seed_bytes("First", "Body one."), seed_bytes("Second", "Body two.")]
+    messages, data = parked.split(envelopes(*docs))
+    store.park("b1", data)
+    batch = parked.attach(messages, store, "b1")
+    outcomes = pipeline.process_batch(batch, store, settings)
+    assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.CREATED]
+    assert 0 < store.client.ttl(store.keys.parked("b1")) <= settings.outcome_ttl
+    store.unpark("b1")
+    assert not store.client.exists(store.keys.parked("b1"))
+
+
+def test_redelivery_after_unpark_returns_the_first_outcomes(
+    store: Store, settings: Settings
+) -> None:
+    messages, data = parked.split(envelopes(seed_bytes("Once", "Stored once.")))
+    store.park("b2", data)
+    first = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
+    store.unpark("b2")
+    again = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
+    assert again == first
+    stats = store.stats()
+    assert (stats["records"], stats["rejections"], stats["record_events"]) == (1, 0, 1)
+
+
+def test_missing_bytes_are_rejected_as_expired_without_failing_neighbours(
+    store: Store, settings: Settings
+) -> None:
+    messages, data = parked.split(envelopes(seed_bytes("Kept", "Here."), seed_bytes("Lost", "x")))
+    store.park("b3", {"in-0": data["in-0"]})  # in-1's bytes are gone
+    outcomes = pipeline.process_batch(parked.attach(messages, store, "b3"), store, settings)
+    assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.REJECTED]
+    assert outcomes[1].reason == "input.expired"
+
+
+def test_inline_data_is_used_as_it_is(store: Store, settings: Settings) -> None:
+    message = envelopes(seed_bytes("Inline", "Old producer."))[0].model_dump(mode="json")
+    [o] = pipeline.process_batch(parked.attach([message], store, "none"), store, settings)
+    assert o.outcome is OutcomeKind.CREATED
+
+
+def test_publish_parks_each_batch_under_its_task_id(
+    redis_url: str, store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_bytes(seed_bytes(f"Doc {i}", "Text."))
+    small = settings.model_copy(update={"batch_size": 2})
+    refs = [InputRef(f"{i}.txt", InputKind.SEED, tmp_path / f"{i}.txt") for i in range(5)]
+    report = publish(make_app(small, redis_url), store, refs, small)
+    assert report.batches == 3
+    keys = sorted(store.client.scan_iter(f"{store.keys.parked('')}*"))
+    assert len(keys) == 3
+    held = [store.client.hgetall(k) for k in keys]
+    assert sorted(len(h) for h in held) == [1, 2, 2]
+    assert {i.decode() for h in held for i in h} == set(report.input_ids)
+
+
+def test_orjson_serializer_round_trips_and_defers_typed_values_to_kombu() -> None:
+    plain = [{"input_id": "a", "kind": "seed", "n": 1, "none": None}]
+    assert orjson.loads(json_dumps(plain)) == plain
+    assert json_loads(json_dumps(plain).encode()) == plain
+    assert json_loads(memoryview(json_dumps(plain).encode())) == plain
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    encoded = json_dumps({"at": when})
+    assert "__type__" in encoded  # kombu's marker, as the stock serializer writes it
+    assert json_loads(encoded) == {"at": when}
+
+
+def test_app_uses_orjson_under_the_json_name() -> None:
+    from kombu.serialization import registry
+
+    app = make_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    assert app.conf.accept_content == ["json"]
+    assert registry._encoders["json"].encoder is json_dumps
+    assert registry._decoders["application/json"] is json_loads
