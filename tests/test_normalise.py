@@ -269,6 +269,12 @@ def test_word_count_matches_split_on_normalised_text(body: str) -> None:
 
 
 @given(st.text())
+def test_prepared_body_splits_as_the_raw_one(body: str) -> None:
+    prepared = normalise_newlines(remove_zero_width(body))
+    assert split_paragraphs(prepared, prepared=True) == split_paragraphs(body)
+
+
+@given(st.text())
 def test_paragraph_words_matches_word_count_on_normalised_paragraphs(body: str) -> None:
     paragraphs = split_paragraphs(body)
     assert paragraph_words(paragraphs) == word_count(join_paragraphs(paragraphs))

@@ -49,16 +49,19 @@ def normalise_newlines(text: str) -> str:
     return "\n".join(text.splitlines())
 
 
-def split_paragraphs(body: str) -> list[str]:
+def split_paragraphs(body: str, *, prepared: bool = False) -> list[str]:
     """Split a body into normalised paragraphs, separated by blank lines.
 
     A line that holds only whitespace and zero-width characters is blank. The lines of a
     paragraph (hard wraps) are joined with one space; a word hyphenated across a line
     break therefore keeps a space after its hyphen. Empty paragraphs are dropped.
+    ``prepared``: the body went through :func:`remove_zero_width` and
+    :func:`normalise_newlines` already (as ``parse_seed`` does), so they are not repeated.
     """
     paragraphs: list[str] = []
     lines: list[str] = []
-    for line in normalise_newlines(remove_zero_width(body)).split("\n"):
+    text = body if prepared else normalise_newlines(remove_zero_width(body))
+    for line in text.split("\n"):
         if line and not line.isspace():
             lines.append(line)
         elif lines:

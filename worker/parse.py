@@ -62,7 +62,7 @@ def parse_seed(data: bytes, *, max_bytes: int) -> ParsedSeed:
         raise RejectedInput(Reason.SEED_EMPTY, "no text in the document")
     header, _, body = text.partition("\n")
     published, title = _parse_header(header)
-    paragraphs = split_paragraphs(body)
+    paragraphs = split_paragraphs(body, prepared=True)  # the whole text was prepared
     if not paragraphs:
         raise RejectedInput(Reason.SEED_NO_BODY, "no paragraph after the header line")
     return ParsedSeed(published=published, title=title, paragraphs=paragraphs)
