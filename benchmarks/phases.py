@@ -44,7 +44,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 OUTCOMES = ("records", "updates", "duplicates", "rejections")
 QUIET = "ignore:You're running the worker with superuser privileges"
 QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
-# The recommended deployment (README "Performance"): one `ingest worker` per core.
+# How the `ingest worker` processes are started. "prefork" is `ingest worker` with its
+# defaults (one process per core below one parent): what README recommends.
 DEPLOYMENTS = {
     "solo": lambda cores: [["--pool", "solo"]] * cores,
     "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],

@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--big", action="store_true", help="add a 200,000-document run")
     p.add_argument("--naive-docs", type=int, default=2000, help="documents for naive Celery")
     p.add_argument("--latency-docs", type=int, default=200, help="single-document enqueues")
-    p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="solo")
+    p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="prefork")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     p.add_argument("--only", help="comma-separated phases: baseline,pipeline,naive,latency")
     return p.parse_args()
