@@ -33,7 +33,7 @@ from worker import pipeline
 from worker.app import make_app, use_orjson
 from worker.embedded import RedisServer
 from worker.models import InputKind
-from worker.producer import InputRef, envelope_for, expand, publish
+from worker.producer import InputRef, envelope_for, expand, expand_feeds, publish
 from worker.settings import Settings, load_settings
 from worker.store import Store
 
@@ -352,6 +352,29 @@ def naive(folder: Path) -> dict[str, Any]:
             workers.stop()
             use_orjson()
     return {"docs": len(paths), "seconds": done - t0, "cpu_us": used}
+
+
+# -- feeds ------------------------------------------------------------------------------
+
+
+def feed(tmp: Path, deployment: str, cores: int, entries: int) -> dict[str, Any]:
+    """A feed file of ``entries`` items (feeds_parse.py's), enqueue to last entry stored."""
+    from feeds_parse import generated_feed  # type: ignore[import-not-found]
+
+    path = tmp / f"feed-{entries}.xml"
+    path.write_bytes(generated_feed(entries))
+    with deployed(deployment, cores) as (d, store):
+        meter = CpuMeter(d.workers.pids(), server_pid(d.server))
+        meter.begin()
+        t0 = time.perf_counter()
+        publish(d.app, store, expand_feeds([str(path)]), store.settings)
+        done = wait_outcomes(store, entries)
+        used = meter.end(entries)
+        records = int(store.client.hget(store.keys.stats, "records") or 0)
+    assert records == entries, f"{records} records from {entries} entries"
+    seconds = done - t0
+    rate = round(entries / seconds)
+    return {"entries": entries, "seconds": seconds, "entries_per_s": rate, "cpu_us": used}
 
 
 # -- latency ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import corpus
 import phases
 
 console = Console(stderr=True)
+PHASES = ("baseline", "pipeline", "naive", "latency", "feed")
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,9 +38,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--big", action="store_true", help="add a 200,000-document run")
     p.add_argument("--naive-docs", type=int, default=2000, help="documents for naive Celery")
     p.add_argument("--latency-docs", type=int, default=200, help="single-document enqueues")
+    p.add_argument("--feed-entries", type=int, default=1000, help="entries of the feed file")
     p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="prefork")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--only", help="comma-separated phases: baseline,pipeline,naive,latency")
+    p.add_argument("--only", help="comma-separated: baseline,pipeline,naive,latency,feed")
     return p.parse_args()
 
 
@@ -51,7 +53,7 @@ def main() -> None:
     args = parse_args()
     os.chdir(phases.ROOT)  # the workers read config/ingest.toml from here, so do we
     sizes = [int(s) for s in args.docs.split(",")] + ([200_000] if args.big else [])
-    only = set(args.only.split(",")) if args.only else {"baseline", "pipeline", "naive", "latency"}
+    only = set(args.only.split(",")) if args.only else set(PHASES)
     results: dict[str, Any] = {"deployment": args.deployment, "cores": args.cores, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
         for size in sorted({*sizes, args.naive_docs}):
@@ -68,6 +70,9 @@ def main() -> None:
             results["latency"] = phases.latency(
                 naive_dir, args.deployment, args.cores, args.latency_docs
             )
+        if "feed" in only:
+            console.print(f"feed file of {args.feed_entries} entries ...")
+            results["feed"] = phases.feed(Path(tmp), args.deployment, args.cores, args.feed_entries)
     summarise(results, sizes)
     show(results, sizes)
     sys.stdout.write(orjson.dumps(results, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
@@ -143,6 +148,12 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
         )
     if "cost_growth" in results:
         console.print(f"per-document cost, largest vs smallest run: {results['cost_growth']:+.1%}")
+    if "feed" in results:
+        f = results["feed"]
+        console.print(
+            f"feed file: {f['entries_per_s']} entries/s end to end ({f['entries']} entries, "
+            f"{f['seconds']:.2f} s)"
+        )
     if "latency" in results:
         lat = results["latency"]
         console.print(
