@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--latency-docs", type=int, default=200, help="single-document enqueues")
     p.add_argument("--feed-entries", type=int, default=1000, help="entries of the feed file")
     p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="prefork")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each size; the median counts")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     p.add_argument("--only", help="comma-separated: baseline,pipeline,naive,latency,feed")
     return p.parse_args()
@@ -79,24 +80,33 @@ def main() -> None:
 
 
 def measure_size(folder: Path, args: argparse.Namespace, only: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """Baseline and pipeline, alternated ``--repeat`` times; the median run of each counts."""
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "pipeline": []}
     docs = sum(1 for _ in folder.iterdir())
-    if "baseline" in only:
-        console.print(f"baseline, {docs} documents ...")
-        out["baseline"] = phases.baseline(folder, args.cores)
-    if "pipeline" in only:
-        console.print(f"pipeline ({args.deployment}), {docs} documents ...")
-        out["pipeline"] = phases.run_pipeline(folder, args.deployment, args.cores)
-    for name in ("baseline", "pipeline"):
-        if name in out:
+    for i in range(args.repeat):
+        if "baseline" in only:
+            console.print(f"baseline, {docs} documents ({i + 1}/{args.repeat}) ...")
+            runs["baseline"].append(phases.baseline(folder, args.cores))
+        if "pipeline" in only:
+            console.print(f"pipeline ({args.deployment}), {docs} documents ({i + 1}) ...")
+            runs["pipeline"].append(phases.run_pipeline(folder, args.deployment, args.cores))
+    out: dict[str, Any] = {}
+    for name, results in runs.items():
+        if results:
+            out[name] = median_run(results)
             out[name]["docs_per_s"] = round(rate(out[name]))
             out[name]["us_per_doc"] = round(out[name]["seconds"] / docs * 1e6)
+            out[name]["all_docs_per_s"] = [round(rate(r)) for r in results]
     if "baseline" in out and "pipeline" in out:
         out["ratio"] = round(rate(out["pipeline"]) / rate(out["baseline"]), 3)
         # CPU per document barely moves with the machine's load: the steadier comparison.
         base_cpu, pipe_cpu = out["baseline"]["cpu_us"]["total"], out["pipeline"]["cpu_us"]["total"]
         out["cpu_ratio"] = round(base_cpu / pipe_cpu, 3)
     return out
+
+
+def median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(results, key=rate)[len(results) // 2]
 
 
 def summarise(results: dict[str, Any], sizes: list[int]) -> None:
