@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.helpers import seed_bytes
 from worker import parked, pipeline
 from worker.app import json_dumps, json_loads, make_app
+from worker.errors import QueueUnavailable
 from worker.models import Envelope, InputKind, OutcomeKind
 from worker.producer import InputRef, publish
 from worker.settings import Settings
@@ -106,3 +108,22 @@ def test_app_uses_orjson_under_the_json_name() -> None:
     assert app.conf.accept_content == ["json"]
     assert registry._encoders["json"].encoder is json_dumps
     assert registry._decoders["application/json"] is json_loads
+
+
+def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
+    redis_url: str,
+    store: Store,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker import producer
+
+    monkeypatch.setattr(producer, "RETRY_POLICY", {"max_retries": 0})
+    (tmp_path / "a.txt").write_bytes(seed_bytes("Never sent", "Text."))
+    no_broker = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    refs = [InputRef("a.txt", InputKind.SEED, tmp_path / "a.txt")]
+    with pytest.raises(QueueUnavailable):
+        publish(make_app(no_broker, redis_url), store, refs, no_broker)
+    assert not list(store.client.scan_iter(f"{store.keys.parked('')}*"))
+    assert store.stats()["enqueued"] == 0

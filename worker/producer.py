@@ -9,6 +9,7 @@ rejection, not silence.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -25,7 +26,7 @@ from kombu.exceptions import OperationalError
 
 from worker import parked
 from worker.app import TASK_PROCESS_BATCH, is_amqp
-from worker.errors import IngestError, QueueUnavailable
+from worker.errors import IngestError, QueueUnavailable, StoreUnavailable
 from worker.models import Envelope, InputKind
 from worker.settings import Settings
 from worker.store import Store
@@ -218,7 +219,12 @@ def publish_envelopes(
             batch, data = parked.split(group)
             if data:  # parked first: the worker may take the task at once
                 store.park(batch_id, data)
-            send(app, producer, batch, settings, batch_id)
+            try:
+                send(app, producer, batch, settings, batch_id)
+            except QueueUnavailable:
+                with contextlib.suppress(StoreUnavailable):
+                    store.unpark(batch_id)  # never published: nobody will read them
+                raise
             report.batches += 1
             for message in batch:
                 report.input_ids.append(message["input_id"])
