@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 import phases
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=max(Console(stderr=True).width, 130))
 PHASES = ("baseline", "pipeline", "naive", "latency", "feed")
 
 
@@ -121,6 +121,26 @@ def summarise(results: dict[str, Any], sizes: list[int]) -> None:
     if len(piped) > 1:
         small, large = runs[piped[0]]["pipeline"], runs[piped[-1]]["pipeline"]
         results["cost_growth"] = round(large["us_per_doc"] / small["us_per_doc"] - 1, 3)
+    results["targets"] = targets(results, piped)
+
+
+def targets(results: dict[str, Any], piped: list[int]) -> dict[str, bool]:
+    """The issue's targets, reported (not asserted): each one met or not in this run."""
+    runs, met = results["sizes"], {}
+    for size in piped:
+        if "ratio" in runs[size]:
+            met[f"pipeline >= 0.8 x baseline at {size}"] = runs[size]["ratio"] >= 0.8
+        memory = runs[size]["pipeline"]["memory"]["ratio"]
+        met[f"Redis <= 1.25 x record JSON at {size}"] = memory <= 1.25
+    if "pipeline_over_naive" in results:
+        met["pipeline >= 12 x naive Celery"] = results["pipeline_over_naive"] >= 12
+    if "cost_growth" in results:
+        met["per-document cost, largest run within 15 % of smallest"] = (
+            abs(results["cost_growth"]) <= 0.15
+        )
+    if "latency" in results:
+        met["single document stored within 100 ms (p99)"] = results["latency"]["p99_ms"] <= 100
+    return met
 
 
 def cpu(result: dict[str, Any]) -> str:
@@ -129,10 +149,9 @@ def cpu(result: dict[str, Any]) -> str:
 
 def show(results: dict[str, Any], sizes: list[int]) -> None:
     table = Table(title=f"pipeline benchmark ({results['deployment']}, {results['cores']} cores)")
-    columns = ("docs", "baseline docs/s", "pipeline docs/s", "ratio", "µs/doc", "tasks")
-    for column in (*columns, "CPU µs/doc base / pipe", "CPU ratio"):
+    columns = ("docs", "baseline docs/s", "pipeline docs/s", "ratio", "pipeline µs/doc", "tasks")
+    for column in (*columns, "CPU µs/doc base / pipe", "CPU ratio", "Redis B/record (JSON)"):
         table.add_column(column, justify="right")
-    table.add_column("Redis B/record (JSON B)", justify="right")
     for size in sizes:
         r = results["sizes"][size]
         base, pipe = r.get("baseline", {}), r.get("pipeline", {})
@@ -164,6 +183,8 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
             f"feed file: {f['entries_per_s']} entries/s end to end ({f['entries']} entries, "
             f"{f['seconds']:.2f} s)"
         )
+    for name, ok in results.get("targets", {}).items():
+        console.print(f"[{'green' if ok else 'red'}]{'met' if ok else 'missed'}[/]: {name}")
     if "latency" in results:
         lat = results["latency"]
         console.print(
