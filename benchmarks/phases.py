@@ -19,13 +19,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.serialization import register_json
 
@@ -126,7 +127,14 @@ class Workers:
     logs: list[Path]
 
     @classmethod
-    def start(cls, commands: list[list[str]], env: dict[str, str], cwd: Path) -> Workers:
+    def start(
+        cls,
+        commands: list[list[str]],
+        env: dict[str, str],
+        cwd: Path,
+        ready: Callable[[], bool] | None = None,
+    ) -> Workers:
+        """Start the workers; ready when each logged "ready." (or when ``ready()`` says so)."""
         logdir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
         procs, logs = [], []
         for i, cmd in enumerate(commands):
@@ -136,12 +144,15 @@ class Workers:
                     subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
                 )
         workers = cls(procs, logs)
-        workers.wait_ready()
+        workers.wait_ready(ready or workers.logged_ready)
         return workers
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def logged_ready(self) -> bool:
+        return all(b"ready." in log.read_bytes() for log in self.logs)
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while not all(b"ready." in log.read_bytes() for log in self.logs):
+        while not ready():
             if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("workers did not start: " + self.logs[0].read_text()[-2000:])
@@ -324,14 +335,21 @@ def memory_report(store: Store, before: int) -> dict[str, Any]:
 # -- naive Celery -------------------------------------------------------------------------
 
 
+def consuming(url: str) -> bool:
+    """Whether some client of the Redis at ``url`` waits in BRPOP: a consumer is ready."""
+    clients = redis.Redis.from_url(url).client_list()
+    return any(c.get("cmd") in ("brpop", "blpop") for c in clients)
+
+
 def naive(folder: Path) -> dict[str, Any]:
     """One task per document, Celery defaults, the project's pipeline doing the work."""
     paths = sorted(folder.iterdir())
     with fresh_redis() as server:
         url = server.url
         env = child_env(url)
-        cmd = [sys.executable, "-m", "celery", "-A", "naive_celery", "worker", "-l", "INFO"]
-        workers = Workers.start([cmd], env, HERE)
+        # Celery's default log level (WARNING) too: readiness is its consumer waiting in BRPOP.
+        cmd = [sys.executable, "-m", "celery", "-A", "naive_celery", "worker"]
+        workers = Workers.start([cmd], env, HERE, ready=lambda: consuming(url))
         try:
             register_json()  # kombu's own JSON encoder: the default, as the workers have it
             client = Celery("naive", broker=url)  # explicit: never Celery's default broker
