@@ -81,7 +81,8 @@ def test_publish_parks_each_batch_under_its_task_id(
         (tmp_path / f"{i}.txt").write_bytes(seed_bytes(f"Doc {i}", "Text."))
     small = settings.model_copy(update={"batch_size": 2})
     refs = [InputRef(f"{i}.txt", InputKind.SEED, tmp_path / f"{i}.txt") for i in range(5)]
-    report = publish(make_app(small, redis_url), store, refs, small)
+    with make_app(small, redis_url) as app:
+        report = publish(app, store, refs, small)
     assert report.batches == 3
     keys = sorted(store.client.scan_iter(f"{store.keys.parked('')}*"))
     assert len(keys) == 3
@@ -123,7 +124,7 @@ def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
     (tmp_path / "a.txt").write_bytes(seed_bytes("Never sent", "Text."))
     no_broker = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     refs = [InputRef("a.txt", InputKind.SEED, tmp_path / "a.txt")]
-    with pytest.raises(QueueUnavailable):
-        publish(make_app(no_broker, redis_url), store, refs, no_broker)
+    with make_app(no_broker, redis_url) as app, pytest.raises(QueueUnavailable):
+        publish(app, store, refs, no_broker)
     assert not list(store.client.scan_iter(f"{store.keys.parked('')}*"))
     assert store.stats()["enqueued"] == 0
