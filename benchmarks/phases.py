@@ -28,10 +28,9 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu.serialization import register_json
 
 from worker import pipeline
-from worker.app import make_app, use_orjson
+from worker.app import make_app
 from worker.embedded import RedisServer
 from worker.models import Envelope, InputKind
 from worker.producer import InputRef, envelope_for, expand, expand_feeds, publish
@@ -364,7 +363,6 @@ def naive(folder: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "celery", "-A", "naive_celery", "worker"]
         workers = Workers.start([cmd], env, HERE, ready=lambda: consuming(url))
         try:
-            register_json()  # kombu's own JSON encoder: the default, as the workers have it
             client = Celery("naive", broker=url)  # explicit: never Celery's default broker
             settings = bench_settings(url)
             store = Store.from_url(url, settings)
@@ -384,7 +382,6 @@ def naive(folder: Path) -> dict[str, Any]:
             used = meter.end(len(paths))
         finally:
             workers.stop()
-            use_orjson()
     return {"docs": len(paths), "seconds": done - t0, "cpu_us": used}
 
 

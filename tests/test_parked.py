@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
 
 from tests.helpers import seed_bytes
 from worker import parked, pipeline
-from worker.app import json_dumps, json_loads, make_app
+from worker.app import make_app
 from worker.errors import QueueUnavailable
 from worker.models import Envelope, InputKind, OutcomeKind
 from worker.producer import InputRef, publish
@@ -28,7 +26,8 @@ def envelopes(*docs: bytes) -> list[Envelope]:
 def test_split_leaves_bytes_out_of_the_messages() -> None:
     url = Envelope(input_id="u", kind=InputKind.FEED_URL, source="s", url="https://x.test/f")
     messages, data = parked.split([*envelopes(b"one"), url])
-    assert all("data" not in m for m in messages)
+    assert messages[0]["data"] is None  # the marker of parked bytes
+    assert "data" not in messages[1]
     assert data == {"in-0": b"one"}
     assert messages[1]["url"] == "https://x.test/f"
 
@@ -89,26 +88,6 @@ def test_publish_parks_each_batch_under_its_task_id(
     held = [store.client.hgetall(k) for k in keys]
     assert sorted(len(h) for h in held) == [1, 2, 2]
     assert {i.decode() for h in held for i in h} == set(report.input_ids)
-
-
-def test_orjson_serializer_round_trips_and_defers_typed_values_to_kombu() -> None:
-    plain = [{"input_id": "a", "kind": "seed", "n": 1, "none": None}]
-    assert orjson.loads(json_dumps(plain)) == plain
-    assert json_loads(json_dumps(plain).encode()) == plain
-    assert json_loads(memoryview(json_dumps(plain).encode())) == plain
-    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-    encoded = json_dumps({"at": when})
-    assert "__type__" in encoded  # kombu's marker, as the stock serializer writes it
-    assert json_loads(encoded) == {"at": when}
-
-
-def test_app_uses_orjson_under_the_json_name() -> None:
-    from kombu.serialization import registry
-
-    app = make_app(Settings(redis_url="redis://127.0.0.1:1/0"))
-    assert app.conf.accept_content == ["json"]
-    assert registry._encoders["json"].encoder is json_dumps
-    assert registry._decoders["application/json"] is json_loads
 
 
 def test_bytes_of_a_batch_the_broker_never_took_are_dropped(

@@ -5,52 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 from celery import Celery
-from kombu.serialization import register
-from kombu.utils import json as kombu_json
 
 from worker.logs import install_celery_hooks
 from worker.settings import Settings, get_settings
 
 TASK_PROCESS_BATCH = "ingest.process_batch"
 TASK_POLL_FEEDS = "ingest.poll_feeds"
-# What orjson would encode differently from kombu (dates, subclasses such as enums) goes to
-# kombu's encoder instead. (UUIDs are the exception: orjson writes them as plain strings.)
-_PASSTHROUGH = (
-    orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
-def json_dumps(obj: Any) -> str:
-    """A message body as JSON: orjson for plain data, kombu's encoder for anything else."""
-    try:
-        return orjson.dumps(obj, option=_PASSTHROUGH).decode()
-    except TypeError:
-        return str(kombu_json.dumps(obj))
-
-
-def json_loads(data: bytes | str | memoryview) -> Any:
-    """Decode a message body; kombu's typed values (``__type__`` markers) go through kombu."""
-    raw = data.tobytes() if isinstance(data, memoryview) else data
-    marker: bytes | str = b"__type__" if isinstance(raw, bytes) else "__type__"
-    if marker in raw:  # type: ignore[operator]
-        return kombu_json.loads(raw)
-    return orjson.loads(raw)
-
-
-def use_orjson() -> None:
-    """Make orjson kombu's ``json`` serializer, once per process.
-
-    Same name and content type (``application/json``), so ``accept_content`` stays
-    ``["json"]`` and messages stay readable by any Celery client; only the speed changes
-    (the stdlib encoder cost the producer ~20 µs per 3 KB document).
-    """
-    register(
-        "json", json_dumps, json_loads, content_type="application/json", content_encoding="utf-8"
-    )
 
 
 def embedded_url(data_dir: Path) -> str | None:
@@ -150,6 +111,5 @@ def configure(url: str, settings: Settings | None = None) -> None:
     app.conf.update(celery_config(settings or get_settings(), url))
 
 
-use_orjson()
 app = make_app()
 install_celery_hooks(get_settings())

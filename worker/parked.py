@@ -7,10 +7,12 @@ message) and in the worker. So the producer parks a batch's bytes in one Redis h
 id ``batch_id``, and the messages carry only the envelopes' other fields. The worker
 reads the bytes back and drops the hash only after the batch's outcomes are stored, so a
 redelivered batch still finds them (and one stored already returns its first outcomes).
+A parked input's message says ``data: null``; one without ``data`` at all is taken as
+it is (a seed without bytes is ``seed.empty``).
 
 This works with either broker: the store's Redis is shared by producers and workers in
-every deployment. Messages that carry ``data`` inline are processed as they are; an input
-whose parked bytes are gone (queued longer than ``INGEST_OUTCOME_TTL``) is rejected as
+every deployment. Messages that carry ``data`` inline are processed as they are; a parked
+input whose bytes are gone (queued longer than ``INGEST_OUTCOME_TTL``) is rejected as
 ``input.expired``.
 """
 
@@ -25,16 +27,20 @@ from worker.store import Store
 
 
 def split(envelopes: Sequence[Envelope]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
-    """Queue messages without their bytes, and the bytes by input id."""
-    messages = [e.model_dump(mode="json", exclude_none=True, exclude={"data"}) for e in envelopes]
-    data = {e.input_id: e.data for e in envelopes if e.data is not None}
-    return messages, data
+    """Queue messages with ``data: null`` for their bytes, and the bytes by input id."""
+    messages = []
+    for e in envelopes:
+        message = e.model_dump(mode="json", exclude_none=True, exclude={"data"})
+        if e.data is not None:
+            message["data"] = None  # parked: the marker tells it from a message without bytes
+        messages.append(message)
+    return messages, {e.input_id: e.data for e in envelopes if e.data is not None}
 
 
 def attach(
     messages: Sequence[Mapping[str, Any]], store: Store, batch_id: str | None
 ) -> list[Mapping[str, Any]]:
-    """The messages with their parked bytes back in ``data`` (left out where missing)."""
+    """The messages with their parked bytes back in ``data`` (still null where missing)."""
     wanted = [i for i, m in enumerate(messages) if _needs_bytes(m)]
     if not wanted or not batch_id:
         return list(messages)
@@ -48,7 +54,8 @@ def attach(
 
 def _needs_bytes(message: Mapping[str, Any]) -> bool:
     return (
-        "data" not in message
+        "data" in message
+        and message["data"] is None
         and message.get("kind") in BYTES_KINDS
         and isinstance(message.get("input_id"), str)
     )

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 NO_PAYLOAD = frozenset(
     {Reason.SEED_TOO_LARGE.value, Reason.SEED_BINARY.value, Reason.FEED_TOO_LARGE.value}
 )
-# Kinds whose envelope always has bytes: none means they were parked and expired (parked.py).
+# Kinds whose envelope carries bytes, which the producer parks in Redis (worker.parked).
 BYTES_KINDS = frozenset({InputKind.SEED, InputKind.FEED})
 
 
@@ -144,6 +144,9 @@ def prepare_message(
             kind=InputKind.SEED,
         )
         return [Refused(rejection.input_id, rejection)]
+    if "data" in message and message["data"] is None and envelope.kind in BYTES_KINDS:
+        # ``data: null`` marks bytes parked in Redis (worker.parked) that were not found.
+        return [refuse(envelope, Reason.INPUT_EXPIRED, "its parked bytes expired before use")]
     return prepare(envelope, settings, fetcher)
 
 
@@ -168,8 +171,6 @@ def prepare(
     fault (Redis down) propagates, so the task is retried rather than the input rejected.
     """
     try:
-        if envelope.data is None and envelope.kind in BYTES_KINDS:
-            raise RejectedInput(Reason.INPUT_EXPIRED, "its parked bytes expired before processing")
         if envelope.kind is InputKind.SEED:
             return [Accepted(envelope.input_id, seed_record(envelope, settings))]
         if envelope.kind is InputKind.FEED:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import stat
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -218,7 +219,7 @@ def publish_envelopes(
             batch_id = uuid.uuid4().hex
             batch, data = parked.split(group)
             if data:  # parked first: the worker may take the task at once
-                store.park(batch_id, data)
+                park(store, batch_id, data)
             try:
                 send(app, producer, batch, settings, batch_id)
             except QueueUnavailable:
@@ -234,6 +235,21 @@ def publish_envelopes(
             if progress is not None:
                 progress(len(batch))
     return report
+
+
+def park(store: Store, batch_id: str, data: dict[str, bytes]) -> None:
+    """Park a batch's bytes, retrying as a publish does; raise QueueUnavailable if never."""
+    retries = int(RETRY_POLICY.get("max_retries", 0))
+    delay = RETRY_POLICY.get("interval_start", 0.0)
+    for attempt in range(retries + 1):
+        try:
+            store.park(batch_id, data)
+            return
+        except StoreUnavailable as e:
+            if attempt == retries:
+                raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e
+        time.sleep(min(delay, RETRY_POLICY.get("interval_max", delay)))
+        delay += RETRY_POLICY.get("interval_step", 0.0)
 
 
 def send(
