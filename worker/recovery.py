@@ -66,26 +66,30 @@ def sweep(app: Any, store: Store, broker: redis.Redis, queue: str, min_age: floa
 
 
 def tolerate_closed_connection_on_restore() -> None:
-    """Keep a worker alive when kombu cannot restore unacked messages of a dead connection.
+    """Keep a worker alive when kombu touches a channel whose Redis connection is gone.
 
-    kombu 5.7, closing a channel after its Redis connection was lost, restores the
-    channel's unacknowledged messages through the connection's client, which it has
-    already set to None: an AttributeError that Celery reports as an "Unrecoverable
-    error" and the worker exits (seen in about one Redis kill in eight). Nothing needs
-    restoring there: those messages are still in Redis's ``unacked`` hash and come back
-    after the visibility timeout. So that one case is logged and skipped.
+    kombu 5.7 sets a channel's connection (or the connection's client) to None once its
+    Redis connection is lost, but two calls may still reach that channel afterwards:
+    restoring the channel's unacknowledged messages while closing it, and acknowledging
+    (or rejecting) a message delivered on it whose task finished after the reconnect.
+    Both fail with an AttributeError that Celery reports as an "Unrecoverable error", and
+    the worker exits (seen in about one Redis kill in eight). Nothing is lost by skipping
+    them: those messages are still in Redis's ``unacked`` hash and come back after the
+    visibility timeout, where the idempotent store makes the second run a no-op. So that
+    one case is logged and skipped; any other AttributeError is raised as before.
     """
     from kombu.transport import redis as transport
+    from kombu.transport import virtual
 
-    original = transport.QoS.restore_unacked
-    if getattr(original, "tolerant", False):
-        return
+    qos = transport.QoS
+    if ORIGINAL:
+        return  # already in place
 
     def restore_unacked(self: Any, client: Any = None) -> Any:
         try:
-            return original(self, client)
+            return ORIGINAL["restore_unacked"](self, client)
         except AttributeError:
-            if self.channel.connection.client is not None:
+            if not _channel_gone(self):
                 raise
             log.warning(
                 "connection gone: %d unacked messages left to the visibility timeout",
@@ -94,8 +98,39 @@ def tolerate_closed_connection_on_restore() -> None:
             self._delivered.clear()
             return None
 
-    restore_unacked.tolerant = True  # type: ignore[attr-defined]
-    setattr(transport.QoS, "restore_unacked", restore_unacked)  # noqa: B010
+    def ack(self: Any, delivery_tag: Any) -> Any:
+        return _settle(self, "ack", delivery_tag)
+
+    def reject(self: Any, delivery_tag: Any, requeue: bool = False) -> Any:
+        return _settle(self, "reject", delivery_tag, requeue=requeue)
+
+    ORIGINAL.update(
+        restore_unacked=qos.restore_unacked,
+        ack=qos.ack,
+        reject=qos.reject,
+        local_ack=virtual.QoS.ack,
+    )
+    for name, func in (("restore_unacked", restore_unacked), ("ack", ack), ("reject", reject)):
+        setattr(qos, name, func)
+
+
+ORIGINAL: dict[str, Any] = {}
+
+
+def _channel_gone(qos: Any) -> bool:
+    connection = getattr(qos.channel, "connection", None)
+    return connection is None or getattr(connection, "client", None) is None
+
+
+def _settle(qos: Any, name: str, delivery_tag: Any, **kwargs: Any) -> Any:
+    """Ack or reject through kombu; on a channel whose connection is gone, only locally."""
+    try:
+        return ORIGINAL[name](qos, delivery_tag, **kwargs)
+    except AttributeError:
+        if not _channel_gone(qos):
+            raise
+        log.warning("connection gone: %s of %s left to the visibility timeout", name, delivery_tag)
+        return ORIGINAL["local_ack"](qos, delivery_tag)
 
 
 def broker_client(url: str) -> redis.Redis | None:
