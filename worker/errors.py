@@ -8,8 +8,7 @@
     │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
-    │   ├── QueueUnavailable   the broker refused a message after the producer's retries
-    │   └── FetchUnavailable   a feed host that may answer later (timeouts, 429/503, resets)
+    │   └── QueueUnavailable   the broker refused a message after the producer's retries
     └── ConfigError            a bad setting; fails at start, naming the variable
 
 Input faults are data, not crashes: the pipeline turns a ``RejectedInput`` into a
@@ -121,14 +120,6 @@ class StoreUnavailable(TransientError):
 
 class QueueUnavailable(TransientError):
     """The broker could not take a message, even after the producer's retries."""
-
-
-class FetchUnavailable(TransientError):
-    """A feed fetch that failed in a way worth retrying later (timeouts, 429, 503)."""
-
-    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class ConfigError(IngestError):
