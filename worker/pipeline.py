@@ -123,8 +123,7 @@ def _commit(
     outcomes = store.commit(items, reply_to=reply_to, settled=settled)
     fetcher.settle()
     if reply_to:
-        for input_id, group in prepared:
-            store.mark_done(reply_to, input_id, len(group))
+        store.mark_done(reply_to, [(input_id, len(group)) for input_id, group in prepared])
     return outcomes
 
 

@@ -299,12 +299,17 @@ class Store:
         self.client.hincrby(self.keys.stats, "enqueued", count)
 
     @guarded
-    def mark_done(self, reply_to: str, input_id: str, items: int) -> None:
-        """Tell a waiting `ingest run` that every item of one input has its outcome."""
+    def mark_done(self, reply_to: str, done: Sequence[tuple[str, int]]) -> None:
+        """Tell a waiting `ingest run` which inputs have every item's outcome stored.
+
+        ``done`` holds (input id, item count) pairs; all markers go in one round trip.
+        """
+        if not done:
+            return
         key = self.keys.reply(reply_to)
-        marker = orjson.dumps({"done": input_id, "items": items})
+        markers = [orjson.dumps({"done": input_id, "items": items}) for input_id, items in done]
         pipe = self.client.pipeline(transaction=False)
-        pipe.rpush(key, marker)
+        pipe.rpush(key, *markers)
         pipe.expire(key, self.settings.outcome_ttl)
         pipe.execute()
 
