@@ -191,6 +191,13 @@ def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: P
             timeout=60,
             what="the worker holds the task",
         )
+        # Stop once the task runs (its write blocked by the pause), not while it is still on
+        # its way into the pool child: see tests/test_rabbitmq.py.
+        wait_until(
+            lambda: int(held.info("clients")["blocked_clients"]) >= 1,
+            timeout=60,
+            what="the worker's task blocked on the paused store",
+        )
         assert worker.stop(timeout=30) == 0
         assert "Restoring 1 unacknowledged message" in worker.output()
         assert (broker.llen("ingest"), broker.hlen("unacked")) == (1, 0)

@@ -124,8 +124,13 @@ def test_a_stopping_worker_hands_its_task_back_to_rabbitmq(
         held = redis.Redis.from_url(store_server.url)
         held.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
         publish_one(settings, tmp_path / "held.txt")
+        # Stop only once the task runs: its write is then blocked by the pause. (A stop that
+        # lands while the task is still on its way into the pool child is a Celery race in
+        # which the cold shutdown waits for the task; it is not what this test is about.)
         wait_until(
-            lambda: "received" in worker.output(), timeout=60, what="the worker holds the task"
+            lambda: int(held.info("clients")["blocked_clients"]) >= 1,
+            timeout=60,
+            what="the worker's task blocked on the paused store",
         )
         assert worker.stop(timeout=30) == 0
         held.execute_command("CLIENT", "UNPAUSE")
