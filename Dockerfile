@@ -11,10 +11,12 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+COPY requirements/image.txt ./requirements/image.txt
+# The locked, hash-checked dependencies (with Flower), then the package without resolving.
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/image.txt
 COPY pyproject.toml README.md ./
 COPY worker ./worker
-# Dependencies come from pyproject.toml; [monitoring] adds Flower.
-RUN /opt/venv/bin/pip install ".[monitoring]"
+RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 RUN groupadd --system --gid 10001 ingest \

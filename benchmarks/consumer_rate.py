@@ -3,7 +3,7 @@
     python benchmarks/consumer_rate.py [--events 100000] [--batch 100]
 
 Writes ``--events`` record events (the fields the store's script writes) to the stream of
-a fresh redis-server started for the run, then times one :class:`worker.client.Consumer`
+a fresh redis-server started for the run, then times one :class:`worker.read.client.Consumer`
 with a trivial handler until every event is handled and acknowledged (one XACK per event,
 as in production). Prints one JSON line.
 """
@@ -17,15 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from worker.client import Consumer, Event, IngestClient
-from worker.embedded import RedisServer
+from worker.read.client import Consumer, Event, IngestClient
+from worker.runtime.embedded import RedisServer
 
 
 def fill(client: IngestClient, events: int) -> None:
     """Append ``events`` record events, pipelined a thousand at a time."""
     key = client.keys.events("records")
     for start in range(0, events, 1000):
-        pipe = client.redis.pipeline(transaction=False)
+        pipe = client._redis.pipeline(transaction=False)
         for n in range(start, min(start + 1000, events)):
             digest = hashlib.sha256(str(n).encode()).hexdigest()
             fields = {
@@ -53,7 +53,7 @@ def measure(client: IngestClient, events: int, batch: int) -> dict[str, float]:
     stats = consumer.run(limit=events)
     elapsed = time.perf_counter() - started
     assert stats.handled == handled == events, stats
-    pending = client.redis.xpending(client.keys.events("records"), "bench")["pending"]
+    pending = client._redis.xpending(client.keys.events("records"), "bench")["pending"]
     assert pending == 0, pending
     return {
         "events": events,

@@ -16,8 +16,8 @@ import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from worker.errors import FeedFetchError
-from worker.settings import Settings
+from worker.core.errors import FeedFetchError
+from worker.core.settings import Settings
 from worker.sources.fetch import fetch_feed
 
 ITEM = b"<item><title>Headline %d</title><description>%s</description></item>"

@@ -12,9 +12,9 @@ from typing import Any
 
 from celery import Celery
 
-from worker import pipeline
-from worker.settings import load_settings
-from worker.store import Store
+from worker.core.settings import load_settings
+from worker.pipeline import process as pipeline
+from worker.storage.store import Store
 
 settings = load_settings()
 if settings.redis_url is None:  # never fall back to Celery's default broker (localhost AMQP)

@@ -29,13 +29,13 @@ from typing import Any
 import redis
 from celery import Celery
 
-from worker import pipeline
-from worker.app import make_app
-from worker.embedded import RedisServer
-from worker.models import Envelope, InputKind
-from worker.producer import InputRef, envelope_for, expand, expand_feeds, publish
-from worker.settings import Settings, load_settings
-from worker.store import Store
+from worker.core.models import Envelope, InputKind
+from worker.core.settings import Settings, load_settings
+from worker.pipeline import process as pipeline
+from worker.queue.app import make_app
+from worker.queue.producer import InputRef, envelope_for, expand, expand_feeds, publish
+from worker.runtime.embedded import RedisServer
+from worker.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -311,7 +311,7 @@ def run_pipeline(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
 
 
 def _no_report() -> Any:
-    from worker.producer import EnqueueReport
+    from worker.queue.producer import EnqueueReport
 
     return EnqueueReport()
 

@@ -15,9 +15,9 @@ import signal
 import socket
 import sys
 
-from worker.app import redis_url
-from worker.client import Consumer, Event, IngestClient
-from worker.settings import get_settings
+from worker.core.settings import get_settings
+from worker.read.client import Consumer, Event, IngestClient
+from worker.runtime.entry import store_url
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
-    client = IngestClient(redis_url(settings), settings.namespace)
+    client = IngestClient(store_url(settings), settings.namespace)
 
     def handle(event: Event) -> None:
         # Raising here leaves the event pending: it is retried, then dead-lettered.

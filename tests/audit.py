@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from worker.store import Store
+from worker.storage.store import Store
 
 
 @dataclass

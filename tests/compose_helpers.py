@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 
 from tests.helpers import QUIET, ROOT, seed_bytes, wait_until
-from worker.app import TASK_PROCESS_BATCH, make_app
-from worker.models import InputKind
-from worker.producer import InputRef, envelope_for
-from worker.settings import Settings
+from worker.core.models import InputKind
+from worker.core.protocol import TASK_PROCESS_BATCH
+from worker.core.settings import Settings
+from worker.queue.app import make_app
+from worker.queue.producer import InputRef, envelope_for
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"

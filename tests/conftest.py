@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from tests.helpers import WorkerProcess
-from worker.embedded import RedisServer
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.runtime.embedded import RedisServer
+from worker.storage.store import Store
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import threading
 
 import orjson
 
-from worker.client import Consumer, Event, IngestClient
+from worker.read.client import Consumer, Event, IngestClient
 
 
 def main(url: str, group: str, name: str, mode: str, min_idle: str, limit: str = "0") -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import seed_bytes
-from worker.app import make_app
-from worker.producer import EnqueueReport, expand, publish
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.queue.app import make_app
+from worker.queue.producer import EnqueueReport, expand, publish
+from worker.storage.store import Store
 
 BAD: tuple[tuple[bytes, str], ...] = (
     (b"", "seed.empty"),

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from worker.runner import celery_worker_command
+import orjson
+
+from worker.runtime.run import celery_worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -172,3 +174,14 @@ def counts_add_up(store: Any) -> bool:
     s = store.stats()
     decided = s["records"] + s["updates"] + s["duplicates"] + s["rejections"]
     return bool(decided == s["enqueued"] + s["expanded"] and s["queued"] == 0)
+
+
+def outcome_of(store: Any, input_id: str) -> dict[str, Any] | None:
+    """The stored outcome of one input, read straight from Redis."""
+    raw = store.client.get(store.keys.outcome(input_id))
+    return orjson.loads(raw) if raw else None
+
+
+def add_enqueued(store: Any, count: int) -> None:
+    """Count inputs as enqueued, as the producer does when the broker took them."""
+    store.client.hincrby(store.keys.stats, "enqueued", count)

@@ -1,6 +1,6 @@
 """A test-only Celery app: the real one, with seed inputs that misbehave inside the worker.
 
-Start a worker with ``-A tests.poison_app``. It wraps ``worker.pipeline.prepare`` in the
+Start a worker with ``-A tests.poison_app``. It wraps ``worker.pipeline.process.prepare`` in the
 worker process (production code has no hook for this):
 
 - data containing ``POISON-KILL`` SIGKILLs the pool process every time, as a document
@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker import pipeline
-from worker.app import app
-from worker.models import Envelope, Prepared
-from worker.settings import Settings
+from worker.core.models import Envelope, Prepared
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.runtime.entry import celery_app
 
 KILL = b"POISON-KILL"
 SLOW_ONCE = b"POISON-SLOW-ONCE"
@@ -42,4 +42,5 @@ def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepar
 
 
 pipeline.prepare = _poisoned
+app = celery_app()
 __all__ = ["app"]

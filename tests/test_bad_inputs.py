@@ -19,13 +19,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import ROOT, WorkerProcess, seed_bytes, wait_until
-from worker import pipeline
-from worker.app import TASK_PROCESS_BATCH, make_app
-from worker.errors import Reason
-from worker.models import Accepted, Envelope, InputKind, Refused
-from worker.settings import Settings
-from worker.store import Store
+from tests.helpers import ROOT, WorkerProcess, outcome_of, seed_bytes, wait_until
+from worker.core.errors import Reason
+from worker.core.models import Accepted, Envelope, InputKind, Refused
+from worker.core.protocol import TASK_PROCESS_BATCH
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.queue.app import make_app
+from worker.storage.store import Store
 
 MAX_BYTES = 65536
 GOOD = seed_bytes("The good one", "It sits among the bad ones and is stored.")
@@ -124,7 +125,7 @@ def test_catalogue_through_a_real_worker(redis_url: str, store: Store, tmp_path:
     finally:
         worker.stop()
         app.close()
-    got = {name: store.outcome_of(outcome_id(message)) for name, message in sent.items()}
+    got = {name: outcome_of(store, outcome_id(message)) for name, message in sent.items()}
     expected = {name: reason.value for name, (_, reason) in (SEEDS | MESSAGES).items()}
     assert {name: got[name]["reason"] for name in expected} == expected
     assert got["good"]["outcome"] == "created"
@@ -211,9 +212,9 @@ def test_feed_catalogue_through_a_real_worker(redis_url: str, store: Store) -> N
     finally:
         worker.stop()
         app.close()
-    got = {i: store.outcome_of(i) for i in expected}
+    got = {i: outcome_of(store, i) for i in expected}
     assert {i: o.get("reason") for i, o in got.items() if o} == expected
-    assert store.outcome_of(nxt["input_id"])["outcome"] == "created"
+    assert outcome_of(store, nxt["input_id"])["outcome"] == "created"
 
 
 def decided(store: Store, input_ids: Iterable[str]) -> bool:

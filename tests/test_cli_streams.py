@@ -13,14 +13,14 @@ from typing import IO, Any
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, wait_until
+from tests.helpers import ROOT, WorkerProcess, env_for, ingest, outcome_of, seed_bytes, wait_until
 from tests.test_consumer import make_records, pending
 from tests.test_store import message
-from worker import pipeline
-from worker.errors import Reason
-from worker.models import Envelope, InputKind
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.errors import Reason
+from worker.core.models import Envelope, InputKind
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.storage.store import Store
 
 
 class Lines:
@@ -136,19 +136,19 @@ def test_replay_resubmits_the_original_payload(
     assert set(replays) == {bug, bad}
     new_bug, new_bad = replays[bug]["replayed_as"], replays[bad]["replayed_as"]
     wait_until(
-        lambda: bool(store.outcome_of(new_bug) and store.outcome_of(new_bad)),
+        lambda: bool(outcome_of(store, new_bug) and outcome_of(store, new_bad)),
         timeout=60,
         what="replayed inputs processed",
         alive=worker_proc.alive,
     )
-    created = store.outcome_of(new_bug)
+    created = outcome_of(store, new_bug)
     assert created is not None
     assert created["outcome"] == "created"
     record = store.get(created["id"])
     assert record is not None
     assert (record.title, record.source) == ("Fixed by the replay", "good.txt")
     assert record.text in good.decode()
-    rejected = store.outcome_of(new_bad)
+    rejected = outcome_of(store, new_bad)
     assert rejected is not None
     assert rejected["reason"] == "seed.no_header"
     again = store.reader.payload(new_bad)

@@ -11,11 +11,11 @@ import pytest
 
 from tests.helpers import ROOT, SEEDS, ingest, seed_bytes
 from tests.test_store import message
-from worker import pipeline
-from worker.client import IngestClient, to_bound
-from worker.models import Accepted, Record
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.models import Accepted, Record
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.read.client import IngestClient, to_bound
+from worker.storage.store import Store
 
 FIXTURES = ROOT / "tests" / "fixtures" / "seeds"
 SCHEMA = json.loads((ROOT / "docs" / "record.schema.json").read_text())

@@ -20,10 +20,10 @@ import redis
 
 from tests.compose_helpers import ServiceProcess, env_example, healthcheck, publish_one
 from tests.helpers import ROOT, SEEDS, WorkerProcess, wait_until
-from worker.app import TASK_PROCESS_BATCH
-from worker.embedded import RedisServer, free_port, wait_for_redis
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.protocol import TASK_PROCESS_BATCH
+from worker.core.settings import Settings
+from worker.runtime.embedded import RedisServer, free_port, wait_for_redis
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 AUTH = "admin:change-me-too"  # FLOWER_USER:FLOWER_PASSWORD of .env.example

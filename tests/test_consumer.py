@@ -14,10 +14,10 @@ import pytest
 
 from tests.helpers import ROOT, seed_bytes, wait_until
 from tests.test_store import message
-from worker import pipeline
-from worker.client import Consumer, ConsumerStats, Event, IngestClient
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.read.client import Consumer, ConsumerStats, Event, IngestClient
+from worker.storage.store import Store
 
 CHILD = str(ROOT / "tests" / "consumer_child.py")
 

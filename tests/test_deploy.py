@@ -24,7 +24,7 @@ from tests.compose_helpers import (
     variables,
 )
 from tests.helpers import ROOT
-from worker.settings import Settings
+from worker.core.settings import Settings
 
 LONG_RUNNING = ("redis", "worker", "beat", "flower", "metrics")
 APP_SERVICES = ("worker", "beat", "flower", "metrics", "producer")

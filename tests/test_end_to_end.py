@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from tests.helpers import SEEDS, WorkerProcess, ingest, seed_bytes, wait_until
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 SEED = next(SEEDS.glob("*.txt")).read_bytes()
@@ -145,12 +145,11 @@ def test_fifty_concurrent_enqueues_one_record(
 ) -> None:
     doc = tmp_path / "same.txt"
     doc.write_bytes(seed_bytes("Fifty times", "The same document, enqueued fifty times."))
-    from worker.app import app as celery_app
-    from worker.app import configure
-    from worker.producer import InputRef, publish
+    from worker.queue.app import make_app
+    from worker.queue.producer import InputRef, publish
 
     settings = Settings(redis_url=redis_url, namespace="test")
-    configure(redis_url, settings)
+    celery_app = make_app(settings, redis_url)
     barrier = threading.Barrier(50)
 
     def one() -> None:

@@ -20,9 +20,9 @@ import pytest
 from tests.audit import audit
 from tests.corpus import corpus, enqueue_folder, write
 from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, wait_until
-from worker.embedded import RedisServer, free_port
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.runtime.embedded import RedisServer, free_port
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 

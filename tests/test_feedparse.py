@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.errors import Reason, RejectedInput
-from worker.feedparse import entry_id, parse_feed
-from worker.htmltext import html_to_line, html_to_paragraphs
-from worker.models import Record
-from worker.normalise import record_id
-from worker.xmlsafe import neutralise_dtd
+from worker.core.errors import Reason, RejectedInput
+from worker.core.models import Record
+from worker.text.feedparse import entry_id, parse_feed
+from worker.text.htmltext import html_to_line, html_to_paragraphs
+from worker.text.normalise import record_id
+from worker.text.xmlsafe import neutralise_dtd
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 FEEDS = sorted(FIXTURES.glob("*.xml"))

@@ -9,19 +9,22 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ingest
-from worker.app import TASK_POLL_FEEDS, celery_config
-from worker.errors import ConfigError
-from worker.feedpoll import FeedSchedule, Subscription, backoff_delay, load_subscriptions, poll_due
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.errors import ConfigError
+from worker.core.protocol import TASK_POLL_FEEDS
+from worker.core.settings import Settings
+from worker.core.subscriptions import Subscription, load_subscriptions
+from worker.queue.app import celery_config, make_app
+from worker.queue.beat import poll_due
+from worker.storage.feedstate import FeedState, backoff_delay
+from worker.storage.store import Store
 
 A, B = "https://a.example/feed", "https://b.example/rss"
 T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def schedule(store: Store, settings: Settings) -> FeedSchedule:
-    return FeedSchedule(store.client, settings.model_copy(update={"feed_max_backoff": 3600}))
+def schedule(store: Store, settings: Settings) -> FeedState:
+    return Store(store.client, settings.model_copy(update={"feed_max_backoff": 3600})).feeds
 
 
 def write_feeds(path: Path, text: str) -> Path:
@@ -53,7 +56,7 @@ def test_bad_subscriptions_file_is_a_config_error(tmp_path: Path, text: str) -> 
         load_subscriptions(write_feeds(tmp_path / "feeds.toml", text), 900)
 
 
-def test_due_feeds_are_claimed_once(schedule: FeedSchedule) -> None:
+def test_due_feeds_are_claimed_once(schedule: FeedState) -> None:
     subs = [Subscription(A, 60), Subscription(B, 600)]
     assert schedule.claim_due(subs, now=T0) == [A, B]
     assert schedule.claim_due(subs, now=T0 + 1) == []  # fetches under way: leased
@@ -66,7 +69,7 @@ def test_due_feeds_are_claimed_once(schedule: FeedSchedule) -> None:
 
 
 def test_lost_fetch_is_polled_again_after_the_lease(
-    schedule: FeedSchedule, settings: Settings
+    schedule: FeedState, settings: Settings
 ) -> None:
     subs = [Subscription(A, 60)]
     assert schedule.claim_due(subs, now=T0) == [A]
@@ -74,7 +77,7 @@ def test_lost_fetch_is_polled_again_after_the_lease(
     assert schedule.claim_due(subs, now=T0 + settings.visibility_timeout) == [A]
 
 
-def test_backoff_grows_caps_and_recovers(schedule: FeedSchedule) -> None:
+def test_backoff_grows_caps_and_recovers(schedule: FeedState) -> None:
     assert schedule.claim_due([Subscription(A, 100)], now=T0) == [A]
     delays = [schedule.failed(A, "feed.timeout", "slow", now=T0) for _ in range(8)]
     assert delays == [100, 200, 400, 800, 1600, 3200, 3600, 3600]
@@ -92,7 +95,7 @@ def test_backoff_grows_caps_and_recovers(schedule: FeedSchedule) -> None:
     assert (state["next_poll"], state["last_success"]) == (T0 + 5100, T0 + 5000)
 
 
-def test_retry_after_is_honoured(schedule: FeedSchedule) -> None:
+def test_retry_after_is_honoured(schedule: FeedState) -> None:
     schedule.claim_due([Subscription(A, 100)], now=T0)
     assert schedule.failed(A, "feed.http_503", "busy", retry_after=7200, now=T0) == 7200
     assert schedule.failed(A, "feed.http_429", "slow down", retry_after=5, now=T0) == 200
@@ -109,14 +112,12 @@ def test_backoff_delay_formula() -> None:
 def test_poll_due_enqueues_feed_urls(
     store: Store, settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:
-    from worker.app import app, configure
-
     path = write_feeds(tmp_path / "feeds.toml", f'[[feed]]\nurl = "{A}"\n[[feed]]\nurl = "{B}"\n')
     settings = settings.model_copy(update={"feeds_file": path})
     store = Store(store.client, settings)
-    configure(redis_url, settings)
-    assert poll_due(store, app) == [A, B]
-    assert poll_due(store, app) == []
+    app = make_app(settings, redis_url)
+    assert poll_due(app, store, settings) == [A, B]
+    assert poll_due(app, store, settings) == []
     assert store.stats()["enqueued"] == 2
     messages = [json.loads(m) for m in store.client.lrange(settings.queue, 0, -1)]
     assert len(messages) == 2  # one task per feed URL
@@ -125,20 +126,17 @@ def test_poll_due_enqueues_feed_urls(
 
 
 def test_beat_schedule_polls_feeds(settings: Settings, redis_url: str) -> None:
-    import worker.tasks
-    from worker.app import app
-
+    app = make_app(settings, redis_url)
     config = celery_config(settings.model_copy(update={"feed_poll_every": 12.5}), redis_url)
     [entry] = config["beat_schedule"].values()
     assert (entry["task"], entry["schedule"]) == (TASK_POLL_FEEDS, 12.5)
-    assert worker.tasks.poll_feeds.name == TASK_POLL_FEEDS
     assert TASK_POLL_FEEDS in app.tasks
 
 
 def test_ingest_feeds_shows_state(redis_url: str, tmp_path: Path, store: Store) -> None:
     path = write_feeds(tmp_path / "feeds.toml", f'[[feed]]\nurl = "{A}"\ninterval = 60\n')
     settings = Settings(redis_url=redis_url, namespace="test", feeds_file=path)
-    schedule = FeedSchedule(store.client, settings)
+    schedule = Store(store.client, settings).feeds
     schedule.claim_due([Subscription(A, 60)], now=T0)
     schedule.failed(A, "feed.http_404", "not found", now=T0)
     schedule.succeeded(B, "ok", now=T0)  # fetched once by `ingest run --feed`, not subscribed

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, counts_add_up, ingest, rss_bytes, wait_until
-from worker.models import Envelope, InputKind, NotModified
-from worker.pipeline import process_batch
-from worker.settings import Settings
-from worker.store import Store
+from tests.helpers import WorkerProcess, add_enqueued, counts_add_up, ingest, rss_bytes, wait_until
+from worker.core.models import Envelope, InputKind, NotModified
+from worker.core.settings import Settings
+from worker.pipeline.process import process_batch
+from worker.storage.store import Store
 
 
 def rss(*items: tuple[str, str, str]) -> bytes:
@@ -25,7 +25,7 @@ def feed_message(data: bytes, input_id: str, source: str = "local.xml") -> dict[
 
 def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Settings) -> None:
     data = rss(("a", "First", "One."), ("b", "", "No title."), ("c", "Third", "Three."))
-    store.add_enqueued(1)
+    add_enqueued(store, 1)
     outcomes = process_batch([feed_message(data, "in1")], store, settings)
     assert [(o.input_id, o.outcome, o.reason) for o in outcomes] == [
         ("in1#0", "created", None),
@@ -41,7 +41,7 @@ def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Se
 
 def test_redelivered_feed_changes_nothing(store: Store, settings: Settings) -> None:
     message = feed_message(rss(("a", "A", "x"), ("b", "B", "y")), "in2")
-    store.add_enqueued(1)
+    add_enqueued(store, 1)
     first = process_batch([message], store, settings)
     again = process_batch([message], store, settings)
     assert [o.outcome for o in again] == [o.outcome for o in first] == ["created", "created"]
@@ -51,7 +51,7 @@ def test_redelivered_feed_changes_nothing(store: Store, settings: Settings) -> N
 
 
 def test_not_modified_is_one_idempotent_duplicate(store: Store) -> None:
-    store.add_enqueued(1)
+    add_enqueued(store, 1)
     item = NotModified("in3", "https://example.com/feed")
     [first] = store.commit([item], reply_to="run1")
     [again] = store.commit([item], reply_to="run1")

@@ -22,6 +22,7 @@ import pytest
 from tests.helpers import (
     ROOT,
     WorkerProcess,
+    add_enqueued,
     counts_add_up,
     env_for,
     ingest,
@@ -29,11 +30,10 @@ from tests.helpers import (
     wait_until,
 )
 from tests.sources.feedserver import FeedServer, Handler
-from worker.feedpoll import FeedSchedule
-from worker.models import Envelope, InputKind, Outcome
-from worker.pipeline import process_batch
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.models import Envelope, InputKind, Outcome
+from worker.core.settings import Settings
+from worker.pipeline.process import process_batch
+from worker.storage.store import Store
 
 LOOPBACK = "127.0.0.0/8"
 
@@ -73,7 +73,7 @@ def url_settings(settings: Settings) -> Settings:
 
 
 def run_url(url: str, store: Store, settings: Settings, input_id: str) -> list[Outcome]:
-    store.add_enqueued(1)
+    add_enqueued(store, 1)
     env = Envelope(input_id=input_id, kind=InputKind.FEED_URL, source=url, url=url)
     return process_batch([env.model_dump(mode="json", exclude_none=True)], store, settings)
 
@@ -111,7 +111,7 @@ def test_fetch_then_not_modified_then_update(
     updated = store.get(first[0].id or "")
     assert updated is not None
     assert (updated.version, updated.text) == (2, "First, corrected.")
-    state = FeedSchedule(store.client, url_settings).state(url)
+    state = store.feeds.state(url)
     assert (state["etag"], state["failures"], state["last_status"]) == ('"v2"', 0, "ok")
     assert counts_add_up(store)
 
@@ -140,7 +140,7 @@ def test_redirected_feed_keeps_its_url_and_resolves_links_at_the_end(
     record = store.get(outcome.id or "")
     assert record is not None
     assert (record.source, record.url) == (url, server.url("/story/a"))
-    assert FeedSchedule(store.client, url_settings).state(url)["etag"] == '"v1"'
+    assert store.feeds.state(url)["etag"] == '"v1"'
 
 
 def slow(h: Handler) -> None:
@@ -178,7 +178,7 @@ def test_a_failing_feed_is_one_rejection_and_a_failure(
     assert (outcome.input_id, outcome.outcome, outcome.reason) == ("f1", "rejected", reason)
     [rejection] = store.rejections()
     assert (rejection.source, rejection.kind) == (url, InputKind.FEED_URL)
-    state = FeedSchedule(store.client, settings).state(url)
+    state = store.feeds.state(url)
     assert (state["failures"], state["last_status"], state["etag"]) == (1, reason, None)
     assert counts_add_up(store)
 
@@ -191,7 +191,7 @@ def test_503_retry_after_sets_the_next_poll(
     before = time.time()
     [outcome] = run_url(url, store, url_settings, "s1")
     assert (outcome.outcome, outcome.reason) == ("rejected", "feed.http_503")
-    state = FeedSchedule(store.client, url_settings).state(url)
+    state = store.feeds.state(url)
     assert state["failures"] == 1
     assert state["next_poll"] >= before + 3600
 
@@ -207,7 +207,7 @@ def test_a_feed_recovers_after_failures(
 
     server.route("/feed")(flaky)
     url = server.url("/feed")
-    schedule = FeedSchedule(store.client, url_settings)
+    schedule = store.feeds
     run_url(url, store, url_settings, "k1")
     run_url(url, store, url_settings, "k2")
     assert schedule.state(url)["failures"] == 2
@@ -230,7 +230,7 @@ def test_blocked_address_sends_nothing(
 def test_other_schemes_are_never_read(store: Store, url_settings: Settings, url: str) -> None:
     [outcome] = run_url(url, store, url_settings, "x1")
     assert (outcome.outcome, outcome.reason) == ("rejected", "feed.bad_url")
-    assert FeedSchedule(store.client, url_settings).known() == []  # no state for it
+    assert store.feeds.known() == []  # no state for it
 
 
 @pytest.mark.slow
@@ -294,6 +294,6 @@ def test_beat_polls_subscribed_feeds(
     [record] = store.records()
     assert (record.title, record.source) == ("Polled", url)
     assert server.paths == ["/feed"]
-    state = FeedSchedule(store.client, Settings(namespace="test")).state(url)
+    state = store.feeds.state(url)
     assert (state["last_status"], state["failures"], state["interval"]) == ("ok", 0, 3600)
     assert state["next_poll"] > time.time() + 3000

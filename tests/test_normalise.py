@@ -1,4 +1,4 @@
-"""Unit and property tests for worker.normalise: inline text, paragraphs, counts, hashes, ids."""
+"""Unit and property tests for worker.text.normalise: inline text, paragraphs, counts, ids."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.normalise import (
+from worker.text.normalise import (
     ZERO_WIDTH,
     content_hash,
     join_paragraphs,

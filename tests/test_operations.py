@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ingest
-from worker.app import make_app
-from worker.errors import ConfigError
-from worker.logs import JsonFormatter, RedactPasswords, redact
-from worker.metrics import Metric, render
-from worker.models import Envelope, InputKind
-from worker.pipeline import prepare_message
-from worker.settings import Settings, load_settings
-from worker.store import Store
+from worker.core.errors import ConfigError
+from worker.core.logs import JsonFormatter, RedactPasswords, redact
+from worker.core.models import Envelope, InputKind
+from worker.core.settings import Settings, load_settings
+from worker.pipeline.process import prepare_message
+from worker.queue.app import make_app
+from worker.runtime.metrics import Metric, render
+from worker.storage.store import Store
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import seed_bytes
-from worker import parked, pipeline
-from worker.app import make_app
-from worker.errors import QueueUnavailable
-from worker.models import Envelope, InputKind, OutcomeKind
-from worker.producer import InputRef, publish
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.errors import QueueUnavailable
+from worker.core.models import Envelope, InputKind, OutcomeKind
+from worker.core.settings import Settings
+from worker.pipeline import parked
+from worker.pipeline import process as pipeline
+from worker.queue.app import make_app
+from worker.queue.producer import InputRef, publish
+from worker.storage.store import Store
 
 
 def envelopes(*docs: bytes) -> list[Envelope]:
@@ -35,12 +36,12 @@ def test_split_leaves_bytes_out_of_the_messages() -> None:
 def test_parked_batch_is_processed_then_dropped(store: Store, settings: Settings) -> None:
     docs = [seed_bytes("First", "Body one."), seed_bytes("Second", "Body two.")]
     messages, data = parked.split(envelopes(*docs))
-    store.park("b1", data)
+    store.ledger.park("b1", data)
     batch = parked.attach(messages, store, "b1")
     outcomes = pipeline.process_batch(batch, store, settings)
     assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.CREATED]
     assert 0 < store.client.ttl(store.keys.parked("b1")) <= settings.outcome_ttl
-    store.unpark("b1")
+    store.ledger.unpark("b1")
     assert not store.client.exists(store.keys.parked("b1"))
 
 
@@ -48,9 +49,9 @@ def test_redelivery_after_unpark_returns_the_first_outcomes(
     store: Store, settings: Settings
 ) -> None:
     messages, data = parked.split(envelopes(seed_bytes("Once", "Stored once.")))
-    store.park("b2", data)
+    store.ledger.park("b2", data)
     first = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
-    store.unpark("b2")
+    store.ledger.unpark("b2")
     again = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
     assert again == first
     stats = store.stats()
@@ -61,7 +62,7 @@ def test_missing_bytes_are_rejected_as_expired_without_failing_neighbours(
     store: Store, settings: Settings
 ) -> None:
     messages, data = parked.split(envelopes(seed_bytes("Kept", "Here."), seed_bytes("Lost", "x")))
-    store.park("b3", {"in-0": data["in-0"]})  # in-1's bytes are gone
+    store.ledger.park("b3", {"in-0": data["in-0"]})  # in-1's bytes are gone
     outcomes = pipeline.process_batch(parked.attach(messages, store, "b3"), store, settings)
     assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.REJECTED]
     assert outcomes[1].reason == "input.expired"
@@ -97,7 +98,7 @@ def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from worker import producer
+    from worker.queue import producer
 
     monkeypatch.setattr(producer, "RETRY_POLICY", {"max_retries": 0})
     (tmp_path / "a.txt").write_bytes(seed_bytes("Never sent", "Text."))

@@ -1,4 +1,4 @@
-"""Tests for the seed grammar (worker.parse) and seed decoding (worker.decode).
+"""Tests for the seed grammar (worker.text.seed) and seed decoding (worker.text.decode).
 
 Fixture files live in ``tests/fixtures/seeds/``, in the style of feedparser's
 ``tests/wellformed``: ``NAME.txt`` is checked against ``expected/NAME.json``, which holds
@@ -23,10 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker import parse
-from worker.decode import decode_text
-from worker.errors import Reason, RejectedInput
-from worker.parse import ParsedSeed, parse_seed
+from worker.core.errors import Reason, RejectedInput
+from worker.text import seed as parse
+from worker.text.decode import decode_text
+from worker.text.seed import ParsedSeed, parse_seed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "seeds"
 CAP = 1 << 20

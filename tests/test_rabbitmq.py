@@ -19,10 +19,10 @@ from kombu import Connection
 
 from tests.compose_helpers import ServiceProcess, publish_one
 from tests.helpers import SEEDS, ingest, wait_until
-from worker.app import make_app
-from worker.embedded import RedisServer
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.queue.app import make_app
+from worker.runtime.embedded import RedisServer
+from worker.storage.store import Store
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 

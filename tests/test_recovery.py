@@ -15,13 +15,16 @@ import kombu
 import pytest
 import redis
 
-from worker.recovery import ORIGINAL, UNACKED, tolerate_closed_connection_on_restore
+from worker.core.errors import ConfigError
+from worker.queue import kombu_patch
+from worker.queue.kombu_patch import ORIGINAL, channel_gone, install
+from worker.storage.broker import UNACKED
 
 
 @pytest.fixture
 def delivered(redis_url: str) -> Iterator[tuple[kombu.Connection, kombu.Message]]:
     """A message delivered (unacknowledged) on a channel that then lost its connection."""
-    tolerate_closed_connection_on_restore()
+    install()
     conn = kombu.Connection(redis_url)
     channel = conn.channel()
     queue = kombu.Queue("kq", exchange=kombu.Exchange("kq"), routing_key="kq")
@@ -70,3 +73,29 @@ def test_restoring_a_lost_channel_leaves_messages_to_the_visibility_timeout(
     message.channel.qos.restore_unacked()
     assert not message.channel.qos._delivered
     assert kept(redis_url) == 1
+
+
+def test_an_untested_kombu_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kombu_patch, "ORIGINAL", {})
+    monkeypatch.setattr(kombu_patch, "version", lambda name: "9.1.0")
+    with pytest.raises(ConfigError, match=r"kombu 9\.1\.0 is untested"):
+        install()
+
+
+class _Channel:
+    """A channel whose kombu no longer has the attributes the patch reads."""
+
+
+class _QoS:
+    def __init__(self, channel: object) -> None:
+        self.channel = channel
+
+
+def test_the_patch_fails_closed_when_kombu_renames_its_attributes() -> None:
+    assert not channel_gone(_QoS(_Channel()))  # no `connection` at all: not taken as gone
+    renamed = _Channel()
+    renamed.connection = _Channel()  # type: ignore[attr-defined]  # no `client` on it
+    assert not channel_gone(_QoS(renamed))
+    dropped = _Channel()
+    dropped.connection = None  # type: ignore[attr-defined]
+    assert channel_gone(_QoS(dropped))

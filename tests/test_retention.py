@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from tests.helpers import ingest, seed_bytes
 from tests.test_consumer import make_records
 from tests.test_store import message
-from worker import pipeline
-from worker.retention import prune
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.storage.retention import prune
+from worker.storage.store import Store
 
 # Approximate trimming drops whole stream nodes (stream-node-max-entries, 100 by default).
 NODE = 100

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
-from worker.embedded import RedisServer
-from worker.store import Store
+from worker.runtime.embedded import RedisServer
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -9,15 +9,15 @@ import jsonschema
 import pytest
 
 from tests.helpers import ROOT, ingest
-from worker.app import celery_config, make_app
-from worker.errors import ConfigError
-from worker.schema import record_schema
-from worker.settings import Settings, load_settings, mask_url, masked
+from worker.core.errors import ConfigError
+from worker.core.schema import record_schema
+from worker.core.settings import Settings, load_settings, mask_url, masked
+from worker.queue.app import celery_config, make_app
 
 
 def test_celery_is_json_only_with_late_acks() -> None:
     settings = Settings(redis_url="redis://127.0.0.1:1/0", visibility_timeout=123)
-    app = make_app(settings)
+    app = make_app(settings, "redis://127.0.0.1:1/0")
     conf = app.conf
     assert conf.accept_content == ["json"]
     assert conf.task_serializer == "json"
@@ -27,8 +27,7 @@ def test_celery_is_json_only_with_late_acks() -> None:
     assert conf.task_ignore_result is True
     assert conf.broker_transport_options["visibility_timeout"] == 123
     assert conf.result_backend_transport_options["visibility_timeout"] == 123
-    from worker.tasks import process_batch
-
+    process_batch = app.tasks["ingest.process_batch"]
     assert process_batch.name == "ingest.process_batch"
     assert process_batch.acks_late is True
     assert process_batch.reject_on_worker_lost is True

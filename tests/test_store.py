@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from tests.helpers import seed_bytes
-from worker import pipeline
-from worker.models import Envelope, InputKind, OutcomeKind
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.models import Envelope, InputKind, OutcomeKind
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.storage.store import Store
 
 
 def message(

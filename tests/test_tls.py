@@ -16,9 +16,9 @@ import pytest
 
 from tests.compose_helpers import ServiceProcess
 from tests.helpers import SEEDS, ingest, wait_until
-from worker.embedded import free_port, wait_for_redis
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.runtime.embedded import free_port, wait_for_redis
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 SERVER = shutil.which("redis-server")

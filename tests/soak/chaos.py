@@ -32,9 +32,9 @@ import orjson
 from tests.audit import Audit, audit
 from tests.corpus import Corpus, corpus, enqueue_folder
 from tests.helpers import WorkerProcess
-from worker.embedded import RedisServer, free_port
-from worker.settings import Settings
-from worker.store import Store
+from worker.core.settings import Settings
+from worker.runtime.embedded import RedisServer, free_port
+from worker.storage.store import Store
 
 
 @dataclass

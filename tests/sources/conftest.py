@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.sources.feedserver import FeedServer
-from worker.settings import Settings
+from worker.core.settings import Settings
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.errors import FeedFetchError
+from worker.core.errors import FeedFetchError
 from worker.sources.body import Inflater
 from worker.sources.fetch import parse_url, retry_after_seconds
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from worker.keys import Keys
-from worker.settings import Settings
-from worker.sources.feedstate import load_validators, save_validators
+from worker.core.keys import Keys
+from worker.core.settings import Settings
 from worker.sources.fetch import FetchResult
+from worker.storage.feedstate import FeedState
+from worker.storage.store import Store
 
 URL = "https://news.example/feed.xml"
 
@@ -17,11 +18,16 @@ def result(status: int, etag: str | None, last_modified: str | None) -> FetchRes
     return FetchResult(URL, URL, status, body, etag, last_modified, None)
 
 
+def save(feeds: FeedState, fetched: FetchResult) -> None:
+    feeds.save_validators(URL, fetched.etag, fetched.last_modified)
+
+
 def test_validators_round_trip(redis_url: str, settings: Settings) -> None:
     client, keys = redis.Redis.from_url(redis_url), Keys(settings.namespace)
-    assert load_validators(client, keys, URL) == (None, None)
-    save_validators(client, keys, URL, result(200, 'W/"é1"', "Wed, 21 Oct 2015 07:28:00 GMT"))
-    assert load_validators(client, keys, URL) == ('W/"é1"', "Wed, 21 Oct 2015 07:28:00 GMT")
+    feeds = Store(client, settings).feeds
+    assert feeds.validators(URL) == (None, None)
+    save(feeds, result(200, 'W/"é1"', "Wed, 21 Oct 2015 07:28:00 GMT"))
+    assert feeds.validators(URL) == ('W/"é1"', "Wed, 21 Oct 2015 07:28:00 GMT")
     assert client.hgetall(keys.feed_state(URL)) == {
         b"etag": 'W/"é1"'.encode(),
         b"last_modified": b"Wed, 21 Oct 2015 07:28:00 GMT",
@@ -30,24 +36,26 @@ def test_validators_round_trip(redis_url: str, settings: Settings) -> None:
 
 def test_other_fields_of_the_hash_are_left_alone(redis_url: str, settings: Settings) -> None:
     client, keys = redis.Redis.from_url(redis_url, decode_responses=True), Keys(settings.namespace)
+    feeds = Store(client, settings).feeds
     client.hset(keys.feed_state(URL), mapping={"failures": "2", "next_poll": "1700000000"})
-    save_validators(client, keys, URL, result(200, '"a"', None))
-    save_validators(client, keys, URL, result(304, '"a"', None))
+    save(feeds, result(200, '"a"', None))
+    save(feeds, result(304, '"a"', None))
     assert client.hgetall(keys.feed_state(URL)) == {
         "failures": "2",
         "next_poll": "1700000000",
         "etag": '"a"',
     }
-    assert load_validators(client, keys, URL) == ('"a"', None)
+    assert feeds.validators(URL) == ('"a"', None)
 
 
 def test_a_validator_the_server_stopped_sending_is_dropped(
     redis_url: str, settings: Settings
 ) -> None:
     client, keys = redis.Redis.from_url(redis_url), Keys(settings.namespace)
-    save_validators(client, keys, URL, result(200, '"a"', "Wed, 21 Oct 2015 07:28:00 GMT"))
-    save_validators(client, keys, URL, result(200, None, "Thu, 22 Oct 2015 07:28:00 GMT"))
-    assert load_validators(client, keys, URL) == (None, "Thu, 22 Oct 2015 07:28:00 GMT")
-    save_validators(client, keys, URL, result(200, None, None))
-    assert load_validators(client, keys, URL) == (None, None)
+    feeds = Store(client, settings).feeds
+    save(feeds, result(200, '"a"', "Wed, 21 Oct 2015 07:28:00 GMT"))
+    save(feeds, result(200, None, "Thu, 22 Oct 2015 07:28:00 GMT"))
+    assert feeds.validators(URL) == (None, "Thu, 22 Oct 2015 07:28:00 GMT")
+    save(feeds, result(200, None, None))
+    assert feeds.validators(URL) == (None, None)
     assert not client.exists(keys.feed_state(URL))

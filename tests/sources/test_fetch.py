@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.sources.feedserver import FeedServer, Handler
-from worker.errors import FeedFetchError, FeedHttpError, RejectedInput
-from worker.settings import Settings
+from worker.core.errors import FeedFetchError, FeedHttpError, RejectedInput
+from worker.core.settings import Settings
 from worker.sources.fetch import USER_AGENT, fetch_feed, tls_context
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'

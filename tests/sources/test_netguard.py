@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from worker.errors import FeedFetchError, Reason, RejectedInput
+from worker.core.errors import FeedFetchError, Reason, RejectedInput
 from worker.sources import netguard
 from worker.sources.deadline import Deadline
 

@@ -13,8 +13,8 @@ import orjson
 from rich.console import Console
 from rich.progress import Progress
 
-from worker.errors import ConfigError, IngestError
-from worker.settings import Settings, get_settings
+from worker.core.errors import ConfigError, IngestError
+from worker.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True, soft_wrap=True)
@@ -33,7 +33,7 @@ def backend(settings: Settings) -> Iterator[str]:
     if settings.redis_url:
         yield settings.redis_url
         return
-    from worker.embedded import embedded_redis
+    from worker.runtime.embedded import embedded_redis
 
     with embedded_redis(settings.data_dir) as url:
         yield url
@@ -41,8 +41,8 @@ def backend(settings: Settings) -> Iterator[str]:
 
 @contextlib.contextmanager
 def opened_client(settings: Settings) -> Iterator[Any]:
-    """The read client (worker.client) on the configured or embedded Redis."""
-    from worker.client import IngestClient
+    """The read client (worker.read.client) on the configured or embedded Redis."""
+    from worker.read.client import IngestClient
 
     with backend(settings) as url:
         yield IngestClient(url, settings.namespace)
@@ -50,7 +50,7 @@ def opened_client(settings: Settings) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def opened_store(settings: Settings) -> Iterator[Any]:
-    from worker.store import Store
+    from worker.storage.store import Store
 
     with backend(settings) as url:
         yield Store.from_url(url, settings)
@@ -91,6 +91,6 @@ class IngestGroup(click.Group):
 @click.version_option(package_name="news-ingest-worker")
 def main() -> None:
     """Ingest seed documents and RSS/Atom feeds through Celery workers into Redis."""
-    from worker.logs import setup_logging
+    from worker.core.logs import setup_logging
 
     setup_logging(get_settings())

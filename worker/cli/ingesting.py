@@ -18,8 +18,8 @@ from worker.cli.base import (
     out,
     progress_bar,
 )
-from worker.models import Outcome, OutcomeKind
-from worker.settings import Settings, get_settings
+from worker.core.models import Outcome, OutcomeKind
+from worker.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ def enqueue_paths(
     """
     import itertools
 
-    from worker.app import app, configure
-    from worker.producer import EnqueueReport, expand, expand_feeds, publish
-    from worker.store import Store
+    from worker.queue.app import make_app
+    from worker.queue.producer import EnqueueReport, expand, expand_feeds, publish
+    from worker.storage.store import Store
 
     if not paths and not feeds:
         raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
     store = Store.from_url(url, settings)
-    configure(url, settings)
+    app = make_app(settings, url)
     report = report if report is not None else EnqueueReport()
     with progress_bar(None, "enqueue") as advance:
         publish(
@@ -92,7 +92,7 @@ def run(
     A feed prints one line per entry, or one line when it fails as a whole or is not
     modified since the last fetch.
     """
-    from worker import runner
+    from worker.runtime import run as runner
 
     settings = get_settings()
     with backend(settings) as url:
@@ -146,7 +146,7 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     If the broker fails part way, the inputs it accepted are still reported, then the
     command fails: what it prints as queued is exactly what is queued.
     """
-    from worker.producer import EnqueueReport
+    from worker.queue.producer import EnqueueReport
 
     settings = get_settings()
     report = EnqueueReport()
@@ -178,11 +178,11 @@ def worker(ctx: click.Context) -> None:
     # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
     # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.
     os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
-    from worker.app import app, configure
+    from worker.queue.app import make_app
 
     settings = get_settings()
     with backend(settings) as url:
-        configure(url, settings)
+        app = make_app(settings, url)
         argv = ["worker", "-Q", settings.queue, *ctx.args]
         if not any(a.startswith(("--loglevel", "-l")) for a in ctx.args):
             argv += ["--loglevel", settings.log_level]

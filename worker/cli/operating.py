@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -19,8 +20,8 @@ from worker.cli.base import (
     opened_store,
     out,
 )
-from worker.errors import IngestError
-from worker.settings import get_settings, masked
+from worker.core.errors import IngestError
+from worker.core.settings import get_settings, masked
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,16 @@ def stats(as_json: bool) -> None:
     """Live counts: records, updates, duplicates, rejections, queued."""
     from dataclasses import asdict
 
-    from worker.app import app, configure
-    from worker.events import STREAMS
-    from worker.metrics import queue_depth
-    from worker.store import Store
+    from worker.core.events import STREAMS
+    from worker.queue.app import make_app
+    from worker.runtime.metrics import queue_depth
+    from worker.storage.store import Store
 
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
         counts: dict[str, Any] = store.stats()
-        configure(url, settings)
-        counts["queue_depth"] = queue_depth(app, settings.queue)
+        counts["queue_depth"] = queue_depth(make_app(settings, url), settings.queue)
         counts["rejections_by_reason"] = store.rejection_reasons()
         groups = [g for name in STREAMS for g in store.reader.groups(name)]
     if as_json:
@@ -67,7 +67,7 @@ def stats(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def prune(as_json: bool) -> None:
     """Apply retention: trim the event streams, delete records past their retention."""
-    from worker.retention import prune as apply_retention
+    from worker.storage.retention import prune as apply_retention
 
     with opened_store(get_settings()) as store:
         report = apply_retention(store)
@@ -82,14 +82,13 @@ def prune(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per feed")
 def feeds(as_json: bool) -> None:
     """Subscribed and fetched feeds with their polling state (failures, next poll)."""
-    from worker.feedpoll import FeedSchedule, iso, load_subscriptions
+    from worker.core.subscriptions import load_subscriptions
 
     settings = get_settings()
     subs = {s.url: s for s in load_subscriptions(settings.feeds_file, settings.feed_interval)}
     with opened_store(settings) as store:
-        schedule = FeedSchedule(store.client, settings)
-        urls = list(subs) + [u for u in schedule.known() if u not in subs]
-        states = [schedule.state(u) | {"subscribed": u in subs} for u in urls]
+        urls = list(subs) + [u for u in store.feeds.known() if u not in subs]
+        states = [store.feeds.state(u) | {"subscribed": u in subs} for u in urls]
     for state in states:
         if state["interval"] is None and state["url"] in subs:
             state["interval"] = subs[state["url"]].interval
@@ -112,21 +111,28 @@ def feeds(as_json: bool) -> None:
     out.print(table)
 
 
+def iso(epoch: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string, or None."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @main.command()
 @click.option("--serve", is_flag=True, help="serve GET /metrics until stopped")
 @click.option("--host", help="address to bind (default INGEST_METRICS_HOST)")
 @click.option("--port", type=click.IntRange(1, 65535), help="default INGEST_METRICS_PORT")
 def metrics(serve: bool, host: str | None, port: int | None) -> None:
     """Prometheus metrics: counters by outcome and reason, queue depth (once, or --serve)."""
-    from worker.app import app, configure
-    from worker.metrics import exposition
-    from worker.metrics import serve as http_server
-    from worker.store import Store
+    from worker.queue.app import make_app
+    from worker.runtime.metrics import exposition
+    from worker.runtime.metrics import serve as http_server
+    from worker.storage.store import Store
 
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
-        configure(url, settings)
+        app = make_app(settings, url)
         if not serve:
             sys.stdout.write(exposition(store, app, settings.queue))
             return
@@ -149,7 +155,7 @@ def metrics(serve: bool, host: str | None, port: int | None) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of a record (schema version 1)."""
-    from worker.schema import record_schema
+    from worker.core.schema import record_schema
 
     sys.stdout.write(orjson.dumps(record_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -169,16 +175,15 @@ def show_config(as_json: bool) -> None:
 @main.command()
 def health() -> None:
     """Exit 0 when the settings are valid and the store and broker answer (healthchecks)."""
-    from worker.app import app, configure
-    from worker.metrics import queue_depth
-    from worker.store import Store
+    from worker.queue.app import make_app
+    from worker.runtime.metrics import queue_depth
+    from worker.storage.store import Store
 
     settings = get_settings()
     if settings.redis_url is None:
         err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
         return
     Store.from_url(settings.redis_url, settings).wait_ready(timeout=2)
-    configure(settings.redis_url, settings)
-    if queue_depth(app, settings.queue) is None:
+    if queue_depth(make_app(settings, settings.redis_url), settings.queue) is None:
         raise IngestError("broker unreachable")
     err.print("ok")

@@ -20,8 +20,8 @@ from worker.cli.base import (
     opened_store,
     out,
 )
-from worker.models import Record
-from worker.settings import get_settings
+from worker.core.models import Record
+from worker.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def parse_when(value: str | None, *, end_of_day: bool) -> datetime | None:
     """An ISO date or datetime (naive means UTC); a date-only ``--until`` includes the day."""
-    from worker.client import to_bound
+    from worker.read.client import to_bound
 
     try:
         return to_bound(value, end_of_day=end_of_day)
@@ -115,7 +115,7 @@ def tail_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def run_tail(stream: str, group: str | None, consumer: str | None, new: bool, **kw: Any) -> None:
-    from worker.tail import Tail
+    from worker.read.tail import Tail
 
     if new and group:
         raise click.UsageError("--new is for a tail without --group (a group resumes)")
@@ -197,16 +197,16 @@ def rejections_replay(
     input_ids: tuple[str, ...], every: bool, again: bool, as_json: bool, **filters: str | None
 ) -> None:
     """Re-enqueue the original input of rejections (by input id or filters) as new inputs."""
-    from worker import replay
-    from worker.app import app, configure
-    from worker.store import Store
+    from worker.queue import replay
+    from worker.queue.app import make_app
+    from worker.storage.store import Store
 
     if not (input_ids or every or any(filters.values())):
         raise click.UsageError("say which rejections: input ids, a filter, or --all")
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
-        configure(url, settings)
+        app = make_app(settings, url)
         if input_ids:
             selected: list[Any] = replay.by_ids(store.reader, input_ids)
         else:

@@ -15,7 +15,7 @@ import http.client
 import zlib
 from typing import Protocol
 
-from worker.errors import FeedFetchError, Reason
+from worker.core.errors import FeedFetchError, Reason
 from worker.sources.deadline import Deadline
 
 CHUNK = 64 * 1024

@@ -18,9 +18,9 @@ Not feedparser's urllib, so that every limit is ours:
 Conditional GET: pass the validators remembered from the last fetch; a ``304`` comes back as
 a result with ``status=304`` and no body.
 
-Failures raise :class:`~worker.errors.FeedFetchError` (a ``RejectedInput``) with a reason
+Failures raise :class:`~worker.core.errors.FeedFetchError` (a ``RejectedInput``) with a reason
 code, so a one-shot run records a rejection. HTTP error statuses raise
-:class:`~worker.errors.FeedHttpError` with reason ``feed.http_<status>``, ``.status``,
+:class:`~worker.core.errors.FeedHttpError` with reason ``feed.http_<status>``, ``.status``,
 ``.retryable`` and, for 429 and 503, ``.retry_after`` in seconds parsed from Retry-After
 (delta-seconds or an HTTP date): a poller schedules its next try from them.
 """
@@ -39,8 +39,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
-from worker.errors import FeedFetchError, FeedHttpError, Reason, RejectedInput
-from worker.settings import Settings
+from worker.core.errors import FeedFetchError, FeedHttpError, Reason, RejectedInput
+from worker.core.settings import Settings
 from worker.sources import netguard
 from worker.sources.body import check_length, read_body
 from worker.sources.deadline import Deadline, Watchdog, call_with_timeout
@@ -294,7 +294,7 @@ def fetch_feed(
 ) -> FetchResult:
     """Fetch ``url`` (conditionally when validators are given), following a few redirects.
 
-    Raises :class:`~worker.errors.FeedFetchError` with a reason code on any failure.
+    Raises :class:`~worker.core.errors.FeedFetchError` with a reason code on any failure.
     """
     deadline = Deadline(settings.feed_timeout)
     current = url

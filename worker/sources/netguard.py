@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from worker.errors import FeedFetchError, Reason
+from worker.core.errors import FeedFetchError, Reason
 from worker.sources.deadline import Deadline
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -1,0 +1,136 @@
+"""The one exception tree of the ingestion worker.
+
+::
+
+    IngestError
+    ├── RejectedInput          permanent: bad input, never retried, stored as a Rejection
+    │   └── FeedFetchError     a feed URL that could not be fetched (`retryable`, `retry_after`)
+    │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
+    ├── TransientError         infrastructure: retried with backoff
+    │   ├── StoreUnavailable   Redis down or timing out
+    │   └── QueueUnavailable   the broker refused a message after the producer's retries
+    ├── InputError             a path the producer cannot read (missing, not a regular file)
+    ├── RunFailed              `ingest run` could not finish (its worker died, or timed out)
+    └── ConfigError            a bad setting; fails at start, naming the variable
+
+Every exception this package raises on purpose is defined here.
+
+Input faults are data, not crashes: the pipeline turns a ``RejectedInput`` into a
+rejection record. Reason codes are the stable strings of :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Stable, machine-readable rejection codes. Never rename one: consumers match on them."""
+
+    SEED_EMPTY = "seed.empty"
+    SEED_TOO_LARGE = "seed.too_large"
+    SEED_BINARY = "seed.binary"
+    SEED_BAD_ENCODING = "seed.bad_encoding"
+    SEED_NO_HEADER = "seed.no_header"
+    SEED_BAD_DATE = "seed.bad_date"
+    SEED_NO_TITLE = "seed.no_title"
+    SEED_NO_BODY = "seed.no_body"
+    SEED_INVALID = "seed.invalid"
+    FEED_NOT_A_FEED = "feed.not_a_feed"
+    FEED_TOO_LARGE = "feed.too_large"
+    FEED_EMPTY = "feed.empty"
+    FEED_BAD_URL = "feed.bad_url"
+    FEED_BLOCKED_ADDRESS = "feed.blocked_address"
+    FEED_TIMEOUT = "feed.timeout"
+    FEED_TOO_MANY_REDIRECTS = "feed.too_many_redirects"
+    FEED_CONNECTION = "feed.connection_failed"
+    FEED_BAD_CONTENT_ENCODING = "feed.bad_content_encoding"
+    FEED_DNS = "feed.dns_failed"
+    FEED_TLS = "feed.tls_error"
+    FEED_BAD_RESPONSE = "feed.bad_response"
+    FEED_NOT_MODIFIED = "feed.not_modified"  # not a rejection: the reason of a 304 duplicate
+    ENTRY_NO_TITLE = "entry.no_title"
+    ENTRY_NO_CONTENT = "entry.no_content"
+    ENTRY_INVALID = "entry.invalid"
+    ENTRY_DUPLICATE_ID = "entry.duplicate_id"
+    INPUT_MALFORMED = "input.malformed"
+    INPUT_EXPIRED = "input.expired"
+    WORKER_LOST_REPEATEDLY = "worker.lost_repeatedly"
+    INTERNAL_ERROR = "worker.internal_error"
+
+
+class IngestError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RejectedInput(IngestError):
+    """Input that can never become a record. Carries the reason code and a human detail."""
+
+    def __init__(self, reason: Reason | str, detail: str, *, source: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = str(reason)
+        self.detail = detail
+        self.source = source
+
+
+class FeedFetchError(RejectedInput):
+    """A feed URL that could not be fetched this time: the input is rejected.
+
+    ``retryable`` says whether a later poll may succeed (timeouts, connection faults, 429,
+    5xx); ``retry_after`` is the server's Retry-After in seconds, when it sent one. A poller
+    schedules its next try from them; a one-shot run just records the rejection.
+    """
+
+    def __init__(
+        self,
+        reason: Reason | str,
+        detail: str,
+        *,
+        source: str = "",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason, detail, source=source)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class FeedHttpError(FeedFetchError):
+    """A feed server answered with an error status; the reason is ``feed.http_<status>``."""
+
+    def __init__(
+        self, status: int, detail: str, *, source: str = "", retry_after: float | None = None
+    ) -> None:
+        retryable = status in (408, 425, 429) or status >= 500
+        super().__init__(
+            f"feed.http_{status}",
+            detail,
+            source=source,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+        self.status = status
+
+
+class TransientError(IngestError):
+    """A fault outside the input that may go away: the task is retried with backoff."""
+
+
+class StoreUnavailable(TransientError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class QueueUnavailable(TransientError):
+    """The broker could not take a message, even after the producer's retries."""
+
+
+class InputError(IngestError):
+    """A path the producer cannot read as an input (missing, not a regular file)."""
+
+
+class RunFailed(IngestError):
+    """The run itself could not finish (the worker died, or the timeout passed)."""
+
+
+class ConfigError(IngestError):
+    """A setting with a bad value. The message names the environment variable."""

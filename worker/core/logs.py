@@ -1,0 +1,100 @@
+"""Logging for the `ingest` command and the Celery workers: text, or one JSON object per line.
+
+``INGEST_LOG_FORMAT=json`` gives lines like
+``{"ts": "...Z", "level": "INFO", "logger": "worker.queue.tasks", "message": "...",
+"task_id": "...", "task_name": "ingest.process_batch"}`` (the task fields only inside a
+task). Whatever the format, a password in a URL (``scheme://user:secret@host``) is masked
+before a line is written: logs are read by more people than the configuration is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from worker.core.settings import Settings
+
+# The password part of scheme://user:password@host (user may be empty).
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL password replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+class RedactPasswords(logging.Filter):
+    """Masks URL passwords in the message before any formatter sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, message, and the task when in one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        data.update(_task_fields())
+        if record.exc_info:
+            data["exc"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(data).decode()
+
+
+def _task_fields() -> dict[str, str]:
+    """The running Celery task's id and name, when this record is logged inside one."""
+    if "celery" not in sys.modules:
+        return {}
+    from celery import current_task
+
+    if not current_task or current_task.request.id is None:
+        return {}
+    return {"task_id": str(current_task.request.id), "task_name": str(current_task.name)}
+
+
+def dress(handler: logging.Handler, settings: Settings) -> None:
+    """Give a handler the configured format and the password filter."""
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    if not any(isinstance(f, RedactPasswords) for f in handler.filters):
+        handler.addFilter(RedactPasswords())
+
+
+def setup_logging(settings: Settings) -> None:
+    """Logging for the `ingest` command: stderr (stdout belongs to --json lines)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    dress(handler, settings)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    logging.captureWarnings(settings.log_format == "json")
+
+
+def install_celery_hooks(settings: Settings) -> None:
+    """Re-dress the handlers Celery sets up in a worker, beat or flower process."""
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    def on_setup(logger: logging.Logger, **_: Any) -> None:
+        for handler in logger.handlers:
+            dress(handler, settings)
+        logging.captureWarnings(settings.log_format == "json")
+
+    after_setup_logger.connect(on_setup, weak=False)
+    after_setup_task_logger.connect(on_setup, weak=False)

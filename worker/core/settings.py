@@ -1,0 +1,204 @@
+"""The one typed settings object: the only reader of ``INGEST_*`` variables and config files.
+
+(Other modules touch the environment only to pass it on to a child process or to set
+Celery's own switches.)
+
+Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML
+file named by ``INGEST_CONFIG_FILE`` (default ``config/ingest.toml`` when it exists), then
+the defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from worker.core.errors import ConfigError
+
+ENV_PREFIX = "INGEST_"
+DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
+SECRET_FIELDS = ("redis_url", "broker_url")
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="Redis for records and state; unset: embedded Redis"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker (redis:// or amqp://); unset: same as redis_url"
+    )
+    namespace: str = Field(
+        default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of every Redis key"
+    )
+    data_dir: Path = Field(default=Path(".ingest"), description="embedded Redis data folder")
+    visibility_timeout: int = Field(
+        default=600, gt=0, description="seconds before an unacked task is redelivered"
+    )
+    queue: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="Celery queue")
+    max_document_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="seed documents larger than this are rejected"
+    )
+    batch_size: int = Field(default=200, gt=0, le=5000, description="documents per task")
+    batch_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="payload bytes per task")
+    max_deliveries: int = Field(
+        default=3, gt=0, description="deliveries lost to a dying worker before rejection"
+    )
+    outcome_ttl: int = Field(
+        default=7 * 24 * 3600, gt=0, description="seconds an input's outcome is remembered"
+    )
+    stream_maxlen: int = Field(
+        default=1_000_000, gt=0, description="approximate cap on each event stream"
+    )
+    worker_concurrency: int | None = Field(
+        default=None, gt=0, description="worker processes; unset: CPU count"
+    )
+    feed_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="feed bodies larger than this (decompressed) are rejected",
+    )
+    feed_connect_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to resolve and connect to a feed host"
+    )
+    feed_timeout: float = Field(
+        default=20.0, gt=0, description="seconds a whole feed fetch may take, redirects included"
+    )
+    feed_max_redirects: int = Field(
+        default=5, ge=0, le=20, description="redirects a feed fetch follows"
+    )
+    log_format: str = Field(default="text", pattern=r"^(text|json)$", description="text or json")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    feed_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated CIDRs a feed URL may resolve into"
+    )
+    feeds_file: Path = Field(
+        default=Path("config/feeds.toml"), description="feed subscriptions polled by beat"
+    )
+    feed_interval: int = Field(
+        default=900, ge=10, description="seconds between polls of a feed that sets no interval"
+    )
+    feed_poll_every: float = Field(
+        default=30.0, gt=0, description="seconds between beat's checks for feeds due"
+    )
+    feed_max_backoff: int = Field(
+        default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
+    )
+    worker_soft_shutdown_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds a stopping worker lets running tasks finish before requeueing them",
+    )
+    task_events: bool = Field(
+        default=False, description="workers send task events (Flower's task view and metrics)"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1, description="address `ingest metrics --serve` binds"
+    )
+    metrics_port: int = Field(
+        default=9808, gt=0, lt=65536, description="port `ingest metrics --serve` listens on"
+    )
+    stream_max_age: int | None = Field(
+        default=None, gt=0, description="`ingest prune` trims stream events older than this (s)"
+    )
+    record_retention_days: int | None = Field(
+        default=None, gt=0, description="`ingest prune` deletes records published before this"
+    )
+    consumer_min_idle: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds before a pending event is claimed from its consumer",
+    )
+    consumer_max_deliveries: int = Field(
+        default=5, gt=0, description="deliveries of one event before it is dead-lettered"
+    )
+
+    @field_validator("feed_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return tuple(value)
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
+        if not value.startswith(schemes):
+            raise ValueError(f"must start with one of {', '.join(schemes)}")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis URL is configured and the embedded server is used."""
+        return self.redis_url is None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into a ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as a dict with passwords in URLs replaced by ``***``."""
+    data = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if data.get(name):
+            data[name] = mask_url(data[name])
+    return data
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of ``scheme://user:password@host``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0] if ":" in creds else ""
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://***@{host}"

@@ -1,0 +1,61 @@
+"""Document bytes by reference: parked in Redis by the producer, named by the task id.
+
+A message that carries its documents (base64 inside JSON) costs every byte several
+encodings and copies: in the producer, in the broker (kombu keeps a copy of each unacked
+message) and in the worker. So the producer parks a batch's bytes in one Redis hash
+(``ns:parked:{batch_id}``: input id -> bytes) before it publishes the batch under the task
+id ``batch_id``, and the messages carry only the envelopes' other fields. The worker
+reads the bytes back and drops the hash only after the batch's outcomes are stored, so a
+redelivered batch still finds them (and one stored already returns its first outcomes).
+A parked input's message says ``data: null``; one without ``data`` at all is taken as
+it is (a seed without bytes is ``seed.empty``).
+
+This works with either broker: the store's Redis is shared by producers and workers in
+every deployment. Messages that carry ``data`` inline are processed as they are; a parked
+input whose bytes are gone (queued longer than ``INGEST_OUTCOME_TTL``) is rejected as
+``input.expired``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from worker.core.models import Envelope
+from worker.core.protocol import BYTES_KINDS
+from worker.storage.store import Store
+
+
+def split(envelopes: Sequence[Envelope]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """Queue messages with ``data: null`` for their bytes, and the bytes by input id."""
+    messages = []
+    for e in envelopes:
+        message = e.model_dump(mode="json", exclude_none=True, exclude={"data"})
+        if e.data is not None:
+            message["data"] = None  # parked: the marker tells it from a message without bytes
+        messages.append(message)
+    return messages, {e.input_id: e.data for e in envelopes if e.data is not None}
+
+
+def attach(
+    messages: Sequence[Mapping[str, Any]], store: Store, batch_id: str | None
+) -> list[Mapping[str, Any]]:
+    """The messages with their parked bytes back in ``data`` (still null where missing)."""
+    wanted = [i for i, m in enumerate(messages) if _needs_bytes(m)]
+    if not wanted or not batch_id:
+        return list(messages)
+    found = store.ledger.parked(batch_id, [str(messages[i]["input_id"]) for i in wanted])
+    out = list(messages)
+    for i, data in zip(wanted, found, strict=True):
+        if data is not None:
+            out[i] = {**messages[i], "data": data}
+    return out
+
+
+def _needs_bytes(message: Mapping[str, Any]) -> bool:
+    return (
+        "data" in message
+        and message["data"] is None
+        and message.get("kind") in BYTES_KINDS
+        and isinstance(message.get("input_id"), str)
+    )

@@ -1,0 +1,83 @@
+"""The Celery app: JSON only, late acks, one visibility timeout everywhere Celery reads it.
+
+Nothing here runs at import. :func:`make_app` builds an app from settings the caller
+read once and the store's URL; the app carries both (``app.settings``, ``app.store()``)
+so tasks and worker steps never read the environment again. ``celery -A worker`` finds
+the app through ``worker.celery`` (:mod:`worker.runtime.entry`), built on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.core.logs import install_celery_hooks
+from worker.core.protocol import TASK_POLL_FEEDS, is_amqp
+from worker.core.settings import Settings
+from worker.queue import tasks
+from worker.queue.base import IngestApp
+from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+
+
+def celery_config(settings: Settings, url: str) -> dict[str, Any]:
+    """The Celery configuration; the single place the worker's behaviour is set."""
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+        "health_check_interval": 15,
+        # kombu sweeps for unacked tasks every interval x throttle seconds (100 s by
+        # default), which would add up to 100 s to the recovery after a worker is killed.
+        "unacked_restore_interval": restore_interval(settings.visibility_timeout),
+        "unacked_restore_throttle": 1,
+    }
+    broker = settings.broker_url or url
+    if is_amqp(broker):
+        # The producer counts an input as queued only once the broker confirmed the message.
+        transport["confirm_publish"] = True
+    return {
+        "broker_url": broker,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "task_default_queue": settings.queue,
+        "task_default_exchange": settings.queue,
+        "task_default_routing_key": settings.queue,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": True,
+        "broker_channel_error_retry": True,
+        # `celery -A worker beat` polls the subscribed feeds. No expiry on the check: behind
+        # a long backlog it would expire every time and feeds would starve; a late or
+        # repeated check is harmless, as each due feed is claimed atomically.
+        "beat_schedule": {
+            "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
+        },
+        # A stop lets running tasks finish for this long, then requeues them (see README).
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
+    }
+
+
+def make_app(settings: Settings, url: str) -> IngestApp:
+    """A configured Celery app for the store at ``url``, with the tasks registered."""
+    app = IngestApp(settings, url)
+    app.conf.update(celery_config(settings, url))
+    tasks.register(app)
+    app.steps["worker"].add(KombuGuard)
+    app.steps["worker"].add(Recovery)
+    install_celery_hooks(settings)
+    return app

@@ -1,0 +1,273 @@
+"""Producer: turn paths (files, folders, ``-`` for stdin) into envelopes and publish batches.
+
+Workers get the document bytes, never a path, so producers and workers may run on
+different hosts: the bytes of a batch are parked in Redis and its message names them
+(see :mod:`worker.pipeline.parked`). Each file is read up to the size cap plus one byte: an
+oversized file is still sent (truncated) so that it ends as a ``seed.too_large``
+rejection, not silence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from worker.core.errors import InputError, QueueUnavailable, StoreUnavailable
+from worker.core.models import Envelope, InputKind
+from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
+from worker.core.settings import Settings
+from worker.pipeline import parked
+from worker.storage.store import Store
+
+STDIN = "-"
+MAX_URL = 2048  # the envelope's source limit
+RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """Something to enqueue: a local file (or stdin) with its kind, or a feed URL."""
+
+    source: str
+    kind: InputKind
+    path: Path | None = None
+    url: str | None = None
+
+
+@dataclass(slots=True)
+class EnqueueReport:
+    """What the producer did: inputs queued (in order) and paths it skipped."""
+
+    input_ids: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    batches: int = 0
+
+
+def expand(paths: Sequence[str], report: EnqueueReport) -> Iterator[InputRef]:
+    """Seed inputs for the given paths: folders recursively (sorted, hidden names skipped)."""
+    for raw in paths:
+        if raw == STDIN:
+            yield InputRef(source="stdin", kind=InputKind.SEED)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            yield from _walk(path, report)
+        elif not path.exists():
+            raise InputError(f"{raw}: no such file or folder")
+        elif not _is_regular(path):
+            raise InputError(f"{raw}: not a regular file")
+        else:
+            yield InputRef(source=path.name, kind=InputKind.SEED, path=path)
+
+
+def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
+    """Feed inputs: a local file (or ``-``) is read here, anything else with ``://`` is a URL.
+
+    URLs are not checked here beyond their length: a worker fetches them and rejects what
+    it cannot fetch (``file:`` and other schemes included) with a reason code.
+    """
+    for raw in feeds:
+        if raw == STDIN:
+            yield InputRef(source="stdin", kind=InputKind.FEED)
+        elif Path(raw).exists():
+            if not _is_regular(Path(raw)):
+                raise InputError(f"{raw}: not a regular file")
+            yield InputRef(source=Path(raw).name, kind=InputKind.FEED, path=Path(raw))
+        elif "://" in raw and len(raw) <= MAX_URL:
+            yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
+        else:
+            raise InputError(f"{raw}: neither a feed file nor a feed URL")
+
+
+def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
+    """Files in name order, then sub-folders; scandir's entry types save a stat per file."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        report.skipped.append((str(folder), f"unreadable folder: {e.strerror}"))
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or _is_dir(entry):
+            continue
+        if not _is_file(entry):
+            report.skipped.append((entry.path, "not a regular file"))
+            continue
+        yield InputRef(source=entry.name, kind=InputKind.SEED, path=Path(entry.path))
+    for entry in entries:
+        if not entry.name.startswith(".") and _is_dir(entry):
+            yield from _walk(Path(entry.path), report)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    # Like os.walk: symlinks to folders are not followed (no cycles).
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # follows a symlink, as stat() does
+    except OSError:
+        return False
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes: enough to know a document is too large."""
+    return stream.read(max_bytes + 1)
+
+
+def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
+    """Read the input (capped) and wrap it with a fresh input id."""
+    data: bytes | None = None
+    if ref.path is not None:
+        with ref.path.open("rb") as f:
+            data = read_capped(f, _cap(ref, settings))
+    elif ref.url is None:
+        data = read_capped(sys.stdin.buffer, _cap(ref, settings))
+    return Envelope(
+        input_id=os.urandom(16).hex(),  # as random as uuid4().hex, in a third of the time
+        kind=ref.kind,
+        source=ref.source,
+        data=data,
+        url=ref.url,
+        reply_to=reply_to,
+    )
+
+
+def _cap(ref: InputRef, settings: Settings) -> int:
+    return settings.max_document_bytes if ref.kind is InputKind.SEED else settings.feed_max_bytes
+
+
+def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[Envelope]]:
+    """Group envelopes into tasks by count and size; a lone input goes at once.
+
+    A feed URL travels alone: its fetch may take seconds, and other tasks (on other worker
+    processes) should not wait behind it.
+    """
+    batch: list[Envelope] = []
+    size = 0
+    for env in envelopes:
+        weight = len(env.data or b"") + 200
+        if env.kind is InputKind.FEED_URL:
+            weight = settings.batch_bytes + 1
+        if batch and (len(batch) >= settings.batch_size or size + weight > settings.batch_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(env)
+        size += weight
+    if batch:
+        yield batch
+
+
+def publish(
+    app: Celery,
+    store: Store,
+    refs: Iterable[InputRef],
+    settings: Settings,
+    *,
+    reply_to: str | None = None,
+    report: EnqueueReport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EnqueueReport:
+    """Read, batch and publish inputs; counts an input as queued only once the broker has it."""
+    envelopes = (envelope_for(ref, settings, reply_to) for ref in refs)
+    return publish_envelopes(app, store, envelopes, settings, report=report, progress=progress)
+
+
+def publish_envelopes(
+    app: Celery,
+    store: Store,
+    envelopes: Iterable[Envelope],
+    settings: Settings,
+    *,
+    report: EnqueueReport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EnqueueReport:
+    """Batch and publish envelopes that are ready (read inputs, replayed rejections)."""
+    report = report or EnqueueReport()
+    # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
+    ledger = not is_amqp(str(app.conf.broker_url))
+    with app.producer_or_acquire() as producer:
+        for group in batches(envelopes, settings):
+            batch_id = uuid.uuid4().hex
+            batch, data = parked.split(group)
+            if data:  # parked first: the worker may take the task at once
+                park(store, batch_id, data)
+            try:
+                send(app, producer, batch, settings, batch_id)
+            except QueueUnavailable:
+                with contextlib.suppress(StoreUnavailable):
+                    store.ledger.unpark(batch_id)  # never published: nobody will read them
+                raise
+            report.batches += 1
+            for message in batch:
+                report.input_ids.append(message["input_id"])
+                report.sources[message["input_id"]] = message["source"]
+            # After the publish, so that a broker that is down fails with its retries.
+            store.ledger.remember(batch_id, orjson.dumps(batch) if ledger else None, len(batch))
+            if progress is not None:
+                progress(len(batch))
+    return report
+
+
+def park(store: Store, batch_id: str, data: dict[str, bytes]) -> None:
+    """Park a batch's bytes, retrying as a publish does; raise QueueUnavailable if never."""
+    retries = int(RETRY_POLICY.get("max_retries", 0))
+    delay = RETRY_POLICY.get("interval_start", 0.0)
+    for attempt in range(retries + 1):
+        try:
+            store.ledger.park(batch_id, data)
+            return
+        except StoreUnavailable as e:
+            if attempt == retries:
+                raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e
+        time.sleep(min(delay, RETRY_POLICY.get("interval_max", delay)))
+        delay += RETRY_POLICY.get("interval_step", 0.0)
+
+
+def send(
+    app: Celery, producer: Any, batch: list[dict[str, Any]], settings: Settings, batch_id: str
+) -> None:
+    """Publish one batch, retrying per RETRY_POLICY; raise QueueUnavailable if it never goes.
+
+    The task id is the batch id of the ledger, so the worker can drop the entry when done.
+    """
+    # The transport's own faults (redis-py's or amqp's errors) as kombu lists them.
+    faults = (OperationalError, OSError, *producer.connection.connection_errors)
+    try:
+        app.send_task(
+            TASK_PROCESS_BATCH,
+            args=[batch],
+            task_id=batch_id,
+            # Celery would repr the whole batch for monitors: a summary is enough.
+            argsrepr=f"[<{len(batch)} inputs>]",
+            producer=producer,
+            queue=settings.queue,
+            retry=True,
+            retry_policy=RETRY_POLICY,
+        )
+    except faults as e:
+        retries = RETRY_POLICY["max_retries"]
+        raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e

@@ -1,0 +1,34 @@
+"""The process-wide app for ``celery -A worker`` (``worker.celery``), built on first use.
+
+Commands of the ``ingest`` CLI build their own app from the store they opened; this is
+for Celery's own command line, which finds an app by attribute. With no
+``INGEST_REDIS_URL``, the app uses the embedded server only when one is running (``ingest
+worker`` or ``ingest run`` starts it); it never falls back to a Redis nobody configured.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from worker.core.errors import ConfigError
+from worker.core.settings import Settings, get_settings
+from worker.queue.app import make_app
+from worker.queue.base import IngestApp
+from worker.runtime.embedded import running_url
+
+
+def store_url(settings: Settings) -> str:
+    """The configured store, else the running embedded server's; ConfigError if neither."""
+    url = settings.redis_url or running_url(settings.data_dir)
+    if url is None:
+        raise ConfigError(
+            "no store: set INGEST_REDIS_URL, or start the embedded one with `ingest worker`"
+        )
+    return url
+
+
+@functools.cache
+def celery_app() -> IngestApp:
+    """The app of this process, from the settings and the store they name."""
+    settings = get_settings()
+    return make_app(settings, store_url(settings))

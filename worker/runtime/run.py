@@ -1,0 +1,136 @@
+"""``ingest run``: a local worker for the run, enqueue, wait for every outcome, stop.
+
+Completion is exact, not timed: the store's scripts push each item's outcome onto a reply
+list for the run, and the pipeline pushes a ``done`` marker per input after all of its
+items are stored. The run ends when every input it enqueued has its marker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from worker.core.errors import RunFailed
+from worker.core.models import Outcome
+from worker.core.settings import Settings
+from worker.storage.store import Store
+
+STOP_TIMEOUT = 30.0
+
+
+def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
+    """A `celery worker` command line for this package's app, quiet, on one queue."""
+    base = f"-m celery -A worker --quiet worker -Q {queue} -n {name}@%h"
+    return [sys.executable, *base.split(), "--without-gossip", "--without-mingle", *extra]
+
+
+def worker_command(settings: Settings, run_id: str, concurrency: int | None) -> list[str]:
+    """The command line of the run's own Celery worker."""
+    extra = ["--loglevel", "WARNING"]
+    if concurrency:
+        extra += ["--concurrency", str(concurrency)]
+    return celery_worker_command(settings.queue, f"ingest-run-{run_id[:8]}", *extra)
+
+
+@dataclass
+class LocalWorker:
+    """A Celery worker process started for one run and stopped at its end."""
+
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LocalWorker:
+        # The worker's own output goes to stderr: stdout belongs to `--json` lines.
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdin=subprocess.DEVNULL, stdout=sys.stderr
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL if it does not finish in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def worker_env(url: str) -> dict[str, str]:
+    """The environment of a child worker: ours, with the store URL made explicit."""
+    env = dict(os.environ)
+    env["INGEST_REDIS_URL"] = url
+    # Celery warns on every start as root; the run has nothing to do with it.
+    env.setdefault("PYTHONWARNINGS", "ignore:You're running the worker with superuser privileges")
+    return env
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Collector:
+    """Gathers the outcomes a run's inputs push onto its reply list."""
+
+    store: Store
+    run_id: str
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+    def drain(self, block: float) -> int:
+        """Read what has arrived (waiting up to ``block`` seconds); returns inputs completed."""
+        before = len(self.done)
+        for item in self.store.replies.take(self.run_id, block):
+            self._take(item)
+        return len(self.done) - before
+
+    def _take(self, data: dict[str, object]) -> None:
+        if "done" in data:
+            self.done.add(str(data["done"]))
+            return
+        outcome = Outcome.model_validate(data)
+        self.outcomes[outcome.input_id] = outcome
+
+    def wait(
+        self,
+        input_ids: Iterable[str],
+        alive: Callable[[], bool],
+        timeout: float | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Block until every input has its done marker."""
+        wanted = set(input_ids)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not wanted <= self.done:
+            finished = self.drain(block=0.5)
+            if progress is not None and finished:
+                progress(finished)
+            if not alive() and not wanted <= self.done:
+                self.drain(block=0)
+                if not wanted <= self.done:
+                    raise RunFailed("the run's worker exited before every input was processed")
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunFailed(f"timed out with {len(wanted - self.done)} inputs unfinished")
+
+    def ordered(self, input_ids: list[str]) -> list[Outcome]:
+        """Outcomes in enqueue order; a feed's entries follow their feed."""
+        rank = {input_id: i for i, input_id in enumerate(input_ids)}
+
+        def key(o: Outcome) -> tuple[int, int]:
+            base, _, n = o.input_id.partition("#")
+            return rank.get(base, len(rank)), int(n) if n.isdigit() else -1
+
+        return sorted(self.outcomes.values(), key=key)

@@ -1,0 +1,122 @@
+"""Redis connections and the one place where redis-py's exceptions become ours.
+
+Like httpx's ``map_exceptions``: every storage call runs inside :func:`map_errors` (or
+under the :func:`guarded` / :func:`guarded_iter` decorators), so a connection fault,
+timeout, a Redis still loading its data, a full (``maxmemory``) or read-only
+(failed-over) Redis surfaces as :class:`~worker.core.errors.StoreUnavailable`, a
+transient error that callers wait on or retry. Nothing outside ``worker.storage``
+imports redis-py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+
+from worker.core.errors import StoreUnavailable
+from worker.core.protocol import is_redis_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Redis = redis.Redis
+TRANSIENT: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` with timeouts and retries on a dropped connection.
+
+    Raises StoreUnavailable for a URL redis-py cannot use (its scheme, a bad port).
+    """
+    if not is_redis_url(url):
+        raise StoreUnavailable(f"not a Redis URL: {url.split('://', 1)[0]}://...")
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=30,
+            socket_connect_timeout=5,
+            health_check_interval=15,
+            retry_on_timeout=True,
+        )
+    except (ValueError, TypeError) as e:
+        raise StoreUnavailable(f"unusable Redis URL: {e}") from e
+
+
+@contextlib.contextmanager
+def map_errors() -> Iterator[None]:
+    """Turn Redis's transient faults into StoreUnavailable for the time of the block."""
+    try:
+        yield
+    except TRANSIENT as e:
+        raise StoreUnavailable(f"redis unavailable: {e}") from e
+
+
+def guarded(func: Callable[P, T]) -> Callable[P, T]:
+    """Decorator: run ``func`` under :func:`map_errors`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with map_errors():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def guarded_iter(func: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
+    """Like :func:`guarded`, for generators: the fault surfaces while iterating."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        with map_errors():
+            yield from func(*args, **kwargs)
+
+    return wrapper
+
+
+def as_str(value: bytes | str) -> str:
+    """A Redis reply value as text (replies are bytes unless decoded)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def as_strs(values: Any) -> list[str]:
+    return [as_str(v) for v in values]
+
+
+def wait_ready(client: redis.Redis, timeout: float = 30.0) -> None:
+    """Block until Redis answers PING, or raise StoreUnavailable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as e:
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"redis unavailable: {e}") from e
+            time.sleep(0.2)
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """True when a Redis at ``url`` answers PING within ``timeout`` seconds."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        with contextlib.closing(client):
+            return bool(client.ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def shutdown(url: str, *, save: bool) -> None:
+    """Ask the Redis at ``url`` to shut down (flushing its AOF); quiet when it is gone."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    with contextlib.suppress(redis.RedisError), contextlib.closing(client):
+        client.shutdown(nosave=not save)

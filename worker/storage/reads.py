@@ -1,0 +1,279 @@
+"""Every read of records, rejections and events: the one implementation behind the client.
+
+:class:`worker.read.client.IngestClient` (what downstream services and the CLI use) is
+this reader with a constructor from a URL. It uses plain Redis commands on the keys that
+docs/consumers.md lists, so a service in another language can do the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+from worker.core.events import STREAMS, Event
+from worker.core.keys import Keys
+from worker.core.models import Envelope, Record, Rejection
+from worker.storage.connection import Redis, as_str, guarded, guarded_iter
+from worker.storage.groups import GroupStream, from_entry
+
+T = TypeVar("T")
+# Below any real date (year 1 is about -6.2e10), so undated records sort last.
+NO_DATE_SCORE = -1e15
+Bound = datetime | date | str | None
+# Counting a group's lag by hand (Redis < 7) stops here: `ingest stats` must stay cheap.
+LAG_COUNT_CAP = 100_000
+
+
+def to_bound(value: Bound, *, end_of_day: bool) -> datetime | None:
+    """An aware UTC bound from an ISO date/datetime string, a date or a datetime.
+
+    Naive datetimes are UTC. A date-only upper bound (``end_of_day``) includes that day.
+    Raises ValueError for a string that is neither.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text_value = value.strip()
+        value = (
+            date.fromisoformat(text_value)
+            if len(text_value) == 10
+            else datetime.fromisoformat(text_value.replace("Z", "+00:00"))
+        )
+    if not isinstance(value, datetime):
+        moment = datetime.combine(value, time(0), UTC)
+        return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """One consumer group: pending = delivered, not acknowledged; lag = not yet delivered."""
+
+    stream: str
+    group: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    lag: int
+    dead_letters: int
+
+
+class RecordReader:
+    """Reads records, rejections and events from one Redis, under one namespace."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._redis = client
+        self.keys = keys
+
+    # -- records --------------------------------------------------------------------------
+
+    @guarded
+    def get(self, record_id: str) -> Record | None:
+        """One record by id, or None."""
+        raw = self._redis.get(self.keys.record(record_id))
+        return Record.model_validate_json(raw) if raw else None
+
+    @guarded_iter
+    def records(
+        self,
+        *,
+        since: Bound = None,
+        until: Bound = None,
+        source: str | None = None,
+        limit: int | None = None,
+        page: int = 500,
+    ) -> Iterator[Record]:
+        """Records newest first by ``published``, a page at a time (``limit`` None: all).
+
+        ``since``/``until`` are inclusive; with neither, undated records come last, and with
+        a bound they are left out.
+        """
+        start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
+        index = self.keys.by_source(source) if source is not None else self.keys.by_published
+        low: float | str = start.timestamp() if start else "-inf"
+        if start is None and end is not None:
+            low = f"({NO_DATE_SCORE}"
+        high = end.timestamp() if end else "+inf"
+        yield from _limited(self._values(index, high, low, page, limit, self._records), limit)
+
+    def _records(self, ids: list[str]) -> Iterator[Record]:
+        for raw in self._redis.mget([self.keys.record(i) for i in ids]):
+            if raw:  # pruned between the index read and this one
+                yield Record.model_validate_json(raw)
+
+    # -- rejections -----------------------------------------------------------------------
+
+    @guarded_iter
+    def rejections(
+        self,
+        *,
+        since: Bound = None,
+        until: Bound = None,
+        reason: str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+        page: int = 500,
+    ) -> Iterator[Rejection]:
+        """Rejections newest first by ``rejected_at``, filtered.
+
+        ``reason`` is a code (``seed.bad_date``) or a family (``seed``).
+        """
+        start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
+        low = start.timestamp() if start else "-inf"
+        high = end.timestamp() if end else "+inf"
+        # Filters are applied here, so the index is read in full pages when there are any.
+        unfiltered = reason is None and source is None
+        found = self._values(
+            self.keys.rejections, high, low, page, limit if unfiltered else None, self._rejs
+        )
+        wanted = (r for r in found if _matches(r, reason, source))
+        yield from _limited(wanted, limit)
+
+    def _rejs(self, ids: list[str]) -> Iterator[Rejection]:
+        for raw in self._redis.mget([self.keys.rejection(i) for i in ids]):
+            if raw:
+                yield Rejection.model_validate_json(raw)
+
+    @guarded
+    def rejection(self, input_id: str) -> Rejection | None:
+        raw = self._redis.get(self.keys.rejection(input_id))
+        return Rejection.model_validate_json(raw) if raw else None
+
+    @guarded
+    def payload(self, input_id: str) -> Envelope | None:
+        """The original envelope of a rejected input, when it was kept for replay."""
+        raw = self._redis.get(self.keys.payload(input_id))
+        return Envelope.model_validate_json(raw) if raw else None
+
+    @guarded
+    def replayed_as(self, input_ids: list[str]) -> dict[str, str]:
+        """For rejected inputs that were replayed: rejected input id -> new input id."""
+        if not input_ids:
+            return {}
+        found: Any = self._redis.hmget(self.keys.replayed, input_ids)
+        return {i: as_str(v) for i, v in zip(input_ids, found, strict=True) if v}
+
+    # -- paging -----------------------------------------------------------------------------
+
+    def _values(
+        self,
+        index: str,
+        high: float | str,
+        low: float | str,
+        page: int,
+        limit: int | None,
+        fetch: Callable[[list[str]], Iterator[T]],
+    ) -> Iterator[T]:
+        size = page if limit is None else max(1, min(page, limit))
+        for ids in self._pages(index, high, low, size):
+            yield from fetch(ids)
+
+    def _pages(
+        self, index: str, high: float | str, low: float | str, size: int
+    ) -> Iterator[list[str]]:
+        """Members of a zset newest first, by keyset: each page starts at the last score seen.
+
+        An offset grows only within a run of equal scores, so a deep page costs what the
+        first one does, and entries added above the current position never shift the pages.
+        """
+        top: float | None = None
+        passed = 0  # members already yielded whose score equals ``top``
+        while True:
+            bound = high if top is None else top
+            rows: Any = self._redis.zrevrangebyscore(
+                index, bound, low, start=passed, num=size, withscores=True
+            )
+            if not rows:
+                return
+            for _, score in rows:
+                top, passed = (top, passed + 1) if score == top else (score, 1)
+            yield [as_str(member) for member, _ in rows]
+
+    # -- events -----------------------------------------------------------------------------
+
+    @guarded_iter
+    def events(
+        self,
+        stream: str = "records",
+        *,
+        start: str = "0",
+        block: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """Follow a stream without a group (nothing is acknowledged): from ``start``.
+
+        ``start`` is a stream id, ``"0"`` for the beginning of the retained stream, or
+        ``"$"`` for only events added after the call. Ends when ``stop`` is set.
+        """
+        key = self.keys.events(_stream(stream))
+        last = self._last_id(key) if start == "$" else start
+        while stop is None or not stop.is_set():
+            reply: Any = self._redis.xread({key: last}, count=500, block=int(block * 1000))
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = as_str(entry_id)
+                    yield from_entry(stream, entry_id, fields)
+
+    def _last_id(self, key: str) -> str:
+        newest: Any = self._redis.xrevrange(key, count=1)
+        return as_str(newest[0][0]) if newest else "0-0"
+
+    def group_stream(self, stream: str, group: str, name: str) -> GroupStream:
+        """The consumer-group commands for consumer ``name`` of ``group`` on ``stream``."""
+        return GroupStream(self._redis, self.keys, _stream(stream), group, name)
+
+    @guarded
+    def groups(self, stream: str = "records") -> list[GroupInfo]:
+        """The consumer groups of a stream with their pending count, lag and dead letters."""
+        key = self.keys.events(_stream(stream))
+        if not self._redis.exists(key):
+            return []
+        return [self._group(stream, key, raw) for raw in self._redis.xinfo_groups(key)]
+
+    def _group(self, stream: str, key: str, raw: dict[str, Any]) -> GroupInfo:
+        name, last = as_str(raw["name"]), as_str(raw["last-delivered-id"])
+        lag = raw.get("lag")
+        return GroupInfo(
+            stream=stream,
+            group=name,
+            consumers=int(raw["consumers"]),
+            pending=int(raw["pending"]),
+            last_delivered_id=last,
+            lag=int(lag) if lag is not None else self._count_after(key, last),
+            dead_letters=int(self._redis.xlen(self.keys.dead_letter(stream, name))),
+        )
+
+    def _count_after(self, key: str, last: str) -> int:
+        """Entries after ``last`` (Redis 6.2 has no ``lag``); counted up to LAG_COUNT_CAP."""
+        count, cursor = 0, last
+        while count < LAG_COUNT_CAP:
+            rows: Any = self._redis.xrange(key, min=f"({cursor}", count=1000)
+            if not rows:
+                break
+            count += len(rows)
+            cursor = as_str(rows[-1][0])
+        return min(count, LAG_COUNT_CAP)
+
+
+def _stream(name: str) -> str:
+    if name not in STREAMS:
+        raise ValueError(f"no stream {name!r}: one of {', '.join(STREAMS)}")
+    return name
+
+
+def _matches(rej: Rejection, reason: str | None, source: str | None) -> bool:
+    if source is not None and rej.source != source:
+        return False
+    return reason is None or rej.reason == reason or rej.reason.startswith(reason + ".")
+
+
+def _limited(items: Iterator[T], limit: int | None) -> Iterator[T]:
+    if limit is not None and limit <= 0:
+        return
+    for n, item in enumerate(items, 1):
+        yield item
+        if limit is not None and n >= limit:
+            return

@@ -1,0 +1,275 @@
+"""The record store on one Redis, under one namespace. Every outcome write is one Lua call.
+
+Writes are idempotent per input: the outcome key is checked and set inside the same
+script that stores the record, so a redelivered task returns the outcome it had the first
+time and changes nothing (no second record, event or count).
+
+:class:`Store` holds the writes of outcomes and the counters; the other concerns live in
+their own modules and hang off it: ``store.ledger`` (batches in flight, parked bytes),
+``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state)
+and ``store.reader`` (every read, :mod:`worker.storage.reads`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from worker.core.errors import Reason
+from worker.core.keys import Keys
+from worker.core.models import (
+    OPTIONAL_RECORD_FIELDS,
+    Accepted,
+    NotModified,
+    Outcome,
+    Prepared,
+    Record,
+    Refused,
+    Rejection,
+)
+from worker.core.settings import Settings
+from worker.storage import scripts
+from worker.storage.connection import Redis, as_strs, connect, guarded, wait_ready
+from worker.storage.feedstate import FeedState
+from worker.storage.ledger import Ledger
+from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.replies import Replies
+
+__all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
+COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
+
+
+def record_body(record: Record) -> bytes:
+    """Record JSON without ingested_at and version (the store's script adds them)."""
+    data = record.model_dump(mode="json", exclude={"ingested_at", "version"})
+    for name in OPTIONAL_RECORD_FIELDS:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return orjson.dumps(data)
+
+
+def _score(published: datetime | None) -> float:
+    return published.timestamp() if published is not None else NO_DATE_SCORE
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Store:
+    """Outcome writes, delivery counts and counters, with the other concerns attached."""
+
+    def __init__(self, client: Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.namespace)
+        self.ledger = Ledger(client, self.keys, settings.outcome_ttl)
+        self.replies = Replies(client, self.keys, settings.outcome_ttl)
+        self.feeds = FeedState(client, self.keys, settings)
+        self.reader = RecordReader(client, self.keys)
+        self._upsert = scripts.register(client, "upsert.lua")
+        self._reject = scripts.register(client, "reject.lua")
+        self._not_modified = scripts.register(client, "not_modified.lua")
+        self._expand = scripts.register(client, "expand.lua")
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> Store:
+        return cls(connect(url), settings)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- writes ---------------------------------------------------------------------
+
+    @guarded
+    def commit(
+        self,
+        items: Sequence[Prepared],
+        *,
+        reply_to: str | None = None,
+        settled: Sequence[str] = (),
+    ) -> list[Outcome]:
+        """Store records and rejections, one atomic script call each, in one round trip.
+
+        ``settled`` input ids have their delivery counters dropped in the same round trip.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        reply = self.keys.reply(reply_to) if reply_to else ""
+        now = _iso_now()
+        for item in items:
+            if isinstance(item, Accepted):
+                self._queue_upsert(pipe, item, reply, now)
+            elif isinstance(item, NotModified):
+                self._queue_not_modified(pipe, item, reply)
+            else:
+                self._queue_reject(pipe, item, reply)
+        if settled:
+            pipe.delete(*(self.keys.deliveries(i) for i in settled))
+        results = pipe.execute()
+        return [_outcome(raw) for raw in results[: len(items)]]
+
+    @guarded
+    def claim(self, input_ids: Sequence[str]) -> list[int]:
+        """Count one more started delivery of each input; returns the new counts.
+
+        A counter that is not dropped by ``commit(settled=...)`` or ``release`` marks a
+        delivery that died with its worker.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for input_id in input_ids:
+            pipe.incr(self.keys.deliveries(input_id))
+            pipe.expire(self.keys.deliveries(input_id), self.settings.outcome_ttl)
+        return [int(n) for n in pipe.execute()[::2]]
+
+    @guarded
+    def release(self, input_ids: Sequence[str]) -> None:
+        """Take back a claim: the delivery ended without dying (it failed or will retry)."""
+        pipe = self.client.pipeline(transaction=False)
+        for input_id in input_ids:
+            # EXPIRE again: a DECR after the counter was settled recreates the key.
+            pipe.decr(self.keys.deliveries(input_id))
+            pipe.expire(self.keys.deliveries(input_id), self.settings.outcome_ttl)
+        pipe.execute()
+
+    @guarded
+    def seen(self, input_id: str) -> bool:
+        """Whether this input (or the first entry of a feed input) has an outcome stored."""
+        keys = self.keys
+        return bool(self.client.exists(keys.outcome(input_id), keys.outcome(input_id + "#0")))
+
+    def _queue_upsert(self, pipe: Any, item: Accepted, reply: str, now: str) -> None:
+        k, rec = self.keys, item.record
+        self._upsert(
+            keys=[
+                k.outcome(item.item_id),
+                k.record(rec.id),
+                k.by_published,
+                k.by_source(rec.source),
+                k.sources,
+                k.by_content_hash,
+                k.record_events,
+                k.stats,
+                reply,
+            ],
+            args=[
+                record_body(rec),
+                rec.id,
+                rec.content_hash,
+                _score(rec.published),
+                rec.source,
+                now,
+                self.settings.outcome_ttl,
+                self.settings.stream_maxlen,
+                item.item_id,
+                rec.kind,
+                k.by_source(""),
+            ],
+            client=pipe,
+        )
+
+    def _queue_reject(self, pipe: Any, item: Refused, reply: str) -> None:
+        k, rej = self.keys, item.rejection
+        at = rej.rejected_at
+        self._reject(
+            keys=[
+                k.outcome(item.item_id),
+                k.rejection(item.item_id),
+                k.rejections,
+                k.payload(item.item_id),
+                k.rejection_events,
+                k.stats,
+                reply,
+                k.rejection_reasons,
+            ],
+            args=[
+                rej.model_dump_json(),
+                item.item_id,
+                at.timestamp(),
+                item.payload or b"",
+                self.settings.outcome_ttl,
+                self.settings.stream_maxlen,
+                rej.reason,
+                rej.source,
+                rej.model_dump(mode="json")["rejected_at"],
+            ],
+            client=pipe,
+        )
+
+    def _queue_not_modified(self, pipe: Any, item: NotModified, reply: str) -> None:
+        k = self.keys
+        self._not_modified(
+            keys=[k.outcome(item.item_id), k.stats, reply],
+            args=[item.item_id, item.source, self.settings.outcome_ttl, Reason.FEED_NOT_MODIFIED],
+            client=pipe,
+        )
+
+    @guarded
+    def expand(self, entries: dict[str, int]) -> None:
+        """Record that feed inputs became this many entries each (see ``lua/expand.lua``)."""
+        if entries:
+            self._expand(
+                keys=[self.keys.stats, *(self.keys.expanded(i) for i in entries)],
+                args=[self.settings.outcome_ttl, *entries.values()],
+            )
+
+    @guarded
+    def mark_replayed(self, mapping: dict[str, str]) -> None:
+        """Remember which new input each replayed rejection became."""
+        if mapping:
+            self.client.hset(self.keys.replayed, mapping=mapping)  # type: ignore[arg-type]
+
+    # -- counters and reads -----------------------------------------------------------
+
+    def get(self, record_id: str) -> Record | None:
+        return self.reader.get(record_id)
+
+    def records(self, **filters: Any) -> Iterator[Record]:
+        """Records newest first by published, filtered (see RecordReader.records)."""
+        return self.reader.records(**filters)
+
+    def rejections(self, **filters: Any) -> Iterator[Rejection]:
+        """Rejections newest first (see RecordReader.rejections)."""
+        return self.reader.rejections(**filters)
+
+    @guarded
+    def stats(self) -> dict[str, int]:
+        """Live counters; ``queued`` is inputs enqueued and not yet decided.
+
+        A feed is one input when enqueued and one per entry once parsed: ``expanded``
+        counts the difference, so ``enqueued + expanded`` is every input.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.stats)
+        pipe.xlen(self.keys.record_events)
+        pipe.xlen(self.keys.rejection_events)
+        raw, record_events, rejection_events = pipe.execute()
+        counts = {name: int(raw.get(name.encode(), 0)) for name in COUNTERS}
+        done = sum(counts[n] for n in ("records", "updates", "duplicates", "rejections"))
+        counts["queued"] = max(counts["enqueued"] + counts["expanded"] - done, 0)
+        counts["record_events"] = int(record_events)
+        counts["rejection_events"] = int(rejection_events)
+        return counts
+
+    @guarded
+    def rejection_reasons(self) -> dict[str, int]:
+        """Rejections counted per reason code (they add up to ``stats()["rejections"]``)."""
+        raw = self.client.hgetall(self.keys.rejection_reasons)
+        return dict(zip(as_strs(raw), (int(v) for v in raw.values()), strict=True))
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until Redis answers, or raise StoreUnavailable."""
+        wait_ready(self.client, timeout)
+
+
+def _outcome(raw: bytes | str) -> Outcome:
+    data = orjson.loads(raw)
+    return Outcome(
+        source=data["source"],
+        outcome=data["outcome"],
+        id=data.get("id"),
+        reason=data.get("reason"),
+        input_id=data["input_id"],
+    )

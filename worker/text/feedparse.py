@@ -1,0 +1,262 @@
+"""Feed bytes in, one Record (or one rejection) per entry out. Pure: no I/O.
+
+Steps: size cap, :func:`worker.text.xmlsafe.neutralise_dtd`, ``feedparser.parse`` on a
+``BytesIO`` (never on a ``str`` or ``bytes`` object, which feedparser would take for a
+URL or a file name and open), then each entry is normalised on its own, so one bad
+entry is rejected alone and its neighbours are kept.
+
+An entry whose id (see below) repeats an earlier entry's is rejected
+(``entry.duplicate_id``): feeds that list an item twice would otherwise flip the record
+between the two versions at every fetch.
+
+A document is rejected as a whole (``feed.not_a_feed``) when feedparser finds neither a
+feed version nor any entry; a feed with a version and no entries is ``feed.empty``.
+Ill-formed XML that feedparser recovers from (its "bozo" flag) still yields entries.
+
+Entry fields:
+
+- ``title``: HTML stripped and entities decoded even when declared plain text (feeds
+  often double-escape titles); no title is ``entry.no_title``.
+- ``paragraphs``: the first non-empty ``content`` (Atom content, RSS content:encoded),
+  else the summary / description; HTML and XHTML go through :mod:`worker.text.htmltext`,
+  plain text is split at blank lines. None of them is ``entry.no_content``.
+- ``published``: ``published``, else ``updated``, else ``created``, converted to UTC;
+  absent or unparseable is ``None``, never "now".
+- ``url`` (http and https links only), ``guid``, ``feed_title``, ``authors``, ``tags``:
+  kept when present.
+
+Record ids, in this fallback order (after miniflux): the feed's key (its URL, or the
+file name of a local feed) with the entry's ``guid``, else its ``link``, else its
+normalised title and text. An entry that keeps its guid therefore keeps its id when its
+content changes, and the store turns the change into an ``updated`` record.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+from pydantic import ValidationError
+
+from worker.core.errors import Reason, RejectedInput
+from worker.core.models import Record
+from worker.text.htmltext import html_to_line, html_to_paragraphs
+from worker.text.normalise import (
+    content_hash,
+    join_paragraphs,
+    normalise_inline,
+    record_id,
+    split_paragraphs,
+    word_count,
+)
+from worker.text.xmlsafe import neutralise_dtd
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+DATE_FIELDS = ("published_parsed", "updated_parsed", "created_parsed")
+URL_SCHEMES = ("http://", "https://")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed: its version, title, and per entry a Record or the reason it is not."""
+
+    version: str
+    title: str | None
+    entries: list[Record | RejectedInput]
+    bozo: str | None = None
+
+
+def parse_feed(
+    data: bytes,
+    source: str,
+    *,
+    max_bytes: int,
+    base_url: str | None = None,
+    content_type: str | None = None,
+) -> ParsedFeed:
+    """Parse feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed.
+
+    ``source`` is the feed's key (URL or file name): it goes into every record's id.
+    ``base_url`` resolves relative links; a ``content_type`` with a charset informs the
+    decoding, as an HTTP header would.
+    """
+    if len(data) > max_bytes:
+        raise RejectedInput(Reason.FEED_TOO_LARGE, f"{len(data)} bytes, over the {max_bytes} cap")
+    if not data.strip():
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, "empty document")
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(neutralise_dtd(data)),
+            response_headers=_headers(base_url, content_type),
+            # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
+            # it) survives: feedparser's own passes would cost two thirds of the parse time.
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as e:
+        # feedparser's lenient parser trips on some broken nesting (found by fuzzing:
+        # b"<item><category><</item></category>" raises KeyError 'tags').
+        detail = f"the feed parser failed: {type(e).__name__}: {e}"[:300]
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, detail) from e
+    version, entries = parsed.get("version") or "", parsed.get("entries") or []
+    bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    if not version and not entries:
+        why = f": {bozo}" if bozo else ""
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, f"no RSS or Atom feed found{why}")
+    if not entries:
+        raise RejectedInput(Reason.FEED_EMPTY, f"a {version} feed with no entries")
+    title = html_to_line(parsed.feed.get("title") or "") or None
+    results = [_entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
+    return ParsedFeed(version=version, title=title, entries=_first_of_each_id(results), bozo=bozo)
+
+
+def _first_of_each_id(results: list[Record | RejectedInput]) -> list[Record | RejectedInput]:
+    """Later entries with the id of an earlier one are rejected.
+
+    Stored, they would overwrite the first as an update at every fetch, and back again.
+    """
+    first: dict[str, int] = {}
+    out: list[Record | RejectedInput] = []
+    for n, entry in enumerate(results):
+        if isinstance(entry, Record) and entry.id in first:
+            detail = f"entry {n}: same id as entry {first[entry.id]} ({entry.guid or entry.url})"
+            entry = RejectedInput(Reason.ENTRY_DUPLICATE_ID, detail, source=entry.source)
+        elif isinstance(entry, Record):
+            first[entry.id] = n
+        out.append(entry)
+    return out
+
+
+def _headers(base_url: str | None, content_type: str | None) -> dict[str, str]:
+    headers = {}
+    if base_url:
+        headers["content-location"] = base_url
+    # Without a charset, feedparser would follow RFC 3023 and read text/xml as ASCII.
+    if content_type and "charset=" in content_type.lower():
+        headers["content-type"] = content_type
+    return headers
+
+
+def _entry_or_rejection(
+    entry: Mapping[str, Any], n: int, source: str, feed_title: str | None
+) -> Record | RejectedInput:
+    try:
+        return entry_record(entry, source, feed_title)
+    except RejectedInput as e:
+        return RejectedInput(e.reason, f"entry {n}: {e.detail}", source=source)
+
+
+def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) -> Record:
+    """Normalise one feedparser entry into a Record; RejectedInput (``entry.*``) if it cannot."""
+    title = html_to_line(str(entry.get("title") or ""))
+    if not title:
+        raise RejectedInput(Reason.ENTRY_NO_TITLE, f"no title ({_ident(entry)})")
+    paragraphs = entry_paragraphs(entry)
+    if not paragraphs:
+        raise RejectedInput(Reason.ENTRY_NO_CONTENT, f"no content ({_ident(entry)}): {title!r}")
+    text = join_paragraphs(paragraphs)
+    guid, link = _text(entry.get("id")), _text(entry.get("link"))
+    try:
+        return Record(
+            id=entry_id(source, guid, link, title, text),
+            kind="feed",
+            source=source,
+            title=title,
+            published=entry_published(entry),
+            paragraphs=paragraphs,
+            text=text,
+            word_count=word_count(text),
+            content_hash=content_hash(title, text),
+            ingested_at=datetime.now(UTC),
+            version=1,
+            url=link if link and link.startswith(URL_SCHEMES) else None,
+            guid=guid,
+            feed_title=feed_title,
+            authors=_names(_author_names(entry)),
+            tags=_names(t.get("term") or t.get("label") for t in entry.get("tags") or ()),
+        )
+    except ValidationError as e:
+        raise RejectedInput(Reason.ENTRY_INVALID, str(e.errors()[0]["msg"])) from e
+
+
+def entry_id(source: str, guid: str | None, link: str | None, title: str, text: str) -> str:
+    """The entry's record id: feed key and guid, else link, else title and text."""
+    if guid:
+        key = "guid:" + guid
+    elif link:
+        key = "link:" + link
+    else:
+        key = "content:" + title + "\n\n" + text
+    return record_id("feed", _no_separator(source), _no_separator(key))
+
+
+def entry_paragraphs(entry: Mapping[str, Any]) -> list[str]:
+    """Paragraphs of the first content (else the summary) that holds any text."""
+    candidates = [*(entry.get("content") or ()), entry.get("summary_detail")]
+    for detail in candidates:
+        if not detail or not detail.get("value"):
+            continue
+        kind = str(detail.get("type") or "text/html").lower()
+        value = str(detail["value"])
+        paragraphs = html_to_paragraphs(value) if kind in HTML_TYPES else split_paragraphs(value)
+        if paragraphs:
+            return paragraphs
+    return []
+
+
+def entry_published(entry: Mapping[str, Any]) -> datetime | None:
+    """The entry's date in UTC (feedparser's parsed dates are UTC), or None."""
+    for name in DATE_FIELDS:
+        # dict.get: FeedParserDict.get("updated_parsed") falls back to published_parsed
+        # with a DeprecationWarning; the order here is explicit instead.
+        value = dict.get(entry, name) if isinstance(entry, dict) else entry.get(name)
+        if value is not None:
+            moment = utc_datetime(value)
+            if moment is not None:
+                return moment
+    return None
+
+
+def utc_datetime(value: time.struct_time) -> datetime | None:
+    """An aware UTC datetime from a UTC struct_time; None if out of range."""
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+
+
+def _author_names(entry: Mapping[str, Any]) -> Iterable[Any]:
+    authors = entry.get("authors") or ()
+    names = [a.get("name") or a.get("email") for a in authors if isinstance(a, Mapping)]
+    return names or [entry.get("author")]
+
+
+def _names(values: Iterable[Any]) -> list[str] | None:
+    """Distinct normalised non-empty names, in order; None when there are none."""
+    seen: dict[str, None] = {}
+    for value in values:
+        name = normalise_inline(str(value)) if value else ""
+        if name:
+            seen.setdefault(name, None)
+    return list(seen) or None
+
+
+def _text(value: Any) -> str | None:
+    text = normalise_inline(str(value)) if value else ""
+    return text or None
+
+
+def _no_separator(s: str) -> str:
+    # record_id joins its parts with U+001F; a part must not contain it.
+    return s.replace("\x1f", " ")
+
+
+def _ident(entry: Mapping[str, Any]) -> str:
+    ident = entry.get("id") or entry.get("link")
+    return f"id {str(ident)[:120]!r}" if ident else "no guid or link"
