@@ -1,0 +1,1 @@
+"""Pure text stages: no I/O."""
