@@ -114,7 +114,8 @@ def signature(text: str, config: NearDupConfig = DEFAULT) -> Signature:
     table: npt.NDArray[np.uint64] = np.multiply.outer(a, hashes)
     table += b[:, None]
     table %= _P
-    return table.min(axis=1).astype(np.uint32)
+    minima: Signature = table.min(axis=1).astype(np.uint32)
+    return minima
 
 
 def shingle_hashes(tokens: list[str], size: int) -> npt.NDArray[np.uint64]:

@@ -1,0 +1,76 @@
+"""Paragraph hashes and the change set between two versions of an article.
+
+A paragraph's hash is the first 16 hex digits of SHA-256 over its UTF-8 text after NFC
+normalisation, stripping and collapsing every whitespace run to one space: re-flowed or
+re-encoded paragraphs keep their hash, any change of a word changes it.
+
+:func:`diff` aligns the two hash lists with :class:`difflib.SequenceMatcher` (longest
+matching blocks, ``autojunk`` off so repeated paragraphs are not discarded) and reads its
+opcodes:
+
+* ``equal``: nothing;
+* ``replace`` of ``n`` old paragraphs by ``n`` new ones: ``changed``, at the new indexes
+  (paragraph ``k`` of the block was edited in place);
+* ``replace`` of blocks of different lengths: the old ones ``removed``, the new ones
+  ``added`` (no guess at which paragraph became which);
+* ``delete``: ``removed``; ``insert``: ``added``.
+
+``added`` and ``changed`` are indexes into the new list, ``removed`` into the old one,
+each ascending. Hence ``len(new) == len(old) + len(added) - len(removed)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+HASH_HEX = 16
+_SPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Paragraph indexes that differ between an old and a new version."""
+
+    added: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Split text on blank lines, dropping empty paragraphs."""
+    return [p.strip() for p in _BLANK_LINES.split(text) if p.strip()]
+
+
+def paragraph_hash(paragraph: str) -> str:
+    """Short hash of one paragraph, blind to Unicode form and whitespace layout."""
+    canonical = _SPACE.sub(" ", unicodedata.normalize("NFC", paragraph)).strip()
+    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_HEX]
+
+
+def paragraph_hashes(paragraphs: Sequence[str]) -> list[str]:
+    """:func:`paragraph_hash` of each paragraph, in order."""
+    return [paragraph_hash(p) for p in paragraphs]
+
+
+def diff(old: Sequence[str], new: Sequence[str]) -> ChangeSet:
+    """Change set from the old to the new list of paragraph hashes (see the module doc)."""
+    added: list[int] = []
+    removed: list[int] = []
+    changed: list[int] = []
+    matcher = difflib.SequenceMatcher(None, list(old), list(new), autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            changed.extend(range(j1, j2))
+        elif tag != "equal":
+            removed.extend(range(i1, i2))
+            added.extend(range(j1, j2))
+    return ChangeSet(added=added, removed=removed, changed=changed)
