@@ -2,7 +2,7 @@
 
 py3langid (a maintained fork of langid.py) ships its naive Bayes model of byte n-grams
 inside its wheel (4.6 MB, numpy only): nothing is downloaded. The model is loaded on the
-first call of :func:`detect` (about 0.2 s), never at import.
+first call of :func:`detect` (0.7 to 1 s), never at import.
 
 **Too short to tell.** Below :data:`MIN_LETTERS` letters (``str.isalpha``: digits,
 punctuation and markup do not count) :func:`detect` answers ``(None, 0.0)``. Twenty
@@ -16,7 +16,11 @@ scores scaled by ``1/sqrt(bytes)`` so that long texts are not all at 1.0: a numb
 sources are written in removes close neighbours that short paragraphs confuse (Galician
 for Portuguese, Catalan for Spanish, Afrikaans for Dutch, Malay for Indonesian, Latin...).
 :data:`LANGUAGES` lists the 30 kept; see ``benchmarks/language_accuracy.py`` for the
-measured gain. Pass ``languages=None`` to :func:`identifier` for the full model.
+measured figures. The full model also answers codes that are not ISO 639-1 (``ary``,
+``hbo``, ``zxx``...), another reason to restrict it. On the 13-language sample set both
+are right on every whole paragraph; cut to 25 characters the restricted model scores 0.977
+(the full one 0.973, lingua-language-detector 0.977 at ten times the cost and a 96 MB
+wheel). Pass ``languages=None`` to :func:`identifier` for the full model.
 """
 
 from __future__ import annotations
