@@ -1,0 +1,81 @@
+"""worker.text.changes: paragraph hashes and change sets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worker.text.changes import ChangeSet, diff, paragraph_hash, paragraph_hashes, split_paragraphs
+
+OLD = ["Intro.", "Second paragraph.", "Third paragraph.", "Fourth.", "Closing line."]
+
+
+def hashes(paragraphs: list[str]) -> list[str]:
+    return paragraph_hashes(paragraphs)
+
+
+def test_hash_is_short_hex_and_blind_to_layout_and_unicode_form() -> None:
+    value = paragraph_hash("Caf\u00e9 opens  today.")
+    assert len(value) == 16
+    assert int(value, 16) >= 0
+    assert paragraph_hash(" Cafe\u0301 opens\ntoday. ") == value
+    assert paragraph_hash("Café opens tomorrow.") != value
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        (OLD, ChangeSet()),
+        (["Intro.", "Second paragraph, edited.", *OLD[2:]], ChangeSet(changed=[1])),
+        ([*OLD, "Update: more."], ChangeSet(added=[5])),
+        (["Breaking.", *OLD], ChangeSet(added=[0])),
+        ([OLD[0], *OLD[2:]], ChangeSet(removed=[1])),
+        ([OLD[0], "A.", "B.", "C.", *OLD[3:]], ChangeSet(added=[1, 2, 3], removed=[1, 2])),
+        (["X.", "Y.", *OLD[2:4], "Z."], ChangeSet(changed=[0, 1, 4])),
+        ([], ChangeSet(removed=[0, 1, 2, 3, 4])),
+    ],
+)
+def test_diff(new: list[str], expected: ChangeSet) -> None:
+    assert diff(hashes(OLD), hashes(new)) == expected
+
+
+def test_empty_change_set_is_falsy() -> None:
+    assert not diff(hashes(OLD), hashes(OLD))
+    assert diff(hashes(OLD), hashes(OLD[1:]))
+
+
+def test_repeated_paragraphs_are_aligned() -> None:
+    old = hashes(["Ad.", "Text one.", "Ad.", "Text two.", "Ad."])
+    new = hashes(["Ad.", "Text one.", "Ad.", "Text two, fixed.", "Ad."])
+    assert diff(old, new) == ChangeSet(changed=[3])
+
+
+def test_split_paragraphs() -> None:
+    text = "First line\nsame paragraph.\n\n  \n\nSecond.\n\n\n"
+    assert split_paragraphs(text) == ["First line\nsame paragraph.", "Second."]
+
+
+paragraph_lists = st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), max_size=12)
+
+
+@given(paragraph_lists)
+def test_diff_with_itself_is_empty(paragraphs: list[str]) -> None:
+    assert diff(hashes(paragraphs), hashes(paragraphs)) == ChangeSet()
+
+
+@given(paragraph_lists, paragraph_lists)
+def test_counts_are_consistent(old: list[str], new: list[str]) -> None:
+    change = diff(hashes(old), hashes(new))
+    assert len(new) == len(old) + len(change.added) - len(change.removed)
+    assert sorted(set(change.added) | set(change.changed)) == sorted(change.added + change.changed)
+    assert all(0 <= i < len(new) for i in change.added + change.changed)
+    assert all(0 <= i < len(old) for i in change.removed)
+    assert change.removed == sorted(change.removed)
+
+
+@given(paragraph_lists, paragraph_lists)
+def test_unchanged_new_paragraphs_exist_in_old(old: list[str], new: list[str]) -> None:
+    change = diff(hashes(old), hashes(new))
+    touched = set(change.added) | set(change.changed)
+    assert all(new[i] in old for i in range(len(new)) if i not in touched)
