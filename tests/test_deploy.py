@@ -211,7 +211,9 @@ def test_dockerfile_is_slim_pinned_unprivileged_and_checked() -> None:
         assert re.match(r"FROM python:\$\{PYTHON_VERSION\}-slim-\w+", stage[0])
     build, final = stages
     assert any("build-essential" in line for line in build)
-    assert any('pip install ".[monitoring]"' in line for line in build)
+    # The locked, hash-checked dependencies, then the package without resolving again.
+    assert any("--require-hashes -r requirements/image.txt" in line for line in build)
+    assert any("pip install --no-deps ." in line for line in build)
     final_text = "\n".join(final)
     for tool in ("build-essential", "gcc", "apt-get install", "pip install"):
         assert tool not in final_text, f"{tool} in the final image"
@@ -253,3 +255,34 @@ def test_package_data_ships_every_file_the_package_reads() -> None:
             for pattern in patterns
         )
         assert shipped, f"{path} is not package data"
+
+
+def locked(name: str) -> set[str]:
+    lines = (ROOT / "requirements" / f"{name}.txt").read_text().splitlines()
+    return {
+        re.split(r"[=; ]", line)[0].lower().replace("_", "-")
+        for line in lines
+        if line[:1].isalpha()
+    }
+
+
+def declared(specs: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=;! ]", spec)[0].lower().replace("_", "-") for spec in specs}
+
+
+@pytest.mark.parametrize(
+    ("lock", "extra"), [("run", None), ("image", "monitoring"), ("test", "test")]
+)
+def test_every_declared_dependency_is_locked(lock: str, extra: str | None) -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = declared(project["dependencies"])
+    if extra:
+        wanted |= declared(project["optional-dependencies"][extra])
+    assert wanted - locked(lock) == set(), f"run ./dev lock: requirements/{lock}.txt is stale"
+    text = (ROOT / "requirements" / f"{lock}.txt").read_text()
+    pins = re.split(
+        r"\n(?=[a-z])", text[text.index("\n") + 1 :] if not text[:1].isalpha() else text
+    )
+    assert all("==" in pin and "--hash=sha256:" in pin for pin in pins if pin.strip())
