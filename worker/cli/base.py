@@ -12,13 +12,23 @@ import click
 import orjson
 from rich.console import Console
 from rich.progress import Progress
+from rich.text import Text
 
 from worker.core.errors import ConfigError, IngestError
 from worker.core.settings import Settings, get_settings
+from worker.core.textsafe import escape_controls
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
+
+
+def plain(value: object, *, keep: str = "", style: str = "") -> Text:
+    """Stored text for a terminal: never read as rich markup, controls shown as ``\\xNN``.
+
+    Records and rejections written before controls were stripped may still hold them.
+    """
+    return Text(escape_controls(str(value), keep=keep), style=style)
 
 
 def emit_json(data: Any) -> None:
@@ -80,10 +90,10 @@ class IngestGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as e:
-            err.print(f"[red]configuration error:[/] {e}")
+            err.print("[red]configuration error:[/]", plain(e))
             sys.exit(2)
         except IngestError as e:
-            err.print(f"[red]error:[/] {e}")
+            err.print("[red]error:[/]", plain(e))
             sys.exit(1)
 
 

@@ -16,6 +16,7 @@ from worker.cli.base import (
     err,
     main,
     out,
+    plain,
     progress_bar,
 )
 from worker.core.models import Outcome, OutcomeKind
@@ -42,11 +43,12 @@ def enqueue_paths(
     import itertools
 
     from worker.queue.app import make_app
-    from worker.queue.producer import EnqueueReport, expand, expand_feeds, publish
+    from worker.queue.producer import EnqueueReport, check_paths, expand, expand_feeds, publish
     from worker.storage.store import Store
 
     if not paths and not feeds:
         raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
+    check_paths(paths, feeds)  # a bad path fails the command before anything is published
     store = Store.from_url(url, settings)
     app = make_app(settings, url)
     report = report if report is not None else EnqueueReport()
@@ -92,9 +94,11 @@ def run(
     A feed prints one line per entry, or one line when it fails as a whole or is not
     modified since the last fetch.
     """
+    from worker.queue.producer import check_paths
     from worker.runtime import run as runner
 
     settings = get_settings()
+    check_paths(paths, feeds)  # before a worker starts: a typo costs nothing
     with backend(settings) as url:
         run_id = runner.new_run_id()
         local = runner.LocalWorker(
@@ -118,7 +122,7 @@ def show_run(
 ) -> None:
     """Print one line per input (JSON) or a table and the counts."""
     for path, why in skipped:
-        err.print(f"[yellow]skipped[/] {path}: {why}")
+        err.print("[yellow]skipped[/]", plain(f"{path}: {why}"))
     if as_json:
         for o in outcomes:
             emit_json({"source": o.source, "outcome": o.outcome, "id": o.id, "reason": o.reason})
@@ -126,9 +130,8 @@ def show_run(
     table = Table("source", "outcome", "id", "title / reason", title="ingest run")
     for o in outcomes[:50]:
         record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
-        table.add_row(
-            o.source, o.outcome.value, o.id or "", record.title if record else (o.reason or "")
-        )
+        title = record.title if record else (o.reason or "")
+        table.add_row(plain(o.source), o.outcome.value, plain(o.id or ""), plain(title))
     out.print(table)
     if len(outcomes) > 50:
         out.print(f"... and {len(outcomes) - 50} more")
@@ -160,7 +163,7 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
 def show_enqueued(report: Any, as_json: bool) -> None:
     """The queued inputs (one JSON line each) or a count, and the skipped paths."""
     for path, why in report.skipped:
-        err.print(f"[yellow]skipped[/] {path}: {why}")
+        err.print("[yellow]skipped[/]", plain(f"{path}: {why}"))
     if as_json:
         for input_id in report.input_ids:
             emit_json(

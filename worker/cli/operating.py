@@ -19,6 +19,7 @@ from worker.cli.base import (
     main,
     opened_store,
     out,
+    plain,
 )
 from worker.core.errors import IngestError
 from worker.core.settings import get_settings, masked
@@ -101,12 +102,12 @@ def feeds(as_json: bool) -> None:
     table = Table("url", "status", "failures", "last success", "next poll", "error")
     for s in states:
         table.add_row(
-            s["url"],
+            plain(s["url"]),
             s["last_status"] or "never polled",
             str(s["failures"] or 0),
             s["last_success"] or "-",
             s["next_poll"] or "due",
-            (s["last_error"] or "")[:80],
+            plain((s["last_error"] or "")[:80]),
         )
     out.print(table)
 

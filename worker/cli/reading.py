@@ -19,6 +19,7 @@ from worker.cli.base import (
     opened_client,
     opened_store,
     out,
+    plain,
 )
 from worker.core.models import Record
 from worker.core.settings import get_settings
@@ -70,7 +71,7 @@ def records_list(
             return
         table = Table("published", "id", "source", "title", "v")
         for rec in found:
-            table.add_row(_when(rec), rec.id, rec.source, rec.title, str(rec.version))
+            table.add_row(_when(rec), rec.id, plain(rec.source), plain(rec.title), str(rec.version))
         out.print(table)
 
 
@@ -86,18 +87,20 @@ def records_show(record_id: str, as_json: bool) -> None:
     with opened_store(get_settings()) as store:
         rec = store.get(record_id)
     if rec is None:
-        err.print(f"no record {record_id}")
+        err.print(plain(f"no record {record_id}"))
         sys.exit(1)
     if as_json:
         emit_json(rec.model_dump(mode="json"))
         return
-    out.print(f"[bold]{rec.title}[/]")
+    out.print(plain(rec.title, style="bold"))
     out.print(
-        f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
-        f"{rec.word_count} words"
+        plain(
+            f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
+            f"{rec.word_count} words"
+        )
     )
     out.print()
-    out.print(rec.text, soft_wrap=False)
+    out.print(plain(rec.text, keep="\n"), soft_wrap=False)
 
 
 def tail_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -181,9 +184,8 @@ def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
         return
     table = Table("rejected at", "source", "reason", "detail")
     for rej in found:
-        table.add_row(
-            rej.rejected_at.isoformat(timespec="seconds"), rej.source, rej.reason, rej.detail[:120]
-        )
+        when = rej.rejected_at.isoformat(timespec="seconds")
+        table.add_row(when, plain(rej.source), rej.reason, plain(rej.detail[:120]))
     out.print(table)
 
 
@@ -217,7 +219,7 @@ def rejections_replay(
         if as_json:
             emit_json(r.to_json())
         elif r.skipped:
-            err.print(f"[yellow]skipped[/] {r.input_id}: {r.skipped}")
+            err.print("[yellow]skipped[/]", plain(f"{r.input_id}: {r.skipped}"))
     if not as_json:
         done = sum(r.replayed_as is not None for r in results)
         err.print(f"replayed {done} of {len(results)} rejections as new inputs")

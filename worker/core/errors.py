@@ -48,6 +48,7 @@ class Reason(StrEnum):
     FEED_DNS = "feed.dns_failed"
     FEED_TLS = "feed.tls_error"
     FEED_BAD_RESPONSE = "feed.bad_response"
+    FEED_TOO_MANY_ENTRIES = "feed.too_many_entries"  # one note after the entries kept
     FEED_NOT_MODIFIED = "feed.not_modified"  # not a rejection: the reason of a 304 duplicate
     ENTRY_NO_TITLE = "entry.no_title"
     ENTRY_NO_CONTENT = "entry.no_content"

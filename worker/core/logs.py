@@ -18,24 +18,37 @@ from typing import Any
 import orjson
 
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 
 # The password part of scheme://user:password@host (user may be empty).
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """``text`` with every URL password replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with every URL password (user info or ``?password=``) replaced by ``***``."""
+    return redact_query_secrets(_URL_PASSWORD.sub(r"\1***@", text))
+
+
+_PLAIN = logging.Formatter()  # formats a traceback as every standard formatter does
 
 
 class RedactPasswords(logging.Filter):
-    """Masks URL passwords in the message before any formatter sees it."""
+    """Masks URL passwords in the message and the traceback before any formatter sees them.
+
+    The traceback is formatted here, redacted, and left in ``record.exc_text``, which every
+    ``logging.Formatter`` (Celery's included) prints instead of formatting it again.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = record.exc_text or _PLAIN.formatException(record.exc_info)
+            record.exc_text = redact(text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -52,8 +65,8 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
         }
         data.update(_task_fields())
-        if record.exc_info:
-            data["exc"] = redact(self.formatException(record.exc_info))
+        if record.exc_info and record.exc_info[0] is not None:
+            data["exc"] = redact(record.exc_text or self.formatException(record.exc_info))
         return orjson.dumps(data).decode()
 
 

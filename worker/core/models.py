@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from worker.core.textsafe import redact_userinfo, strip_controls
+
 SCHEMA_VERSION = 1
 
 
@@ -38,6 +40,13 @@ def _b64decode(value: object) -> object:
 def _b64encode(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
+
+def _harmless(value: str) -> str:
+    return redact_userinfo(strip_controls(value))
+
+
+# Text that names an input (a source) or explains a rejection: no controls, no credentials.
+Harmless = Annotated[str, AfterValidator(_harmless)]
 
 # Bytes that travel as plain base64 (no line breaks) in JSON messages.
 B64Bytes = Annotated[
@@ -75,9 +84,9 @@ class Envelope(BaseModel):
 
     input_id: str = Field(min_length=1, max_length=200)
     kind: InputKind
-    source: str = Field(min_length=1, max_length=2048)
+    source: Harmless = Field(min_length=1, max_length=2048)
     data: B64Bytes | None = None
-    url: str | None = None
+    url: Annotated[str, AfterValidator(redact_userinfo)] | None = None
     reply_to: str | None = None
 
 
@@ -115,9 +124,9 @@ class Rejection(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: str
+    source: Harmless
     reason: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
-    detail: str
+    detail: Harmless
     rejected_at: UtcDatetime
     input_id: str
     kind: InputKind

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from worker.core.errors import ConfigError
+from worker.core.textsafe import has_query_secret, redact_query_secrets
 
 ENV_PREFIX = "INGEST_"
 DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024,
         gt=0,
         description="feed bodies larger than this (decompressed) are rejected",
+    )
+    feed_max_entries: int = Field(
+        default=1000,
+        gt=0,
+        le=1_000_000,
+        description="entries kept per feed; the rest are dropped with one feed.too_many_entries",
     )
     feed_connect_timeout: float = Field(
         default=5.0, gt=0, description="seconds to resolve and connect to a feed host"
@@ -145,6 +152,9 @@ class Settings(BaseSettings):
         schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
         if not value.startswith(schemes):
             raise ValueError(f"must start with one of {', '.join(schemes)}")
+        if has_query_secret(value):
+            # kombu cannot read it (a TypeError deep in Celery), and it is easily leaked.
+            raise ValueError("put the password in the URL (redis://:PASSWORD@host), not its query")
         return value
 
     @property
@@ -195,7 +205,8 @@ def masked(settings: Settings) -> dict[str, Any]:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of ``scheme://user:password@host``."""
+    """Hide the password of ``scheme://user:password@host`` and of a ``?password=`` query."""
+    url = redact_query_secrets(url)
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url

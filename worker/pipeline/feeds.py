@@ -45,6 +45,7 @@ def feed_items(
         data,
         envelope.source,
         max_bytes=settings.feed_max_bytes,
+        max_entries=settings.feed_max_entries,
         base_url=base_url,
         content_type=content_type,
     )

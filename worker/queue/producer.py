@@ -28,6 +28,7 @@ from worker.core.errors import InputError, QueueUnavailable, StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
 from worker.core.settings import Settings
+from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
 from worker.storage.store import Store
 
@@ -63,14 +64,32 @@ def expand(paths: Sequence[str], report: EnqueueReport) -> Iterator[InputRef]:
             yield InputRef(source="stdin", kind=InputKind.SEED)
             continue
         path = Path(raw)
-        if path.is_dir():
+        if _check_seed_path(raw):
             yield from _walk(path, report)
-        elif not path.exists():
-            raise InputError(f"{raw}: no such file or folder")
-        elif not _is_regular(path):
-            raise InputError(f"{raw}: not a regular file")
         else:
-            yield InputRef(source=path.name, kind=InputKind.SEED, path=path)
+            yield InputRef(source=printable_name(path.name), kind=InputKind.SEED, path=path)
+
+
+def check_paths(paths: Sequence[str], feeds: Sequence[str]) -> None:
+    """Raise InputError naming the first path or feed that cannot be read, before any publish."""
+    for raw in paths:
+        if raw != STDIN:
+            _check_seed_path(raw)
+    for raw in feeds:
+        if raw != STDIN:
+            _feed_kind(raw)
+
+
+def _check_seed_path(raw: str) -> bool:
+    """True for a folder, False for a regular file; InputError for anything else."""
+    path = Path(raw)
+    if path.is_dir():
+        return True
+    if not path.exists():
+        raise InputError(f"{printable_name(raw)}: no such file or folder")
+    if not _is_regular(path):
+        raise InputError(f"{printable_name(raw)}: not a regular file")
+    return False
 
 
 def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
@@ -82,14 +101,23 @@ def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
     for raw in feeds:
         if raw == STDIN:
             yield InputRef(source="stdin", kind=InputKind.FEED)
-        elif Path(raw).exists():
-            if not _is_regular(Path(raw)):
-                raise InputError(f"{raw}: not a regular file")
-            yield InputRef(source=Path(raw).name, kind=InputKind.FEED, path=Path(raw))
-        elif "://" in raw and len(raw) <= MAX_URL:
-            yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
+        elif _feed_kind(raw) is InputKind.FEED:
+            name = printable_name(Path(raw).name)
+            yield InputRef(source=name, kind=InputKind.FEED, path=Path(raw))
         else:
-            raise InputError(f"{raw}: neither a feed file nor a feed URL")
+            # The envelope redacts the URL's credentials: the worker refuses it by reason.
+            yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
+
+
+def _feed_kind(raw: str) -> InputKind:
+    """FEED for a readable feed file, FEED_URL for a URL; InputError for anything else."""
+    if Path(raw).exists():
+        if not _is_regular(Path(raw)):
+            raise InputError(f"{printable_name(raw)}: not a regular file")
+        return InputKind.FEED
+    if "://" in raw and len(raw) <= MAX_URL:
+        return InputKind.FEED_URL
+    raise InputError(f"{redact_userinfo(printable_name(raw))}: neither a feed file nor a feed URL")
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
@@ -97,15 +125,17 @@ def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
-        report.skipped.append((str(folder), f"unreadable folder: {e.strerror}"))
+        report.skipped.append((printable_name(str(folder)), f"unreadable folder: {e.strerror}"))
         return
     for entry in entries:
         if entry.name.startswith(".") or _is_dir(entry):
             continue
         if not _is_file(entry):
-            report.skipped.append((entry.path, "not a regular file"))
+            report.skipped.append((printable_name(entry.path), "not a regular file"))
             continue
-        yield InputRef(source=entry.name, kind=InputKind.SEED, path=Path(entry.path))
+        yield InputRef(
+            source=printable_name(entry.name), kind=InputKind.SEED, path=Path(entry.path)
+        )
     for entry in entries:
         if not entry.name.startswith(".") and _is_dir(entry):
             yield from _walk(Path(entry.path), report)

@@ -23,6 +23,7 @@ import orjson
 
 from worker.core.events import Event
 from worker.core.settings import Settings
+from worker.core.textsafe import escape_controls
 from worker.read.client import IngestClient
 
 
@@ -36,7 +37,7 @@ def render(event: Event, as_json: bool) -> str:
     if as_json:
         return orjson.dumps(event.to_json()).decode()
     rest = " ".join(f"{k}={v}" for k, v in event.fields.items() if k != "event")
-    return f"{event.stream_id} {event.type} {rest}"
+    return escape_controls(f"{event.stream_id} {event.type} {rest}", keep="")
 
 
 def write_line(line: str) -> None:

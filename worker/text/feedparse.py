@@ -1,9 +1,16 @@
 """Feed bytes in, one Record (or one rejection) per entry out. Pure: no I/O.
 
-Steps: size cap, :func:`worker.text.xmlsafe.neutralise_dtd`, ``feedparser.parse`` on a
-``BytesIO`` (never on a ``str`` or ``bytes`` object, which feedparser would take for a
-URL or a file name and open), then each entry is normalised on its own, so one bad
-entry is rejected alone and its neighbours are kept.
+Steps: size cap, :func:`worker.text.xmlsafe.neutralise_dtd`,
+:func:`~worker.text.xmlsafe.neutralise_char_refs`, the entry cap
+(:func:`~worker.text.xmlsafe.keep_entries`), ``feedparser.parse`` on a ``BytesIO``
+(never on a ``str`` or ``bytes`` object, which feedparser would take for a URL or a file
+name and open), then each entry is normalised on its own, so one bad entry is rejected
+alone and its neighbours are kept.
+
+A feed with more entries than ``max_entries`` keeps its first ``max_entries``; one more
+item follows them, a ``feed.too_many_entries`` rejection saying how many were dropped.
+An entry holding a character reference to no character (``&#xD800;``, ``&#1114112;``)
+is ``entry.invalid``; references to forbidden controls (``&#27;``) are dropped.
 
 An entry whose id (see below) repeats an earlier entry's is rejected
 (``entry.duplicate_id``): feeds that list an item twice would otherwise flip the record
@@ -22,8 +29,13 @@ Entry fields:
   plain text is split at blank lines. None of them is ``entry.no_content``.
 - ``published``: ``published``, else ``updated``, else ``created``, converted to UTC;
   absent or unparseable is ``None``, never "now".
-- ``url`` (http and https links only), ``guid``, ``feed_title``, ``authors``, ``tags``:
-  kept when present.
+- ``feed_title``, ``authors``, ``tags``: HTML stripped like the title; at most
+  :data:`MAX_NAMES` names of at most :data:`MAX_NAME_CHARS` characters each.
+- ``url``: the entry's link when it is an absolute http(s) URL of at most
+  :data:`MAX_URL_CHARS` characters, else absent. ``guid``: normalised plain text (not
+  HTML: it is an identifier), cut to :data:`MAX_GUID_CHARS` characters.
+
+Every field is plain text without control characters; see docs/consumers.md.
 
 Record ids, in this fallback order (after miniflux): the feed's key (its URL, or the
 file name of a local feed) with the entry's ``guid``, else its ``link``, else its
@@ -40,6 +52,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 from pydantic import ValidationError
@@ -55,11 +68,15 @@ from worker.text.normalise import (
     split_paragraphs,
     word_count,
 )
-from worker.text.xmlsafe import neutralise_dtd
+from worker.text.xmlsafe import BAD_REFERENCE, keep_entries, neutralise_char_refs, neutralise_dtd
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 DATE_FIELDS = ("published_parsed", "updated_parsed", "created_parsed")
-URL_SCHEMES = ("http://", "https://")
+URL_SCHEMES = ("http", "https")
+MAX_NAMES = 20  # authors, and tags, per entry
+MAX_NAME_CHARS = 200
+MAX_URL_CHARS = 2048
+MAX_GUID_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,7 @@ def parse_feed(
     source: str,
     *,
     max_bytes: int,
+    max_entries: int | None = None,
     base_url: str | None = None,
     content_type: str | None = None,
 ) -> ParsedFeed:
@@ -84,15 +102,19 @@ def parse_feed(
 
     ``source`` is the feed's key (URL or file name): it goes into every record's id.
     ``base_url`` resolves relative links; a ``content_type`` with a charset informs the
-    decoding, as an HTTP header would.
+    decoding, as an HTTP header would. ``max_entries`` caps the entries (see module doc).
     """
     if len(data) > max_bytes:
         raise RejectedInput(Reason.FEED_TOO_LARGE, f"{len(data)} bytes, over the {max_bytes} cap")
     if not data.strip():
         raise RejectedInput(Reason.FEED_NOT_A_FEED, "empty document")
+    data = neutralise_char_refs(neutralise_dtd(data))
+    found = 0
+    if max_entries is not None:
+        data, found = keep_entries(data, max_entries)
     try:
         parsed = feedparser.parse(
-            io.BytesIO(neutralise_dtd(data)),
+            io.BytesIO(data),
             response_headers=_headers(base_url, content_type),
             # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
             # it) survives: feedparser's own passes would cost two thirds of the parse time.
@@ -111,9 +133,20 @@ def parse_feed(
         raise RejectedInput(Reason.FEED_NOT_A_FEED, f"no RSS or Atom feed found{why}")
     if not entries:
         raise RejectedInput(Reason.FEED_EMPTY, f"a {version} feed with no entries")
-    title = html_to_line(parsed.feed.get("title") or "") or None
+    title = _name(parsed.feed.get("title")) or None
+    if max_entries is not None:
+        entries = entries[:max_entries]  # in case the byte scan missed some
     results = [_entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
-    return ParsedFeed(version=version, title=title, entries=_first_of_each_id(results), bozo=bozo)
+    results = _first_of_each_id(results)
+    if max_entries is not None and found > max_entries:
+        results.append(_too_many(found, max_entries, source))
+    return ParsedFeed(version=version, title=title, entries=results, bozo=bozo)
+
+
+def _too_many(found: int, kept: int, source: str) -> RejectedInput:
+    dropped = found - kept
+    detail = f"{found} entries, over the cap of {kept}: the last {dropped} dropped"
+    return RejectedInput(Reason.FEED_TOO_MANY_ENTRIES, detail, source=source)
 
 
 def _first_of_each_id(results: list[Record | RejectedInput]) -> list[Record | RejectedInput]:
@@ -161,7 +194,13 @@ def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) 
     if not paragraphs:
         raise RejectedInput(Reason.ENTRY_NO_CONTENT, f"no content ({_ident(entry)}): {title!r}")
     text = join_paragraphs(paragraphs)
-    guid, link = _text(entry.get("id")), _text(entry.get("link"))
+    guid, link = _text(entry.get("id"), MAX_GUID_CHARS), _text(entry.get("link"), MAX_URL_CHARS)
+    authors = _names(_author_names(entry))
+    tags = _names(t.get("term") or t.get("label") for t in entry.get("tags") or ())
+    if _holds_bad_reference(title, text, guid, link, *(authors or ()), *(tags or ())):
+        raise RejectedInput(
+            Reason.ENTRY_INVALID, f"a character reference to no character ({_ident(entry)})"
+        )
     try:
         return Record(
             id=entry_id(source, guid, link, title, text),
@@ -175,11 +214,11 @@ def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) 
             content_hash=content_hash(title, text),
             ingested_at=datetime.now(UTC),
             version=1,
-            url=link if link and link.startswith(URL_SCHEMES) else None,
+            url=_http_url(link),
             guid=guid,
             feed_title=feed_title,
-            authors=_names(_author_names(entry)),
-            tags=_names(t.get("term") or t.get("label") for t in entry.get("tags") or ()),
+            authors=authors,
+            tags=tags,
         )
     except ValidationError as e:
         raise RejectedInput(Reason.ENTRY_INVALID, str(e.errors()[0]["msg"])) from e
@@ -238,18 +277,41 @@ def _author_names(entry: Mapping[str, Any]) -> Iterable[Any]:
 
 
 def _names(values: Iterable[Any]) -> list[str] | None:
-    """Distinct normalised non-empty names, in order; None when there are none."""
+    """Distinct plain-text non-empty names, in order, at most MAX_NAMES; None if none."""
     seen: dict[str, None] = {}
     for value in values:
-        name = normalise_inline(str(value)) if value else ""
+        name = _name(value)
         if name:
             seen.setdefault(name, None)
+        if len(seen) == MAX_NAMES:
+            break
     return list(seen) or None
 
 
-def _text(value: Any) -> str | None:
-    text = normalise_inline(str(value)) if value else ""
-    return text or None
+def _holds_bad_reference(*values: str | None) -> bool:
+    return any(value and BAD_REFERENCE in value for value in values)
+
+
+def _name(value: Any) -> str:
+    """A name (author, tag, feed title) as plain text: HTML stripped, cut to MAX_NAME_CHARS."""
+    return normalise_inline(html_to_line(str(value))[:MAX_NAME_CHARS]) if value else ""
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """An identifier as normalised plain text (not HTML), at most ``limit`` characters."""
+    text = normalise_inline(str(value)[: limit * 2])[:limit] if value else ""
+    return text.strip() or None
+
+
+def _http_url(link: str | None) -> str | None:
+    """``link`` if it is an absolute http(s) URL with a host and no spaces, else None."""
+    if not link or len(link) >= MAX_URL_CHARS or not link.isprintable() or " " in link:
+        return None
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    return link if parts.scheme.lower() in URL_SCHEMES and parts.hostname else None
 
 
 def _no_separator(s: str) -> str:

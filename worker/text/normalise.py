@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
+from worker.core.textsafe import strip_controls
+
 # Invisible characters that drift into text and carry no content. Removing ZWJ/ZWNJ also
 # flattens emoji ZWJ sequences and Persian/Indic ZWNJ spellings: the price of stable hashes.
 ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
@@ -23,19 +25,20 @@ def remove_zero_width(s: str) -> str:
 
 
 def normalise_inline(s: str) -> str:
-    """Normalise one line of text: NFC, no zero-width characters, single spaces, stripped.
+    """Normalise one line of text: NFC, no zero-width or control characters, single spaces.
 
     Zero-width characters go *before* NFC: one between a base letter and its combining
     mark would otherwise block the composition, and decomposed input would normalise
     differently from composed input. Every Unicode space separator (NBSP, U+202F, U+2007,
-    ...), tab and line break counts as whitespace, which ``str.split()`` collapses.
+    ...), tab and line break counts as whitespace, which ``str.split()`` collapses. Other
+    control characters (ESC, BEL, ...) are removed: stored text never drives a terminal.
     """
     s = unicodedata.normalize("NFC", remove_zero_width(s))
     # Every whitespace character but the space is unprintable: this skips the costly
     # split/join for text that is already single-spaced, as most lines are.
     if s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " ":
         return s
-    return " ".join(s.split())
+    return " ".join(strip_controls(s).split())
 
 
 def normalise_newlines(text: str) -> str:
@@ -54,7 +57,8 @@ def split_paragraphs(body: str, *, prepared: bool = False) -> list[str]:
 
     A line that holds only whitespace and zero-width characters is blank. The lines of a
     paragraph (hard wraps) are joined with one space; a word hyphenated across a line
-    break therefore keeps a space after its hyphen. Empty paragraphs are dropped.
+    break therefore keeps a space after its hyphen. Empty paragraphs (control characters
+    only, too) are dropped.
     ``prepared``: the body went through :func:`remove_zero_width` and
     :func:`normalise_newlines` already (as ``parse_seed`` does), so they are not repeated.
     """
@@ -69,7 +73,7 @@ def split_paragraphs(body: str, *, prepared: bool = False) -> list[str]:
             lines = []
     if lines:
         paragraphs.append(normalise_inline(" ".join(lines)))
-    return paragraphs
+    return [p for p in paragraphs if p]
 
 
 def join_paragraphs(paragraphs: list[str]) -> str:

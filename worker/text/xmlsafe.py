@@ -14,9 +14,14 @@ References to the removed entities are then undefined: expat stops, feedparser f
 to its loose parser, which leaves them as literal text (``&lol9;``). Nothing is expanded
 and no file or URL named by an external entity is ever read.
 
-Only the prolog (what precedes the root element) is scanned: a DOCTYPE cannot appear
-later. Documents in encodings where ``<`` is not the byte 0x3C (UTF-16, UTF-32, EBCDIC)
-are first transcoded to UTF-8, their XML declaration rewritten to say so.
+Two more passes bound what the parser sees: :func:`neutralise_char_refs` replaces
+character references to no character (``&#xD800;``), which would make feedparser drop
+the whole feed, and :func:`keep_entries` cuts the entries past a cap out of the bytes.
+
+:func:`neutralise_dtd` scans only the prolog (what precedes the root element): a
+DOCTYPE cannot appear later. Documents in encodings where ``<`` is not the byte 0x3C
+(UTF-16, UTF-32, EBCDIC) are first transcoded to UTF-8, their XML declaration rewritten
+to say so.
 """
 
 from __future__ import annotations
@@ -171,3 +176,75 @@ def _without_subset(doctype: bytes) -> bytes:
         else:
             i += 1
     return doctype
+
+
+# A character reference to no character (a surrogate, a code point past U+10FFFF) cannot
+# be parsed at all: expat stops and feedparser's loose parser raises, losing the whole
+# feed. Such a reference becomes this noncharacter, which XML allows and no text needs;
+# the feed parser rejects the entry that holds it (``entry.invalid``).
+BAD_REFERENCE = "\ufdd0"
+_BAD_REFERENCE_XML = b"&#xFDD0;"
+# References to XML's forbidden controls (NUL, ESC, ...) and U+FFFE, U+FFFF are dropped.
+_FORBIDDEN = frozenset({*range(0x9), 0xB, 0xC, *range(0xE, 0x20), 0xFFFE, 0xFFFF})
+# Comments and CDATA sections are skipped (a reference there is text, not a reference); an
+# unclosed one runs to the end, as in XML, which also keeps the scan linear.
+_CHAR_REF = re.compile(
+    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));",
+    re.DOTALL,
+)
+
+
+def neutralise_char_refs(data: bytes) -> bytes:
+    """``data`` with character references to no character replaced (see above).
+
+    Call it on an ASCII-compatible document (after :func:`ascii_compatible`).
+    """
+    if b"&#" not in data:
+        return data
+    return _CHAR_REF.sub(_replace_reference, data)
+
+
+def _replace_reference(match: re.Match[bytes]) -> bytes:
+    hex_digits, digits = match.group(1), match.group(2)
+    if hex_digits is None and digits is None:
+        return match.group()  # a comment or CDATA section
+    code = int(hex_digits, 16) if hex_digits is not None else int(digits)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return _BAD_REFERENCE_XML
+    return b"" if code in _FORBIDDEN else match.group()
+
+
+# The start and end tags of feed entries (RSS item, Atom entry, any namespace prefix),
+# outside comments and CDATA sections.
+_ENTRY_TAG = re.compile(
+    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<(/?)(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]",
+    re.DOTALL,
+)
+
+
+def keep_entries(data: bytes, limit: int) -> tuple[bytes, int]:
+    """The document with only its first ``limit`` entries, and how many entries it had.
+
+    Entries past the limit are cut out of the bytes (from the start tag of entry
+    ``limit + 1`` to the end tag of the last entry), so the feed parser never builds
+    them: a feed of 100,000 tiny entries would otherwise cost gigabytes. What follows the
+    last entry (closing tags, trailing channel elements) is kept.
+    """
+    if data.count(b"item") + data.count(b"entry") <= limit:  # each entry tag holds one
+        return data, 0
+    starts, last_end = 0, -1
+    cut = -1
+    for match in _ENTRY_TAG.finditer(data):
+        if match.group(1) is None:
+            continue  # a comment or CDATA section
+        if match.group(1) == b"/" or match.group().endswith(b"/"):  # an end tag or <item/>
+            last_end = data.find(b">", match.start())
+        if match.group(1) == b"/":
+            continue
+        starts += 1
+        if starts == limit + 1:
+            cut = match.start()
+    if cut < 0:
+        return data, starts
+    tail = data[last_end + 1 :] if last_end > cut else b""
+    return data[:cut] + tail, starts
