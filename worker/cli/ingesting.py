@@ -149,9 +149,10 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     If the broker fails part way, the inputs it accepted are still reported, then the
     command fails: what it prints as queued is exactly what is queued.
     """
-    from worker.queue.producer import EnqueueReport
+    from worker.queue.producer import EnqueueReport, check_paths
 
     settings = get_settings()
+    check_paths(paths, feeds)
     report = EnqueueReport()
     try:
         with backend(settings) as url:
