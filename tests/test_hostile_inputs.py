@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest, rss_bytes, seed_bytes
+from tests.helpers import counts_add_up, ingest, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Record
 from worker.storage.store import Store
 from worker.text.normalise import content_hash
@@ -111,3 +111,20 @@ def test_controls_from_a_feed_are_stripped_before_storing(store: Store, tmp_path
         "authors": ["Ann[2J"],
         "tags": ["xy"],
     }
+
+
+def test_a_feed_over_the_entry_cap_keeps_its_first_entries(store: Store, tmp_path: Path) -> None:
+    feed = tmp_path / "many.xml"
+    items = [(str(n), f"Story {n}", "Body text.") for n in range(12)]
+    items[2] = ("2", "Broken &#xD800; story", "Body text.")
+    feed.write_bytes(rss_bytes(*items))
+    url = store.settings.redis_url
+    run = ingest("run", "--json", "--feed", str(feed), url=url, INGEST_FEED_MAX_ENTRIES="5")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(x) for x in run.stdout.splitlines()]
+    assert [x["outcome"] for x in lines] == ["created"] * 2 + ["rejected"] + ["created"] * 2 + [
+        "rejected"
+    ]
+    assert lines[2]["reason"] == "entry.invalid"
+    assert lines[5]["reason"] == "feed.too_many_entries"
+    assert counts_add_up(store)
