@@ -7,7 +7,7 @@ import pytest
 from tests.helpers import rss_bytes
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
-from worker.text.feedparse import MAX_NAMES, parse_feed
+from worker.text.feedparse import MAX_NAME_CHARS, MAX_NAMES, parse_feed
 from worker.text.xmlsafe import keep_entries, neutralise_char_refs
 
 MAX = 10**7
@@ -54,15 +54,29 @@ def test_control_characters_leave_every_field() -> None:
     assert entry.url == "https://example.com/a"
 
 
-def test_authors_and_tags_are_plain_text_and_bounded() -> None:
-    tags = "".join(f"<category>tag {n}</category>" for n in range(50))
-    extra = (
-        f"<author>&lt;b title='x'&gt;Ann&lt;/b&gt;</author>{tags}<category>{'y' * 500}</category>"
-    )
+def test_authors_and_tags_are_bounded() -> None:
+    tags = "".join(f'<category term="tag {n}"/>' for n in range(50))
+    authors = "".join(f"<author><name>Writer {n}</name></author>" for n in range(30))
+    entry_xml = f"<entry><id>1</id><title>t</title><summary>b</summary>{authors}{tags}"
+    long_tag = f'<category term="{"y" * 500}"/>'
+    data = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title>'
+        f"{entry_xml}{long_tag}</entry></feed>"
+    ).encode()
+    (entry,) = _parse(data)
+    assert isinstance(entry, Record)
+    assert entry.authors == [f"Writer {n}" for n in range(MAX_NAMES)]
+    assert entry.tags == [f"tag {n}" for n in range(MAX_NAMES)]
+    (entry,) = _parse(data.replace(tags.encode(), b""))
+    assert isinstance(entry, Record)
+    assert entry.tags == ["y" * MAX_NAME_CHARS]
+
+
+def test_an_author_written_as_markup_loses_the_markup() -> None:
+    extra = "<author>&lt;b title='x'&gt;Ann&lt;/b&gt;</author>"
     (entry,) = _parse(rss_bytes(("1", "t", "b"), extra=extra))
     assert isinstance(entry, Record)
     assert entry.authors == ["Ann"]
-    assert entry.tags == [f"tag {n}" for n in range(MAX_NAMES)]
 
 
 @pytest.mark.parametrize(
