@@ -30,7 +30,7 @@ from worker.pipeline.feeds import feed_items
 data = open({path!r}, "rb").read() if {path!r} else b""
 items = []
 if data:
-    settings = Settings()
+    settings = Settings(feed_max_entries={cap}) if {cap} else Settings()
     env = Envelope(input_id="bench", kind=InputKind.FEED, source="bench.xml", data=data)
     items = feed_items(env, data, settings)
 print(len(items), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
