@@ -40,8 +40,7 @@ print(len(items), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def generated_feed(entries: int) -> bytes:
     """An RSS 2.0 feed of ``entries`` items of about 60 bytes each."""
     items = "".join(
-        f"<item><title>t{n}</title><description>d{n}</description></item>\n"
-        for n in range(entries)
+        f"<item><title>t{n}</title><description>d{n}</description></item>\n" for n in range(entries)
     )
     return f'<rss version="2.0"><channel><title>Many</title>\n{items}</channel></rss>\n'.encode()
 
