@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pipeline",),
     ("read", "queue"),
     ("runtime",),
+    ("api",),
     ("cli",),
 ]
 RANK = {name: rank for rank, row in enumerate(LAYERS) for name in row}

@@ -188,3 +188,15 @@ def health() -> None:
     if queue_depth(make_app(settings, settings.redis_url), settings.queue) is None:
         raise IngestError("broker unreachable")
     err.print("ok")
+
+
+@main.command()
+@click.option("--host", help="address to bind (default INGEST_API_HOST, 127.0.0.1)")
+@click.option("--port", type=click.IntRange(1, 65535), help="default INGEST_API_PORT, 8000")
+def serve(host: str | None, port: int | None) -> None:
+    """The HTTP API (docs/http-api.md) until stopped; API keys from INGEST_API_KEYS."""
+    from worker.api.server import serve as run_server
+
+    settings = get_settings()
+    with backend(settings) as url:
+        run_server(settings, url, host or settings.api_host, port or settings.api_port)

@@ -11,6 +11,7 @@
     │   └── QueueUnavailable   the broker refused a message after the producer's retries
     ├── InputError             a path the producer cannot read (missing, not a regular file)
     ├── RunFailed              `ingest run` could not finish (its worker died, or timed out)
+    ├── RequestRefused         an HTTP API request refused: status, reason code, detail
     └── ConfigError            a bad setting; fails at start, naming the variable
 
 Every exception this package raises on purpose is defined here.
@@ -131,6 +132,24 @@ class InputError(IngestError):
 
 class RunFailed(IngestError):
     """The run itself could not finish (the worker died, or the timeout passed)."""
+
+
+class RequestRefused(IngestError):
+    """A request the HTTP API refuses, answered with ``status`` and a JSON error body.
+
+    ``reason`` is a stable code (``auth.missing``, ``body.too_large``, ...: see
+    worker/api/errors.py); ``headers`` go on the response (``Retry-After``,
+    ``WWW-Authenticate``).
+    """
+
+    def __init__(
+        self, status: int, reason: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+        self.headers = headers or {}
 
 
 class ConfigError(IngestError):

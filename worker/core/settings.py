@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -135,6 +135,34 @@ class Settings(BaseSettings):
         default=5, gt=0, description="deliveries of one event before it is dead-lettered"
     )
 
+    api_host: str = Field(
+        default="127.0.0.1", min_length=1, description="address `ingest serve` binds"
+    )
+    api_port: int = Field(default=8000, gt=0, lt=65536, description="port `ingest serve` uses")
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="comma-separated API keys; a key ending in :read only reads"
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="file of API keys, one a line (# comments), added to api_keys"
+    )
+    api_rate: float = Field(
+        default=50.0, gt=0, description="requests per second each API key may make, sustained"
+    )
+    api_burst: int = Field(default=100, gt=0, description="requests an API key may make at once")
+    api_max_wait: float = Field(
+        default=30.0, gt=0, le=300, description="cap in seconds on GET /v1/inputs/{id}?wait="
+    )
+    api_heartbeat: float = Field(
+        default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("feed_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
@@ -193,6 +221,23 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def api_key_lines(settings: Settings) -> list[str]:
+    """The configured API keys as written (``KEY`` or ``KEY:read``): the variable, then the file.
+
+    The file holds one key a line; blank lines and lines starting with ``#`` are skipped.
+    Raises ConfigError when the named file cannot be read.
+    """
+    keys = [key.get_secret_value() for key in settings.api_keys]
+    path = settings.api_keys_file
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{ENV_PREFIX}API_KEYS_FILE: cannot read {path}: {e}") from e
+        keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return keys
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -176,12 +176,24 @@ def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Env
             data = read_capped(f, _cap(ref, settings))
     elif ref.url is None:
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
+    return new_envelope(ref.kind, ref.source, data=data, url=ref.url, reply_to=reply_to)
+
+
+def new_envelope(
+    kind: InputKind,
+    source: str,
+    *,
+    data: bytes | None = None,
+    url: str | None = None,
+    reply_to: str | None = None,
+) -> Envelope:
+    """An envelope for bytes (or a feed URL) already in hand, with a fresh input id."""
     return Envelope(
         input_id=os.urandom(16).hex(),  # as random as uuid4().hex, in a third of the time
-        kind=ref.kind,
-        source=ref.source,
+        kind=kind,
+        source=source,
         data=data,
-        url=ref.url,
+        url=url,
         reply_to=reply_to,
     )
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from worker.core.events import STREAMS, Event
 from worker.core.keys import Keys
-from worker.core.models import Envelope, Record, Rejection
+from worker.core.models import Envelope, Outcome, Record, Rejection
 from worker.storage.connection import Redis, as_str, guarded, guarded_iter
 from worker.storage.groups import GroupStream, from_entry
 
@@ -46,6 +46,14 @@ def to_bound(value: Bound, *, end_of_day: bool) -> datetime | None:
         moment = datetime.combine(value, time(0), UTC)
         return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a keyset page ends: the score of its last member, and how many had that score."""
+
+    score: float
+    passed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +99,68 @@ class RecordReader:
         ``since``/``until`` are inclusive; with neither, undated records come last, and with
         a bound they are left out.
         """
+        index, high, low = self._record_range(since, until, source)
+        yield from _limited(self._values(index, high, low, page, limit, self._records), limit)
+
+    @guarded
+    def record_page(
+        self,
+        *,
+        since: Bound = None,
+        until: Bound = None,
+        source: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        after: Position | None = None,
+    ) -> tuple[list[Record], Position | None]:
+        """One page of :meth:`records` from ``after``, and where the next page starts (or None).
+
+        ``kind`` (``seed``/``feed``) is applied here, reading on until the page is full.
+        """
+        index, high, low = self._record_range(since, until, source)
+        return self._page(
+            index, high, low, limit, after, self._load_records, lambda r: kind in (None, r.kind)
+        )
+
+    def _record_range(
+        self, since: Bound, until: Bound, source: str | None
+    ) -> tuple[str, float | str, float | str]:
         start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
         index = self.keys.by_source(source) if source is not None else self.keys.by_published
         low: float | str = start.timestamp() if start else "-inf"
         if start is None and end is not None:
             low = f"({NO_DATE_SCORE}"
         high = end.timestamp() if end else "+inf"
-        yield from _limited(self._values(index, high, low, page, limit, self._records), limit)
+        return index, high, low
 
     def _records(self, ids: list[str]) -> Iterator[Record]:
-        for raw in self._redis.mget([self.keys.record(i) for i in ids]):
-            if raw:  # pruned between the index read and this one
-                yield Record.model_validate_json(raw)
+        yield from (r for r in self._load_records(ids) if r is not None)
+
+    def _load_records(self, ids: list[str]) -> list[Record | None]:
+        # None: pruned between the index read and this one.
+        raws = self._redis.mget([self.keys.record(i) for i in ids])
+        return [Record.model_validate_json(raw) if raw else None for raw in raws]
+
+    @guarded
+    def outcomes(self, input_id: str) -> list[Outcome] | None:
+        """What became of one input: one outcome, or one per entry of a feed; None until all are.
+
+        A seed, a feed that failed as a whole or was not modified has one outcome under its
+        own id; a feed's entries have theirs under ``{input_id}#{n}``, and the feed's
+        ``expanded`` count (stored before them) says how many (none: one entry).
+        """
+        keys = self.keys
+        found: Any = self._redis.mget(
+            [keys.outcome(input_id), keys.expanded(input_id), keys.outcome(f"{input_id}#0")]
+        )
+        whole, expanded, first = found
+        if whole or not first:
+            return [Outcome.model_validate_json(whole)] if whole else None
+        rest = [keys.outcome(f"{input_id}#{n}") for n in range(1, int(expanded or 1))]
+        raws = [first, *(self._redis.mget(rest) if rest else [])]
+        if not all(raws):
+            return None
+        return [Outcome.model_validate_json(raw) for raw in raws]
 
     # -- rejections -----------------------------------------------------------------------
 
@@ -121,9 +179,7 @@ class RecordReader:
 
         ``reason`` is a code (``seed.bad_date``) or a family (``seed``).
         """
-        start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
-        low = start.timestamp() if start else "-inf"
-        high = end.timestamp() if end else "+inf"
+        high, low = _score_range(since, until)
         # Filters are applied here, so the index is read in full pages when there are any.
         unfiltered = reason is None and source is None
         found = self._values(
@@ -132,10 +188,35 @@ class RecordReader:
         wanted = (r for r in found if _matches(r, reason, source))
         yield from _limited(wanted, limit)
 
+    @guarded
+    def rejection_page(
+        self,
+        *,
+        since: Bound = None,
+        until: Bound = None,
+        reason: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+        after: Position | None = None,
+    ) -> tuple[list[Rejection], Position | None]:
+        """One page of :meth:`rejections` from ``after``, and where the next page starts."""
+        high, low = _score_range(since, until)
+        return self._page(
+            self.keys.rejections,
+            high,
+            low,
+            limit,
+            after,
+            self._load_rejections,
+            lambda r: _matches(r, reason, source),
+        )
+
     def _rejs(self, ids: list[str]) -> Iterator[Rejection]:
-        for raw in self._redis.mget([self.keys.rejection(i) for i in ids]):
-            if raw:
-                yield Rejection.model_validate_json(raw)
+        yield from (r for r in self._load_rejections(ids) if r is not None)
+
+    def _load_rejections(self, ids: list[str]) -> list[Rejection | None]:
+        raws = self._redis.mget([self.keys.rejection(i) for i in ids])
+        return [Rejection.model_validate_json(raw) if raw else None for raw in raws]
 
     @guarded
     def rejection(self, input_id: str) -> Rejection | None:
@@ -168,19 +249,45 @@ class RecordReader:
         fetch: Callable[[list[str]], Iterator[T]],
     ) -> Iterator[T]:
         size = page if limit is None else max(1, min(page, limit))
-        for ids in self._pages(index, high, low, size):
-            yield from fetch(ids)
+        for rows in self._pages(index, high, low, size):
+            yield from fetch([member for member, _ in rows])
+
+    def _page(
+        self,
+        index: str,
+        high: float | str,
+        low: float | str,
+        limit: int,
+        after: Position | None,
+        load: Callable[[list[str]], list[T | None]],
+        keep: Callable[[T], bool],
+    ) -> tuple[list[T], Position | None]:
+        """Up to ``limit`` kept items from ``after``, and the position after the last one."""
+        found: list[T] = []
+        for rows in self._pages(index, high, low, max(1, min(limit, 500)), after):
+            for (_, position), item in zip(rows, load([m for m, _ in rows]), strict=True):
+                if item is not None and keep(item):
+                    found.append(item)
+                    if len(found) >= limit:
+                        return found, position
+        return found, None
 
     def _pages(
-        self, index: str, high: float | str, low: float | str, size: int
-    ) -> Iterator[list[str]]:
+        self,
+        index: str,
+        high: float | str,
+        low: float | str,
+        size: int,
+        after: Position | None = None,
+    ) -> Iterator[list[tuple[str, Position]]]:
         """Members of a zset newest first, by keyset: each page starts at the last score seen.
 
         An offset grows only within a run of equal scores, so a deep page costs what the
         first one does, and entries added above the current position never shift the pages.
+        Each member comes with the position just after it, where a later read may resume.
         """
-        top: float | None = None
-        passed = 0  # members already yielded whose score equals ``top``
+        top = after.score if after else None
+        passed = after.passed if after else 0  # members already seen whose score is ``top``
         while True:
             bound = high if top is None else top
             rows: Any = self._redis.zrevrangebyscore(
@@ -188,9 +295,11 @@ class RecordReader:
             )
             if not rows:
                 return
-            for _, score in rows:
+            page = []
+            for member, score in rows:
                 top, passed = (top, passed + 1) if score == top else (score, 1)
-            yield [as_str(member) for member, _ in rows]
+                page.append((as_str(member), Position(score, passed)))
+            yield page
 
     # -- events -----------------------------------------------------------------------------
 
@@ -216,6 +325,19 @@ class RecordReader:
                 for entry_id, fields in entries:
                     last = as_str(entry_id)
                     yield from_entry(stream, entry_id, fields)
+
+    @guarded
+    def events_after(self, stream: str, after: str, count: int = 500) -> list[Event]:
+        """Events of a stream after id ``after``, without waiting: an empty list when none."""
+        reply: Any = self._redis.xread({self.keys.events(_stream(stream)): after}, count=count)
+        return [
+            from_entry(stream, eid, fields) for _, entries in reply or [] for eid, fields in entries
+        ]
+
+    @guarded
+    def last_event_id(self, stream: str) -> str:
+        """The id of a stream's newest event (``0-0`` when it is empty)."""
+        return self._last_id(self.keys.events(_stream(stream)))
 
     def _last_id(self, key: str) -> str:
         newest: Any = self._redis.xrevrange(key, count=1)
@@ -262,6 +384,11 @@ def _stream(name: str) -> str:
     if name not in STREAMS:
         raise ValueError(f"no stream {name!r}: one of {', '.join(STREAMS)}")
     return name
+
+
+def _score_range(since: Bound, until: Bound) -> tuple[float | str, float | str]:
+    start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
+    return (end.timestamp() if end else "+inf"), (start.timestamp() if start else "-inf")
 
 
 def _matches(rej: Rejection, reason: str | None, source: str | None) -> bool:
