@@ -29,7 +29,7 @@ MAX_SOURCE = 255
 MAX_URL = 2048
 # Characters that end a line for str.splitlines: a headline must not contain any.
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-_CURSOR = re.compile(r"(-?[0-9.e+]{1,32}|-?inf):([0-9]{1,10})")
+_CURSOR = re.compile(r"([-+0-9.e]{1,32}):([0-9]{1,10})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 

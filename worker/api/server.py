@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import threading
 from types import FrameType
 
@@ -59,4 +61,7 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
         timeout_graceful_shutdown=GRACE,
         server_header=False,
     )
+    # uvicorn raises the signal again once it has stopped: end with status 0 then.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     _Server(config, state.stopping).run()

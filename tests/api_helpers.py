@@ -1,0 +1,144 @@
+"""A real `ingest serve` process on a free port, and reading its Server-Sent Events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import ROOT, env_for, wait_until
+from worker.runtime.embedded import free_port
+
+WRITE_KEY = "test-write-key-0123456789abcdef"
+READ_KEY = "test-read-key-0123456789abcdef"
+KEYS = f"{WRITE_KEY},{READ_KEY}:read"
+
+
+def auth(key: str = WRITE_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class ApiProcess:
+    """`python -m worker serve` against the test Redis, stopped with SIGTERM."""
+
+    def __init__(self, url: str, *args: str, **extra_env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.cmd = [sys.executable, "-m", "worker", "serve", "--port", str(self.port), *args]
+        # Heartbeats every half second also let a test's EventReader notice it is closed.
+        defaults = {"INGEST_API_KEYS": KEYS, "INGEST_API_HEARTBEAT": "0.5"}
+        self.env = env_for(url, **{**defaults, **extra_env})
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"api-{time.monotonic_ns()}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApiProcess:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        wait_until(self.answers, timeout=30, what="ingest serve answers", alive=self.alive)
+        return self
+
+    def answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                raise AssertionError(f"ingest serve did not stop within {timeout}s") from None
+        return self.proc.returncode
+
+
+class EventReader:
+    """Reads `GET /v1/events` in a thread, collecting (id, event, data) until closed."""
+
+    def __init__(self, api: ApiProcess, headers: dict[str, str], **params: str) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.comments: list[str] = []
+        self.opened = threading.Event()
+        self.ended = threading.Event()
+        self.closing = threading.Event()
+        self.error: BaseException | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=60))
+        self._args = (f"{api.base}/v1/events", headers, params)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> EventReader:
+        self._thread.start()
+        assert self.opened.wait(20), "the event stream did not open"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing.set()  # seen at the next line: a heartbeat comes every half second
+        self._thread.join(10)
+        self._client.close()
+
+    def _run(self) -> None:
+        url, headers, params = self._args
+        try:
+            with self._client.stream("GET", url, headers=headers, params=params) as response:
+                assert response.status_code == 200, response.read()
+                self.opened.set()
+                for fields in _frames(response.iter_lines(), self.closing):
+                    if "id" in fields:
+                        self.events.append((fields["id"], fields["event"], fields["data"]))
+                    self.comments.extend(fields.get(":", "").splitlines())
+        except (httpx.HTTPError, RuntimeError) as e:
+            self.error = e
+        finally:
+            self.opened.set()
+            self.ended.set()
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[tuple[str, str, str]]:
+        wait_until(lambda: len(self.events) >= count, timeout=timeout, what=f"{count} events")
+        return list(self.events)
+
+
+def _frames(lines: Iterator[str], closing: threading.Event) -> Iterator[dict[str, str]]:
+    """SSE frames as field dicts; comment lines are gathered under ``:``."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if closing.is_set():
+            return
+        if line == "":
+            if fields:
+                yield fields
+            fields = {}
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "":
+            fields[":"] = fields.get(":", "") + value + "\n"
+        else:
+            fields[name] = value
+    if fields:
+        yield fields
