@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The image every service of docker-compose.yml runs: worker, beat, flower, metrics, producer.
+# The image every service of docker-compose.yml runs: worker, beat, api, flower, metrics,
+# producer.
 # Two stages: wheels that need compiling are built in the first; the final image has the
 # virtualenv only (no compiler, no headers) and runs as an unprivileged user.
 ARG PYTHON_VERSION=3.12

@@ -252,3 +252,38 @@ def test_redis_service_command_persists_with_its_config(tmp_path: Path) -> None:
         assert client.get("kept") == b"1"
     finally:
         server.stop()
+
+
+def test_api_service_serves_with_the_example_keys(redis_url: str) -> None:
+    """The api service's command and healthcheck; its keys are those of .env.example."""
+    port = str(free_port())
+    api = ServiceProcess(
+        "api",
+        {
+            "INGEST_REDIS_URL": redis_url,
+            "INGEST_BROKER_URL": "",
+            "INGEST_NAMESPACE": "test",
+            "INGEST_API_HOST": "127.0.0.1",
+            "INGEST_API_PORT": port,
+        },
+    ).start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers(f"{base}/healthz"), timeout=60, what="api", alive=api.alive)
+        assert healthcheck("api", api.env, {":8000/": f":{port}/"}) == 0
+        writer, reader = env_example()["INGEST_API_KEYS"].split(",")
+        request = urllib.request.Request(
+            f"{base}/v1/documents?source=compose.txt",
+            data=b"date 2024-03-05 Through compose\n\nBody.\n",
+            headers={"Authorization": f"Bearer {writer}", "Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        assert http_get(f"{base}/v1/records")[0] == 401
+        assert api.env["INGEST_API_KEYS"].endswith(":read")
+        assert reader.endswith(":read")
+        logs = [json.loads(line) for line in api.output().splitlines() if line.strip()]
+        assert any(r["logger"] == "uvicorn.access" for r in logs)
+        assert writer not in api.output()
+    finally:
+        assert api.stop() == 0

@@ -26,8 +26,8 @@ from tests.compose_helpers import (
 from tests.helpers import ROOT
 from worker.core.settings import Settings
 
-LONG_RUNNING = ("redis", "worker", "beat", "flower", "metrics")
-APP_SERVICES = ("worker", "beat", "flower", "metrics", "producer")
+LONG_RUNNING = ("redis", "worker", "beat", "api", "flower", "metrics")
+APP_SERVICES = ("worker", "beat", "api", "flower", "metrics", "producer")
 
 
 def compose_schema() -> dict[str, Any]:
@@ -82,7 +82,7 @@ def test_every_variable_is_in_env_example_and_every_example_is_used() -> None:
 
 def test_secrets_are_required_not_defaulted() -> None:
     text = COMPOSE_FILE.read_text()
-    for name in ("REDIS_PASSWORD", "FLOWER_USER", "FLOWER_PASSWORD"):
+    for name in ("REDIS_PASSWORD", "FLOWER_USER", "FLOWER_PASSWORD", "INGEST_API_KEYS"):
         assert re.search(r"\$\{" + name + r":\?", text), f"{name} must be required (:?)"
         assert not re.search(r"\$\{" + name + r":-", text), f"{name} must not have a default"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
@@ -180,6 +180,11 @@ def test_beat_flower_metrics_and_producer() -> None:
     metrics = services["metrics"]
     assert metrics["command"] == ["ingest", "metrics", "--serve"]
     assert metrics["ports"] == ["127.0.0.1:9808:9808"]
+    api = services["api"]
+    assert api["command"] == ["ingest", "serve"]
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert api["environment"]["INGEST_API_HOST"] == "0.0.0.0"
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
     producer = services["producer"]
     assert producer["profiles"] == ["producer"]
     assert producer["restart"] == "no"
@@ -231,6 +236,7 @@ def test_env_example_has_no_real_looking_secrets() -> None:
     example = env_example()
     assert example["REDIS_PASSWORD"].startswith("change-me")
     assert example["FLOWER_PASSWORD"].startswith("change-me")
+    assert all(key.startswith("change-me") for key in example["INGEST_API_KEYS"].split(","))
     assert ENV_EXAMPLE.name == ".env.example"
 
 

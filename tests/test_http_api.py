@@ -11,6 +11,7 @@ import pytest
 
 from tests.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, EventReader, auth
 from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from worker.runtime.embedded import free_port
 
 pytestmark = pytest.mark.slow
 CAP = 4096  # INGEST_MAX_DOCUMENT_BYTES of the server under test
@@ -307,3 +308,27 @@ def test_a_stop_ends_open_event_streams_at_once(redis_url: str) -> None:
         assert api.stop() == 0
         assert stream.ended.wait(5)
     assert time.monotonic() - started < 4  # not the 5 s grace: the stream ended on its own
+
+
+def test_a_store_that_does_not_answer_gives_503_with_retry_after(redis_url: str) -> None:
+    gone = f"redis://127.0.0.1:{free_port()}/0"
+    api = ApiProcess(redis_url, INGEST_REDIS_URL=gone)
+    api.answers = lambda: api.alive() and httpx_answers(api.base)  # type: ignore[method-assign]
+    api.start()
+    try:
+        with httpx.Client(base_url=api.base, headers=auth(READ_KEY), timeout=60) as c:
+            health = c.get("/healthz")
+            records = c.get("/v1/records")
+    finally:
+        assert api.stop() == 0
+    assert health.status_code == 503
+    assert health.json()["store"] == "unavailable"
+    assert (records.status_code, records.json()["error"]["reason"]) == (503, "store.unavailable")
+    assert records.headers["retry-after"] == "5"
+
+
+def httpx_answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
