@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import ROOT, env_for, wait_until
+from tests.compose_helpers import ServiceProcess
+from tests.helpers import env_for, wait_until
 from worker.runtime.embedded import free_port
 
 WRITE_KEY = "test-write-key-0123456789abcdef"
@@ -25,30 +24,26 @@ def auth(key: str = WRITE_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-class ApiProcess:
-    """`python -m worker serve` against the test Redis, stopped with SIGTERM."""
+class ApiProcess(ServiceProcess):
+    """`python -m worker serve` against the test Redis (not the compose service's settings).
+
+    Started, logged and stopped (SIGTERM) as a compose service's process is.
+    """
 
     def __init__(self, url: str, *args: str, **extra_env: str) -> None:
+        # Not ServiceProcess.__init__: the command and environment are not compose's.
+        self.service = "api"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.cmd = [sys.executable, "-m", "worker", "serve", "--port", str(self.port), *args]
+        self.argv = [sys.executable, "-m", "worker", "serve", "--port", str(self.port), *args]
         # Heartbeats every half second also let a test's EventReader notice it is closed.
         defaults = {"INGEST_API_KEYS": KEYS, "INGEST_API_HEARTBEAT": "0.5"}
         self.env = env_for(url, **{**defaults, **extra_env})
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"api-{time.monotonic_ns()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc = None
 
     def start(self) -> ApiProcess:
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=ROOT,
-                start_new_session=True,
-            )
+        super().start()
         wait_until(self.answers, timeout=30, what="ingest serve answers", alive=self.alive)
         return self
 
@@ -57,25 +52,6 @@ class ApiProcess:
             return httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200
         except httpx.TransportError:
             return False
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-                raise AssertionError(f"ingest serve did not stop within {timeout}s") from None
-        return self.proc.returncode
 
 
 class EventReader:
