@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,38 @@ def outcome_of(store: Any, input_id: str) -> dict[str, Any] | None:
 def add_enqueued(store: Any, count: int) -> None:
     """Count inputs as enqueued, as the producer does when the broker took them."""
     store.client.hincrby(store.keys.stats, "enqueued", count)
+
+
+def raw_message(body: bytes, content_type: str, **headers: object) -> bytes:
+    """A Celery protocol-2 task message as kombu stores it in the Redis queue list."""
+    task_id = str(uuid.uuid4())
+    return orjson.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "binary",
+            "content-type": content_type,
+            "headers": {
+                "lang": "py",
+                "task": "ingest.process_batch",
+                "id": task_id,
+                "root_id": task_id,
+                "parent_id": None,
+                "group": None,
+                "retries": 0,
+                "timelimit": [None, None],
+                "argsrepr": "",
+                "kwargsrepr": "",
+                "origin": "attacker",
+                **headers,
+            },
+            "properties": {
+                "correlation_id": task_id,
+                "reply_to": "",
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "ingest", "routing_key": "ingest"},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    )

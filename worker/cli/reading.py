@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +22,8 @@ from worker.cli.base import (
     out,
     plain,
 )
-from worker.core.models import Record
+from worker.core.errors import Reason
+from worker.core.models import Record, Rejection
 from worker.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -178,15 +180,24 @@ def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     with opened_client(get_settings()) as client:
         found = list(find_rejections(client, limit or None, **filters))
         replayed = client.replayed_as([r.input_id for r in found])
+        kept = {r.input_id: client.kept_bytes(r.input_id) for r in found if is_message(r)}
     if as_json:
         for rej in found:
-            emit_json({**rej.model_dump(mode="json"), "replayed_as": replayed.get(rej.input_id)})
+            line = {**rej.model_dump(mode="json"), "replayed_as": replayed.get(rej.input_id)}
+            if rej.input_id in kept:  # a malformed queue message: its raw bytes, in base64
+                line["message_base64"] = base64.b64encode(kept[rej.input_id] or b"").decode()
+            emit_json(line)
         return
     table = Table("rejected at", "source", "reason", "detail")
     for rej in found:
         when = rej.rejected_at.isoformat(timespec="seconds")
         table.add_row(when, plain(rej.source), rej.reason, plain(rej.detail[:120]))
     out.print(table)
+
+
+def is_message(rej: Rejection) -> bool:
+    """A malformed queue message, whose raw bytes are kept with its rejection."""
+    return rej.reason == Reason.INPUT_MALFORMED_MESSAGE
 
 
 @rejections.command("replay")

@@ -11,6 +11,7 @@
     │   └── QueueUnavailable   the broker refused a message after the producer's retries
     ├── InputError             a path the producer cannot read (missing, not a regular file)
     ├── RunFailed              `ingest run` could not finish (its worker died, or timed out)
+    │   └── RunInterrupted     `ingest run` caught a signal (``signum``) and stopped
     ├── RequestRefused         an HTTP API request refused: status, reason code, detail
     └── ConfigError            a bad setting; fails at start, naming the variable
 
@@ -57,7 +58,9 @@ class Reason(StrEnum):
     ENTRY_DUPLICATE_ID = "entry.duplicate_id"
     INPUT_MALFORMED = "input.malformed"
     INPUT_EXPIRED = "input.expired"
+    INPUT_MALFORMED_MESSAGE = "input.malformed_message"
     WORKER_LOST_REPEATEDLY = "worker.lost_repeatedly"
+    WORKER_TIMEOUT = "worker.timeout"
     INTERNAL_ERROR = "worker.internal_error"
 
 
@@ -150,6 +153,14 @@ class RequestRefused(IngestError):
         self.reason = reason
         self.detail = detail
         self.headers = headers or {}
+
+
+class RunInterrupted(RunFailed):
+    """A signal stopped ``ingest run``; ``signum`` is the signal it caught."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
 
 
 class ConfigError(IngestError):

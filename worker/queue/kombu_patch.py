@@ -1,6 +1,9 @@
-"""A guarded patch of kombu's Redis QoS, applied only inside a worker process.
+"""A guarded patch of kombu's Redis transport, applied only inside a worker process.
 
-kombu 5.7 sets a channel's connection (or the connection's client) to None once its
+Two changes: how the QoS settles a message on a channel whose connection is gone, and
+how the transport parses a list entry that is not JSON.
+
+QoS. kombu 5.7 sets a channel's connection (or the connection's client) to None once its
 Redis connection is lost, but two calls may still reach that channel afterwards:
 restoring the channel's unacknowledged messages while closing it, and acknowledging (or
 rejecting) a message delivered on it whose task finished after the reconnect. Both fail
@@ -9,7 +12,14 @@ exits (seen in about one Redis kill in eight). Nothing is lost by skipping them:
 messages are still in Redis's ``unacked`` hash and come back after the visibility
 timeout, where the idempotent store makes the second run a no-op.
 
-The patch reads kombu internals (``QoS._delivered``, ``channel.connection.client``), so:
+Parsing. The transport parses each list entry with the ``loads`` of its module, inside
+the ``BRPOP`` reader: an entry that is not JSON raises there and the worker exits. The
+patch makes that ``loads`` return an :class:`~worker.queue.transport.Unreadable` for such
+an entry, which :class:`~worker.queue.transport.QuarantineTransport` stores as a
+rejection (see :mod:`worker.queue.malformed`). Entries that parse are unchanged.
+
+The patch reads kombu internals (``QoS._delivered``, ``channel.connection.client``, the
+transport module's ``loads``), so:
 
 - it is installed only by the worker's :class:`~worker.queue.recovery.KombuGuard` step,
   never on import and never in a producer;
@@ -17,7 +27,8 @@ The patch reads kombu internals (``QoS._delivered``, ``channel.connection.client
   pin kombu (the lock file does) or test the patch on the new version first;
 - it fails closed: a channel is taken as gone only when its ``connection`` attribute
   exists and is None (or the connection's ``client`` exists and is None). If kombu
-  renames them, the AttributeError is raised as before rather than swallowed.
+  renames them, the AttributeError is raised as before rather than swallowed; an entry
+  that is not JSON still raises unless the transport in use is ours and has a handler.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from importlib.metadata import version
 from typing import Any
 
 from worker.core.errors import ConfigError
+from worker.queue.transport import Unreadable
 
 log = logging.getLogger(__name__)
 TESTED_KOMBU = ("5.7",)
@@ -56,7 +68,10 @@ def install() -> None:
     for name in ("restore_unacked", "ack", "reject"):
         if not callable(getattr(qos, name, None)):
             raise ConfigError(f"kombu's Redis QoS has no {name}(): the patch cannot apply")
+    if not callable(getattr(transport, "loads", None)):  # kombu.transport.redis's own import
+        raise ConfigError("kombu's Redis transport has no loads(): the patch cannot apply")
     ORIGINAL.update(
+        loads=getattr(transport, "loads"),  # noqa: B009 (not in kombu's stubs)
         restore_unacked=qos.restore_unacked,
         ack=qos.ack,
         reject=qos.reject,
@@ -64,6 +79,16 @@ def install() -> None:
     )
     for name, func in (("restore_unacked", restore_unacked), ("ack", ack), ("reject", reject)):
         setattr(qos, name, func)
+    setattr(transport, "loads", tolerant_loads)  # noqa: B010
+
+
+def tolerant_loads(s: Any, *args: Any, **kwargs: Any) -> Any:
+    """kombu's JSON parsing, returning an Unreadable where kombu would raise."""
+    try:
+        return ORIGINAL["loads"](s, *args, **kwargs)
+    except (ValueError, TypeError, KeyError) as e:  # kombu's type hooks raise the last two
+        text = s if isinstance(s, str) else bytes(s).decode("utf-8", "replace")
+        return Unreadable(text, e)
 
 
 def restore_unacked(self: Any, client: Any = None) -> Any:

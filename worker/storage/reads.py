@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from worker.core.events import STREAMS, Event
 from worker.core.keys import Keys
 from worker.core.models import Envelope, Outcome, Record, Rejection
@@ -226,8 +228,19 @@ class RecordReader:
     @guarded
     def payload(self, input_id: str) -> Envelope | None:
         """The original envelope of a rejected input, when it was kept for replay."""
-        raw = self._redis.get(self.keys.payload(input_id))
-        return Envelope.model_validate_json(raw) if raw else None
+        raw = self.kept_bytes(input_id)
+        if raw is None:
+            return None
+        try:
+            return Envelope.model_validate_json(raw)
+        except ValidationError:  # the raw bytes of a malformed queue message: not replayable
+            return None
+
+    @guarded
+    def kept_bytes(self, input_id: str) -> bytes | None:
+        """The bytes kept with a rejection: its envelope, or a malformed message's raw bytes."""
+        raw: bytes | None = self._redis.get(self.keys.payload(input_id))  # type: ignore[assignment]
+        return raw
 
     @guarded
     def replayed_as(self, input_ids: list[str]) -> dict[str, str]:

@@ -170,7 +170,21 @@ class Store:
             client=pipe,
         )
 
-    def _queue_reject(self, pipe: Any, item: Refused, reply: str) -> None:
+    @guarded
+    def reject_unqueued(self, item: Refused) -> Outcome:
+        """Store the rejection of an input no producer counted (a message made by hand).
+
+        The input is counted as enqueued in the same script, so the counters add up; a
+        second copy of the same input changes nothing.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_reject(pipe, item, "", count_input=True)
+        [raw] = pipe.execute()
+        return _outcome(raw)
+
+    def _queue_reject(
+        self, pipe: Any, item: Refused, reply: str, count_input: bool = False
+    ) -> None:
         k, rej = self.keys, item.rejection
         at = rej.rejected_at
         self._reject(
@@ -194,6 +208,7 @@ class Store:
                 rej.reason,
                 rej.source,
                 rej.model_dump(mode="json")["rejected_at"],
+                "1" if count_input else "",
             ],
             client=pipe,
         )
