@@ -1,13 +1,17 @@
 """A test-only Celery app: the real one, with seed inputs that misbehave inside the worker.
 
-Start a worker with ``-A tests.poison_app``. It wraps ``worker.pipeline.process.prepare`` in the
-worker process (production code has no hook for this):
+Start a worker with ``-A tests.poison_app``. It wraps ``worker.pipeline.process.prepare`` (and
+``seed_record``) in the worker process (production code has no hook for this):
 
 - data containing ``POISON-KILL`` SIGKILLs the pool process every time, as a document
   that crashes a C extension would; each kill appends a line to ``$POISON_DIR/kills``;
 - data containing ``POISON-SLOW-ONCE`` writes the pool process id to
   ``$POISON_DIR/slow-started`` and sleeps, the first time only, so a test can kill the
-  process while it is in the middle of a task.
+  process while it is in the middle of a task;
+- data containing ``POISON-STUCK`` sleeps for two minutes every time (the soft time limit
+  interrupts it); ``POISON-STUBBORN`` sleeps and ignores the soft time limit too, as code
+  stuck in a C extension would (only the hard limit ends it); each try appends a line to
+  ``$POISON_DIR/stuck``.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.core.models import Envelope, Prepared
+from celery.exceptions import SoftTimeLimitExceeded
+
+from worker.core.models import Envelope, Prepared, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.runtime.entry import celery_app
 
 KILL = b"POISON-KILL"
 SLOW_ONCE = b"POISON-SLOW-ONCE"
+STUCK = b"POISON-STUCK"
+STUBBORN = b"POISON-STUBBORN"
 _prepare = pipeline.prepare
+_seed_record = pipeline.seed_record
 
 
 def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepared]:
@@ -41,6 +50,26 @@ def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepar
     return _prepare(envelope, settings, *args)
 
 
+def _hanging_seed_record(data: bytes, source: str, limit: int) -> Record:
+    """Inside the pipeline's handling of one input, as a hanging parser would be."""
+    if STUCK in data or STUBBORN in data:
+        with (Path(os.environ["POISON_DIR"]) / "stuck").open("a") as f:
+            f.write(f"{source}\n")
+        _sleep(120, ignore_soft_limit=STUBBORN in data)
+    return _seed_record(data, source, limit)
+
+
+def _sleep(seconds: float, *, ignore_soft_limit: bool) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(deadline - time.monotonic())
+        except SoftTimeLimitExceeded:
+            if not ignore_soft_limit:
+                raise
+
+
 pipeline.prepare = _poisoned
+pipeline.seed_record = _hanging_seed_record
 app = celery_app()
 __all__ = ["app"]

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         ge=0,
         description="seconds a stopping worker lets running tasks finish before requeueing them",
     )
+    task_soft_time_limit: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a task may run before the input being prepared is rejected",
+    )
+    task_time_limit: float = Field(
+        default=360.0,
+        gt=0,
+        description="seconds after which a task's process is killed and the task requeued",
+    )
     task_events: bool = Field(
         default=False, description="workers send task events (Flower's task view and metrics)"
     )
@@ -185,6 +195,15 @@ class Settings(BaseSettings):
             raise ValueError("put the password in the URL (redis://:PASSWORD@host), not its query")
         return value
 
+    @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        if self.task_time_limit <= self.task_soft_time_limit:
+            raise ValueError(
+                f"{ENV_PREFIX}TASK_TIME_LIMIT ({self.task_time_limit:g}) must be greater than "
+                f"{ENV_PREFIX}TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit:g})"
+            )
+        return self
+
     @property
     def embedded(self) -> bool:
         """True when no Redis URL is configured and the embedded server is used."""
@@ -212,7 +231,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         problems = "; ".join(
-            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in e.errors()
+            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"]
+            for err in e.errors()
         )
         raise ConfigError(f"bad configuration: {problems}") from e
 

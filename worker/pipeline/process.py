@@ -48,27 +48,39 @@ NO_PAYLOAD = frozenset(
 )
 
 
+Timeouts = tuple[type[BaseException], ...]
+
+
 def process_batch(
-    messages: Sequence[Mapping[str, Any]], store: Store, settings: Settings
+    messages: Sequence[Mapping[str, Any]],
+    store: Store,
+    settings: Settings,
+    *,
+    timeouts: Timeouts = (),
 ) -> list[Outcome]:
     """Prepare every message of a batch, then store all outcomes; returns them in order.
 
     A batch that was lost with its worker before is processed one input at a time.
+    ``timeouts`` are the exceptions a caller's time limit raises (Celery's soft limit): the
+    input being prepared when one is raised is rejected as ``worker.timeout``, and the
+    others of the batch go on.
     """
     input_ids = [message_id(m) for m in messages]
     if max(store.claim(input_ids), default=1) > 1:
         store.release(input_ids)
-        return [o for m in messages for o in process_alone(m, store, settings)]
+        return [o for m in messages for o in process_alone(m, store, settings, timeouts)]
     with released_on_error(store, input_ids):
         outcomes: list[Outcome] = []
         for reply_to, group in _by_reply(messages):
             fetcher = FeedFetcher(store, settings)
-            prepared = [(i, prepare_message(m, settings, fetcher)) for i, m in group]
+            prepared = [(i, prepare_message(m, settings, fetcher, timeouts)) for i, m in group]
             outcomes += _commit(store, reply_to, prepared, fetcher)
         return outcomes
 
 
-def process_alone(message: Mapping[str, Any], store: Store, settings: Settings) -> list[Outcome]:
+def process_alone(
+    message: Mapping[str, Any], store: Store, settings: Settings, timeouts: Timeouts = ()
+) -> list[Outcome]:
     """Process and commit one input of a redelivered batch; reject it if lost too often."""
     input_id = message_id(message)
     [deliveries] = store.claim([input_id])
@@ -77,7 +89,7 @@ def process_alone(message: Mapping[str, Any], store: Store, settings: Settings) 
         if deliveries > settings.max_deliveries:
             items = lost_repeatedly(message, deliveries - 1, settings)
         else:
-            items = prepare_message(message, settings, fetcher)
+            items = prepare_message(message, settings, fetcher, timeouts)
         reply = message.get("reply_to")
         reply_to = reply if isinstance(reply, str) else None
         return _commit(store, reply_to, [(input_id, items)], fetcher)
@@ -124,7 +136,10 @@ def _commit(
 
 
 def prepare_message(
-    message: Mapping[str, Any], settings: Settings, fetcher: FeedFetcher | None = None
+    message: Mapping[str, Any],
+    settings: Settings,
+    fetcher: FeedFetcher | None = None,
+    timeouts: Timeouts = (),
 ) -> list[Prepared]:
     """Validate a queue message and prepare it; a malformed message is refused."""
     try:
@@ -142,7 +157,7 @@ def prepare_message(
     if "data" in message and message["data"] is None and envelope.kind in BYTES_KINDS:
         # ``data: null`` marks bytes parked in Redis (worker.pipeline.parked) that were not found.
         return [refuse(envelope, Reason.INPUT_EXPIRED, "its parked bytes expired before use")]
-    return prepare(envelope, settings, fetcher)
+    return prepare(envelope, settings, fetcher, timeouts)
 
 
 def message_id(message: Mapping[str, Any]) -> str:
@@ -158,7 +173,10 @@ def message_id(message: Mapping[str, Any]) -> str:
 
 
 def prepare(
-    envelope: Envelope, settings: Settings, fetcher: FeedFetcher | None = None
+    envelope: Envelope,
+    settings: Settings,
+    fetcher: FeedFetcher | None = None,
+    timeouts: Timeouts = (),
 ) -> list[Prepared]:
     """Turn one envelope into records and rejections. Never raises for bad input.
 
@@ -178,6 +196,10 @@ def prepare(
         return [refuse(envelope, e.reason, e.detail)]
     except TransientError:
         raise
+    except timeouts:
+        log.error("input %s from %s ran out of time", envelope.input_id, envelope.source)
+        allowed = f"{settings.task_soft_time_limit:g} s (INGEST_TASK_SOFT_TIME_LIMIT)"
+        return [refuse(envelope, Reason.WORKER_TIMEOUT, f"its task ran past {allowed}")]
     except Exception as e:
         log.exception("internal error on input %s from %s", envelope.input_id, envelope.source)
         return [refuse(envelope, Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")]

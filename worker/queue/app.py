@@ -54,8 +54,14 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         "task_acks_late": True,
+        # The soft limit rejects the input being prepared (worker.timeout). The hard one
+        # kills the process and requeues the task: it comes back as a batch lost with its
+        # worker, processed one input at a time (worker.pipeline.process).
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "task_acks_on_timeout": False,
         "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
+        "task_acks_on_failure": True,
         "task_default_queue": settings.queue,
         "task_default_exchange": settings.queue,
         "task_default_routing_key": settings.queue,

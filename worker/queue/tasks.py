@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from worker.core.errors import ConfigError, StoreUnavailable, TransientError
 from worker.core.models import Outcome
@@ -74,7 +74,8 @@ def run(app: IngestApp, batch: Sequence[Mapping[str, Any]], batch_id: str | None
     after the outcomes are stored: a redelivery must still find them.
     """
     store = app.store()
-    outcomes = process.process_batch(parked.attach(batch, store, batch_id), store, app.settings)
+    inputs = parked.attach(batch, store, batch_id)
+    outcomes = process.process_batch(inputs, store, app.settings, timeouts=(SoftTimeLimitExceeded,))
     if batch_id:
         store.ledger.forget(batch_id)
     return outcomes
