@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -19,6 +20,7 @@ from worker.cli.base import (
     plain,
     progress_bar,
 )
+from worker.core.errors import RunInterrupted
 from worker.core.models import Outcome, OutcomeKind
 from worker.core.settings import Settings, get_settings
 
@@ -94,27 +96,64 @@ def run(
     A feed prints one line per entry, or one line when it fails as a whole or is not
     modified since the last fetch.
     """
+    from worker.core.signals import interrupting
     from worker.queue.producer import check_paths
-    from worker.runtime import run as runner
 
     settings = get_settings()
     check_paths(paths, feeds)  # before a worker starts: a typo costs nothing
+    try:
+        with interrupting():
+            outcomes = run_locally(settings, paths, feeds, as_json, concurrency, timeout)
+    except RunInterrupted as e:
+        name = signal.Signals(e.signum).name
+        left = "an unknown number of" if e.left is None else str(e.left)
+        err.print(
+            f"[red]interrupted by {name}:[/] the run's worker is stopped; {left} of its "
+            "inputs are left queued (a worker on this store will process them)"
+        )
+        sys.exit(128 + e.signum)
+    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
+        sys.exit(1)
+
+
+def run_locally(
+    settings: Settings,
+    paths: tuple[str, ...],
+    feeds: tuple[str, ...],
+    as_json: bool,
+    concurrency: int | None,
+    timeout: float | None,
+) -> list[Outcome]:
+    """Start the run's worker (and the embedded server if needed), enqueue, wait, stop both.
+
+    A stop signal (RunInterrupted) stops what this run started, on its way out, and counts
+    the run's inputs left queued.
+    """
+    from worker.queue.producer import EnqueueReport
+    from worker.runtime import run as runner
+    from worker.storage.store import Store
+
     with backend(settings) as url:
         run_id = runner.new_run_id()
         local = runner.LocalWorker(
             runner.worker_command(settings, run_id, concurrency), runner.worker_env(url)
-        ).start()
+        )
+        report = EnqueueReport()
+        store = Store.from_url(url, settings)
+        collector = runner.Collector(store, run_id)
         try:
-            store, report = enqueue_paths(url, settings, paths, reply_to=run_id, feeds=feeds)
-            collector = runner.Collector(store, run_id)
+            local.start()
+            enqueue_paths(url, settings, paths, reply_to=run_id, feeds=feeds, report=report)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
+        except RunInterrupted as e:
+            local.stop()
+            raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
         finally:
             local.stop()
         outcomes = collector.ordered(report.input_ids)
         show_run(outcomes, report.skipped, as_json, store)
-    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
-        sys.exit(1)
+    return outcomes
 
 
 def show_run(

@@ -158,9 +158,10 @@ class RequestRefused(IngestError):
 class RunInterrupted(RunFailed):
     """A signal stopped ``ingest run``; ``signum`` is the signal it caught."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, left: int | None = None) -> None:
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
+        self.left = left
 
 
 class ConfigError(IngestError):

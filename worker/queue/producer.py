@@ -24,6 +24,7 @@ import orjson
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from worker.core import signals
 from worker.core.errors import InputError, QueueUnavailable, StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
@@ -257,18 +258,21 @@ def publish_envelopes(
             batch, data = parked.split(group)
             if data:  # parked first: the worker may take the task at once
                 park(store, batch_id, data)
-            try:
-                send(app, producer, batch, settings, batch_id)
-            except QueueUnavailable:
-                with contextlib.suppress(StoreUnavailable):
-                    store.ledger.unpark(batch_id)  # never published: nobody will read them
-                raise
-            report.batches += 1
-            for message in batch:
-                report.input_ids.append(message["input_id"])
-                report.sources[message["input_id"]] = message["source"]
-            # After the publish, so that a broker that is down fails with its retries.
-            store.ledger.remember(batch_id, orjson.dumps(batch) if ledger else None, len(batch))
+            # A stop signal waits until the batch is counted: the counters stay exact.
+            with signals.deferred():
+                try:
+                    send(app, producer, batch, settings, batch_id)
+                except QueueUnavailable:
+                    with contextlib.suppress(StoreUnavailable):
+                        store.ledger.unpark(batch_id)  # never published: nobody reads them
+                    raise
+                report.batches += 1
+                for message in batch:
+                    report.input_ids.append(message["input_id"])
+                    report.sources[message["input_id"]] = message["source"]
+                # After the publish, so that a broker that is down fails with its retries.
+                messages = orjson.dumps(batch) if ledger else None
+                store.ledger.remember(batch_id, messages, len(batch))
             if progress is not None:
                 progress(len(batch))
     return report

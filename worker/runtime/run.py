@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from worker.core.errors import RunFailed
+from worker.core.errors import RunFailed, StoreUnavailable
 from worker.core.models import Outcome
 from worker.core.settings import Settings
 from worker.storage.store import Store
@@ -124,6 +124,14 @@ class Collector:
                     raise RunFailed("the run's worker exited before every input was processed")
             if deadline is not None and time.monotonic() > deadline:
                 raise RunFailed(f"timed out with {len(wanted - self.done)} inputs unfinished")
+
+    def left(self, input_ids: Iterable[str]) -> int | None:
+        """How many of these inputs have no outcome yet (None when the store is away)."""
+        try:
+            self.drain(block=0)
+        except StoreUnavailable:
+            return None
+        return len(set(input_ids) - self.done)
 
     def ordered(self, input_ids: list[str]) -> list[Outcome]:
         """Outcomes in enqueue order; a feed's entries follow their feed."""
