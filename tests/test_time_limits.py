@@ -16,7 +16,17 @@ from worker.queue.app import make_app
 from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
+BEFORE = {"a.txt": seed_bytes("Before", "Fine.")}
 LIMITS = {"INGEST_TASK_SOFT_TIME_LIMIT": "2", "INGEST_TASK_TIME_LIMIT": "5"}
+
+
+def hanging_worker(url: str, tmp_path: Path, **env: str) -> tuple[Path, WorkerProcess]:
+    """A one-process worker of the poison app with short limits, and its poison folder."""
+    poison = tmp_path / "poison"
+    poison.mkdir()
+    app = "tests.poison_app"
+    worker = WorkerProcess(url, concurrency=1, app=app, POISON_DIR=str(poison), **LIMITS, **env)
+    return poison, worker.start()
 
 
 def test_limits_come_from_the_settings() -> None:
@@ -31,16 +41,9 @@ def test_limits_come_from_the_settings() -> None:
 def test_a_stuck_input_is_a_timeout_and_its_neighbours_are_stored(
     redis_url: str, store: Store, tmp_path: Path
 ) -> None:
-    docs = {
-        "a.txt": seed_bytes("Before", "Fine."),
-        "b-stuck.txt": seed_bytes("Stuck", "POISON-STUCK: this one never finishes."),
-        "c.txt": seed_bytes("After", "Also fine."),
-    }
-    poison = tmp_path / "poison"
-    poison.mkdir()
-    worker = WorkerProcess(
-        redis_url, concurrency=1, app="tests.poison_app", POISON_DIR=str(poison), **LIMITS
-    ).start()
+    stuck = seed_bytes("Stuck", "POISON-STUCK: this one never finishes.")
+    docs = {**BEFORE, "b-stuck.txt": stuck, "c.txt": seed_bytes("After", "Also fine.")}
+    poison, worker = hanging_worker(redis_url, tmp_path)
     try:
         report = enqueue_folder(redis_url, docs_folder(tmp_path / "in", docs))
         wait_until(lambda: counts_add_up(store), timeout=60, what="the batch decided")
@@ -64,20 +67,8 @@ def test_a_stuck_input_is_a_timeout_and_its_neighbours_are_stored(
 def test_an_input_past_the_hard_limit_is_requeued_then_rejected(
     redis_url: str, store: Store, tmp_path: Path
 ) -> None:
-    docs = {
-        "a.txt": seed_bytes("Before", "Fine."),
-        "b-stubborn.txt": seed_bytes("Stubborn", "POISON-STUBBORN: ignores the soft limit."),
-    }
-    poison = tmp_path / "poison"
-    poison.mkdir()
-    worker = WorkerProcess(
-        redis_url,
-        concurrency=1,
-        app="tests.poison_app",
-        POISON_DIR=str(poison),
-        INGEST_MAX_DELIVERIES="2",
-        **LIMITS,
-    ).start()
+    docs = {**BEFORE, "b-stubborn.txt": seed_bytes("Stubborn", "POISON-STUBBORN: no soft limit")}
+    poison, worker = hanging_worker(redis_url, tmp_path, INGEST_MAX_DELIVERIES="2")
     try:
         enqueue_folder(redis_url, docs_folder(tmp_path / "in", docs))
         wait_until(lambda: counts_add_up(store), timeout=90, what="the batch decided")
