@@ -11,12 +11,16 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import multiprocessing
 import os
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -325,23 +329,49 @@ def first(n: int, items: Iterable[Any]) -> list[Any]:
 
 
 def memory_report(store: Store, before: int) -> dict[str, Any]:
-    """Redis bytes per record (whole-server delta) against the mean record JSON size."""
+    """Redis bytes per record (whole-server delta) against the normalised text it holds.
+
+    ``key_bytes`` breaks a record's cost down by key kind (``MEMORY USAGE``, shared
+    keys divided by the records in them).
+    """
     client, keys = store.client, store.keys
     records = int(client.hget(keys.stats, "records") or 0)
     sample = first(500, client.scan_iter(f"{keys.record_prefix}*", 1000))
+    ids = [k.decode().removeprefix(keys.record_prefix) for k in sample]
+    texts = [r.text for r in (store.get(i) for i in ids) if r is not None]
+    text_bytes = sum(len(t.encode()) for t in texts) / max(len(texts), 1)
     json_bytes = sum(int(client.strlen(k)) for k in sample) / max(len(sample), 1)
-    per_key: dict[str, float] = {}
-    for kind, pattern in (("record", "record:*"), ("outcome", "input:*")):
-        found = first(500, client.scan_iter(f"{NAMESPACE}:{pattern}", 1000))
-        per_key[kind] = sum(client.memory_usage(k) or 0 for k in found) / max(len(found), 1)
     delta = memory_used(store) - before
+    per_record = delta / max(records, 1)
     return {
         "records": records,
         "record_json_bytes": round(json_bytes),
-        "redis_bytes_per_record": round(delta / max(records, 1)),
-        "ratio": round(delta / max(records, 1) / max(json_bytes, 1), 3),
-        "key_bytes": {k: round(v) for k, v in per_key.items()},
+        "text_bytes": round(text_bytes),
+        "redis_bytes_per_record": round(per_record),
+        "ratio": round(per_record / max(json_bytes, 1), 3),
+        "text_ratio": round(per_record / max(text_bytes, 1), 3),
+        "key_bytes": key_bytes(store, records),
     }
+
+
+def key_bytes(store: Store, records: int) -> dict[str, int]:
+    """``MEMORY USAGE`` per record, by kind of key (a sample of the per-record keys)."""
+    client, keys, out = store.client, store.keys, {}
+    for kind, pattern in (
+        ("record", "record:*"),
+        ("outcome", "input:*"),
+        ("source", "idx:source:*"),
+    ):
+        found = first(500, client.scan_iter(f"{NAMESPACE}:{pattern}", 1000))
+        out[kind] = round(sum(client.memory_usage(k) or 0 for k in found) / max(len(found), 1))
+    for kind, key in (
+        ("published", keys.by_published),
+        ("sources", keys.sources),
+        ("content_hash", keys.by_content_hash),
+        ("stream", keys.record_events),
+    ):
+        out[kind] = round((client.memory_usage(key, samples=0) or 0) / max(records, 1))
+    return out
 
 
 # -- naive Celery -------------------------------------------------------------------------
@@ -434,3 +464,147 @@ def latency(folder: Path, deployment: str, cores: int, count: int) -> dict[str, 
         "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000, 1),
         "max_ms": round(samples[-1] * 1000, 1),
     }
+
+
+# -- the user's path: `ingest enqueue DIR` as its own process ---------------------------
+
+
+IN_OPEN, IN_ISDIR = 0x20, 0x40000000
+
+
+class FirstOpen:
+    """The moment some process first opens a file of ``folder``: inotify, from a thread.
+
+    The user's path is timed from the producer's first read, as the baseline is: the
+    interpreter's start-up and imports before it are not part of the work.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init()
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(folder).encode(), IN_OPEN) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+        self.at: float | None = None
+        self.thread = threading.Thread(target=self._wait, daemon=True)
+        self.thread.start()
+
+    def _wait(self) -> None:
+        while self.at is None:
+            events = os.read(self.fd, 65536)
+            offset = 0
+            while offset < len(events):  # struct inotify_event: wd, mask, cookie, len, name
+                _, mask, _, size = struct.unpack_from("iIII", events, offset)
+                offset += 16 + size
+                if mask & IN_OPEN and not mask & IN_ISDIR and size:
+                    self.at = time.perf_counter()
+                    break
+
+    def moment(self) -> float:
+        self.thread.join(timeout=60)
+        os.close(self.fd)
+        if self.at is None:
+            raise RuntimeError("no file of the folder was opened")
+        return self.at
+
+
+def start_up_cpu(url: str, runs: int = 3) -> float:
+    """CPU seconds of ``ingest enqueue`` on an empty folder (start-up, imports, exit)."""
+    used = []
+    with tempfile.TemporaryDirectory(prefix="bench-empty-") as empty:
+        for _ in range(runs):
+            proc, log = enqueue_command(Path(empty), url)
+            _, _, usage = os.wait4(proc.pid, 0)
+            proc.returncode = 0
+            used.append(usage.ru_utime + usage.ru_stime)
+            log.unlink()
+    return sorted(used)[len(used) // 2]
+
+
+def enqueue_command(folder: Path, url: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``ingest enqueue FOLDER`` against the benchmark's Redis; its output to a file."""
+    log = Path(tempfile.mkstemp(prefix="bench-enqueue-", suffix=".log")[1])
+    with log.open("wb") as out:
+        cmd = [sys.executable, "-m", "worker", "enqueue", str(folder)]
+        proc = subprocess.Popen(cmd, env=child_env(url), cwd=ROOT, stdout=out, stderr=out)
+    return proc, log
+
+
+def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
+    """``ingest enqueue FOLDER`` (a separate process) with running ``ingest worker``s.
+
+    Timed from the producer's first file opened (:class:`FirstOpen`) to the last outcome
+    stored; the producer's CPU is its rusage less that of a run on an empty folder.
+    """
+    total = sum(1 for _ in folder.iterdir())
+    with deployed(deployment, cores) as (d, store):
+        idle = start_up_cpu(d.server.url)
+        before = memory_used(store)
+        meter = CpuMeter(d.workers.pids(), server_pid(d.server))
+        meter.begin()
+        opened = FirstOpen(folder)
+        proc, log = enqueue_command(folder, d.server.url)
+        _, status, usage = os.wait4(proc.pid, 0)
+        t0 = opened.moment()
+        enqueued = time.perf_counter()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError("ingest enqueue failed: " + log.read_text()[-2000:])
+        done = wait_outcomes(store, total + 1)  # and the warm-up document
+        used = meter.end(total)
+        producer = usage.ru_utime + usage.ru_stime - idle  # the work, not the start-up
+        used["producer"] = round(producer / total * 1e6, 1)
+        used["total"] = round(used["producer"] + used["workers"] + used["redis"], 1)
+        time.sleep(0.5)  # let the workers ack and the broker forget the messages
+        memory = memory_report(store, before)
+        log.unlink()
+    return {
+        "docs": total,
+        "seconds": done - t0,
+        "enqueue_seconds": enqueued - t0,
+        "start_up_cpu_seconds": idle,
+        "cpu_us": used,
+        "memory": memory,
+    }
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
+    """Median wall seconds of ``runs`` runs of ``cmd`` (each must succeed)."""
+    took = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=True)
+        took.append(time.perf_counter() - t0)
+    return sorted(took)[len(took) // 2]
+
+
+def commands(folder: Path, runs: int = 5) -> dict[str, Any]:
+    """Read commands on a running store against a redis-py ping; ``ingest run`` of one file.
+
+    ``ingest run`` uses the embedded store (a fresh data folder), as a first-time user does.
+    """
+    with deployed("solo", 1) as (d, store):
+        url, env = d.server.url, child_env(d.server.url)
+        [record_id] = [r.id for r in store.records(limit=1)]  # the warm-up document's
+        ingest = [sys.executable, "-m", "worker"]
+        ping = f"import redis; redis.Redis.from_url({url!r}).ping()"
+        out = {
+            "ping": timed([sys.executable, "-c", ping], env, ROOT, runs),
+            "stats": timed([*ingest, "stats", "--json"], env, ROOT, runs),
+            "records list": timed([*ingest, "records", "list", "--limit", "20"], env, ROOT, runs),
+            "records show": timed([*ingest, "records", "show", record_id], env, ROOT, runs),
+        }
+    embedded = {k: v for k, v in env.items() if not k.startswith("INGEST_")}
+    document = sorted(folder.iterdir())[0]
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        shutil.copy(document, tmp)
+        run = [*ingest, "run", str(Path(tmp) / document.name)]
+        # Each run in a fresh folder: a fresh embedded store, started and stopped.
+        took = []
+        for i in range(runs):
+            (Path(tmp) / str(i)).mkdir()
+            took.append(timed(run, embedded, Path(tmp) / str(i), 1))
+        out["ingest run (1 document)"] = sorted(took)[len(took) // 2]
+    return {name: round(seconds, 3) for name, seconds in out.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.helpers import seed_bytes
@@ -14,6 +15,7 @@ from worker.pipeline import parked
 from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
 from worker.queue.producer import InputRef, publish
+from worker.storage.ledger import MESSAGES
 from worker.storage.store import Store
 
 
@@ -36,12 +38,12 @@ def test_split_leaves_bytes_out_of_the_messages() -> None:
 def test_parked_batch_is_processed_then_dropped(store: Store, settings: Settings) -> None:
     docs = [seed_bytes("First", "Body one."), seed_bytes("Second", "Body two.")]
     messages, data = parked.split(envelopes(*docs))
-    store.ledger.park("b1", data)
+    store.ledger.park("b1", data, None, 0)
     batch = parked.attach(messages, store, "b1")
     outcomes = pipeline.process_batch(batch, store, settings)
     assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.CREATED]
     assert 0 < store.client.ttl(store.keys.parked("b1")) <= settings.outcome_ttl
-    store.ledger.unpark("b1")
+    store.ledger.unpark("b1", 0)
     assert not store.client.exists(store.keys.parked("b1"))
 
 
@@ -49,9 +51,9 @@ def test_redelivery_after_unpark_returns_the_first_outcomes(
     store: Store, settings: Settings
 ) -> None:
     messages, data = parked.split(envelopes(seed_bytes("Once", "Stored once.")))
-    store.ledger.park("b2", data)
+    store.ledger.park("b2", data, None, 0)
     first = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
-    store.ledger.unpark("b2")
+    store.ledger.unpark("b2", 0)
     again = pipeline.process_batch(parked.attach(messages, store, "b2"), store, settings)
     assert again == first
     stats = store.stats()
@@ -62,7 +64,7 @@ def test_missing_bytes_are_rejected_as_expired_without_failing_neighbours(
     store: Store, settings: Settings
 ) -> None:
     messages, data = parked.split(envelopes(seed_bytes("Kept", "Here."), seed_bytes("Lost", "x")))
-    store.ledger.park("b3", {"in-0": data["in-0"]})  # in-1's bytes are gone
+    store.ledger.park("b3", {"in-0": data["in-0"]}, None, 0)  # in-1's bytes are gone
     outcomes = pipeline.process_batch(parked.attach(messages, store, "b3"), store, settings)
     assert [o.outcome for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.REJECTED]
     assert outcomes[1].reason == "input.expired"
@@ -87,8 +89,13 @@ def test_publish_parks_each_batch_under_its_task_id(
     keys = sorted(store.client.scan_iter(f"{store.keys.parked('')}*"))
     assert len(keys) == 3
     held = [store.client.hgetall(k) for k in keys]
+    ledger = [orjson.loads(h.pop(MESSAGES.encode())) for h in held]  # the ledger copy
     assert sorted(len(h) for h in held) == [1, 2, 2]
     assert {i.decode() for h in held for i in h} == set(report.input_ids)
+    assert sorted(m["input_id"] for batch in ledger for m in batch) == sorted(report.input_ids)
+    assert all(m["data"] is None and m["kind"] == "seed" for batch in ledger for m in batch)
+    assert store.client.zcard(store.keys.pending) == 3
+    assert store.stats()["enqueued"] == 5
 
 
 def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
@@ -107,4 +114,5 @@ def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
     with make_app(no_broker, redis_url) as app, pytest.raises(QueueUnavailable):
         publish(app, store, refs, no_broker)
     assert not list(store.client.scan_iter(f"{store.keys.parked('')}*"))
+    assert store.client.zcard(store.keys.pending) == 0  # no ledger entry left to sweep
     assert store.stats()["enqueued"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import zlib
 from datetime import UTC, datetime
 
 import orjson
@@ -55,9 +56,13 @@ def test_record_round_trips_with_store_fields(store: Store, settings: Settings) 
     assert rec.word_count == 3
     assert rec.published == datetime(2024, 3, 5, tzinfo=UTC)
     assert (datetime.now(UTC) - rec.ingested_at).total_seconds() < 60
-    raw = orjson.loads(store.client.get(store.keys.record(o.id)))
+    meta, _, packed = store.client.get(store.keys.record(o.id)).partition(b"\n")
+    raw = orjson.loads(meta)
     assert "url" not in raw  # optional feed fields are absent on seeds
+    assert "text" not in raw  # schema 2: the text once, packed with the paragraphs
+    assert "paragraphs" not in raw
     assert raw["published"] == "2024-03-05T00:00:00Z"
+    assert orjson.loads(zlib.decompress(packed)) == ["One two three."]
 
 
 def test_redelivered_input_changes_nothing(store: Store, settings: Settings) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -30,6 +31,21 @@ log = logging.getLogger(__name__)
 # -- run / enqueue / worker --------------------------------------------------------------
 
 
+def input_refs(paths: tuple[str, ...], feeds: tuple[str, ...], report: Any) -> Iterator[Any]:
+    """The inputs (producer InputRefs) of ``paths`` and ``feeds``, read lazily.
+
+    A path or feed that cannot be read fails here, before anything is published.
+    """
+    import itertools
+
+    from worker.queue.producer import check_paths, expand, expand_feeds
+
+    if not paths and not feeds:
+        raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
+    check_paths(paths, feeds)
+    return itertools.chain(expand(paths, report), expand_feeds(feeds))
+
+
 def enqueue_paths(
     url: str,
     settings: Settings,
@@ -37,34 +53,38 @@ def enqueue_paths(
     reply_to: str | None = None,
     feeds: tuple[str, ...] = (),
     report: Any = None,
+    refs: Iterable[Any] | None = None,
 ) -> tuple[Any, Any]:
     """Point the app at ``url``, then read, batch and publish ``paths`` and ``feeds``.
 
-    ``report`` (an EnqueueReport) holds what the broker accepted, also when this raises.
+    ``refs``: the inputs already expanded from them. ``report`` (an EnqueueReport) holds
+    what the broker accepted, also when this raises.
     """
-    import itertools
+    import gc
 
     from worker.queue.app import make_app
-    from worker.queue.producer import EnqueueReport, check_paths, expand, expand_feeds, publish
+    from worker.queue.producer import EnqueueReport, publish
     from worker.storage.store import Store
 
-    if not paths and not feeds:
-        raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
-    check_paths(paths, feeds)  # a bad path fails the command before anything is published
+    report = report if report is not None else EnqueueReport()
+    if refs is None:
+        refs = input_refs(paths, feeds, report)
     store = Store.from_url(url, settings)
     app = make_app(settings, url)
-    report = report if report is not None else EnqueueReport()
+    # Everything imported so far lives as long as the process: keep the collector from
+    # scanning it again and again while a large folder makes garbage (and at exit).
+    gc.freeze()
     with progress_bar(None, "enqueue") as advance:
-        publish(
-            app,
-            store,
-            itertools.chain(expand(paths, report), expand_feeds(feeds)),
-            settings,
-            reply_to=reply_to,
-            report=report,
-            progress=advance,
-        )
+        publish(app, store, refs, settings, reply_to=reply_to, report=report, progress=advance)
     return store, report
+
+
+def tasks_for(refs: list[Any], settings: Settings) -> int:
+    """At least how many tasks these inputs make (feed URLs travel alone)."""
+    from worker.core.models import InputKind
+
+    urls = sum(1 for r in refs if r.kind == InputKind.FEED_URL)
+    return urls + -(-(len(refs) - urls) // settings.batch_size)
 
 
 FEED_OPTION = click.option(
@@ -97,13 +117,15 @@ def run(
     modified since the last fetch.
     """
     from worker.core.signals import interrupting
-    from worker.queue.producer import check_paths
+    from worker.queue.producer import EnqueueReport
 
     settings = get_settings()
-    check_paths(paths, feeds)  # before a worker starts: a typo costs nothing
+    report = EnqueueReport()
+    # Names only, no file read yet; a bad path fails here, before a worker starts.
+    refs = list(input_refs(paths, feeds, report))
     try:
         with interrupting():
-            outcomes = run_locally(settings, paths, feeds, as_json, concurrency, timeout)
+            outcomes = run_locally(settings, refs, report, as_json, concurrency, timeout)
     except RunInterrupted as e:
         name = signal.Signals(e.signum).name
         left = "an unknown number of" if e.left is None else str(e.left)
@@ -118,8 +140,8 @@ def run(
 
 def run_locally(
     settings: Settings,
-    paths: tuple[str, ...],
-    feeds: tuple[str, ...],
+    refs: list[Any],
+    report: Any,
     as_json: bool,
     concurrency: int | None,
     timeout: float | None,
@@ -129,30 +151,28 @@ def run_locally(
     A stop signal (RunInterrupted) stops what this run started, on its way out, and counts
     the run's inputs left queued.
     """
-    from worker.queue.producer import EnqueueReport
     from worker.runtime import run as runner
     from worker.storage.store import Store
 
     with backend(settings) as url:
         run_id = runner.new_run_id()
-        local = runner.LocalWorker(
-            runner.worker_command(settings, run_id, concurrency), runner.worker_env(url)
-        )
-        report = EnqueueReport()
+        command = runner.worker_command(settings, run_id, concurrency, tasks_for(refs, settings))
+        local = runner.LocalWorker(command, runner.worker_env(url))
         store = Store.from_url(url, settings)
         collector = runner.Collector(store, run_id)
         try:
             local.start()
-            enqueue_paths(url, settings, paths, reply_to=run_id, feeds=feeds, report=report)
+            enqueue_paths(url, settings, (), reply_to=run_id, report=report, refs=refs)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
+            local.interrupt()  # its warm shutdown runs while the outcomes print
+            outcomes = collector.ordered(report.input_ids)
+            show_run(outcomes, report.skipped, as_json, store)
         except RunInterrupted as e:
             local.stop()
             raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
         finally:
             local.stop()
-        outcomes = collector.ordered(report.input_ids)
-        show_run(outcomes, report.skipped, as_json, store)
     return outcomes
 
 

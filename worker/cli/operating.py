@@ -34,15 +34,14 @@ def stats(as_json: bool) -> None:
     from dataclasses import asdict
 
     from worker.core.events import STREAMS
-    from worker.queue.app import make_app
-    from worker.runtime.metrics import queue_depth
+    from worker.runtime.depth import broker_depth
     from worker.storage.store import Store
 
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
         counts: dict[str, Any] = store.stats()
-        counts["queue_depth"] = queue_depth(make_app(settings, url), settings.queue)
+        counts["queue_depth"] = broker_depth(settings, url)
         counts["rejections_by_reason"] = store.rejection_reasons()
         groups = [g for name in STREAMS for g in store.reader.groups(name)]
     if as_json:
@@ -176,8 +175,7 @@ def show_config(as_json: bool) -> None:
 @main.command()
 def health() -> None:
     """Exit 0 when the settings are valid and the store and broker answer (healthchecks)."""
-    from worker.queue.app import make_app
-    from worker.runtime.metrics import queue_depth
+    from worker.runtime.depth import broker_depth
     from worker.storage.store import Store
 
     settings = get_settings()
@@ -185,7 +183,7 @@ def health() -> None:
         err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
         return
     Store.from_url(settings.redis_url, settings).wait_ready(timeout=2)
-    if queue_depth(make_app(settings, settings.redis_url), settings.queue) is None:
+    if broker_depth(settings, settings.redis_url) is None:
         raise IngestError("broker unreachable")
     err.print("ok")
 

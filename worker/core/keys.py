@@ -2,7 +2,8 @@
 
 Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
 
-    ns:record:{id}            string   record JSON (schema version 1)
+    ns:record:{id}            string   record: meta JSON, newline, zlib-packed paragraphs
+                                       (schema version 2; version 1: one JSON object)
     ns:idx:published          zset     record ids by published epoch seconds (-1e15: no date)
     ns:idx:source:{source}    zset     record ids of one source, same scores
     ns:sources                set      every source name seen
@@ -22,10 +23,12 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
                                        next_poll, last_*, failures (worker/feedpoll.py)
     ns:pending                zset     batch ids published and not yet done, by publish time
-    ns:batch:{batch_id}       string   a pending batch's messages, to publish again (expires)
+    ns:batch:{batch_id}       string   a pending batch's messages, as producers before
+                                       record schema 2 kept them (read, never written)
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
-                                       id); dropped once the batch is stored (expires)
+                                       id), and ``~messages``: its messages, to publish
+                                       again; dropped once the batch is stored (expires)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
     ns:stream:{name}          stream   events by stream name (records, rejections)

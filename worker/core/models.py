@@ -1,4 +1,4 @@
-"""Data shapes: the input envelope, the Record (schema version 1), Rejection and Outcome."""
+"""Data shapes: the input envelope, the Record (schema version 2), Rejection and Outcome."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pydantic import (
 
 from worker.core.textsafe import redact_userinfo, strip_controls
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _utc(value: datetime) -> datetime:

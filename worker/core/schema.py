@@ -1,4 +1,8 @@
-"""The published JSON Schema of a record (schema version 1)."""
+"""The published JSON Schema of a record: what readers get (the client, the CLI, the API).
+
+Since schema version 2 Redis holds the text once (see docs/consumers.md); the record a
+reader gets is the same shape as in version 1, ``text`` and ``paragraphs`` both.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ from typing import Any
 
 from worker.core.models import SCHEMA_VERSION, Record
 
-SCHEMA_ID = "https://news-ingest-worker.invalid/schema/record-v1.json"
+SCHEMA_ID = f"https://news-ingest-worker.invalid/schema/record-v{SCHEMA_VERSION}.json"
 
 
 def record_schema() -> dict[str, Any]:
-    """The JSON Schema a stored record validates against."""
+    """The JSON Schema every record a reader gets validates against."""
     schema = Record.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID

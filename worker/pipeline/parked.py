@@ -7,6 +7,8 @@ message) and in the worker. So the producer parks a batch's bytes in one Redis h
 id ``batch_id``, and the messages carry only the envelopes' other fields. The worker
 reads the bytes back and drops the hash only after the batch's outcomes are stored, so a
 redelivered batch still finds them (and one stored already returns its first outcomes).
+The same hash holds the batch's messages: the ledger entry the recovery sweep publishes
+again (:mod:`worker.storage.ledger`), written with the bytes in one round trip.
 A parked input's message says ``data: null``; one without ``data`` at all is taken as
 it is (a seed without bytes is ``seed.empty``).
 
@@ -21,20 +23,47 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from worker.core.models import Envelope
+from worker.core.models import Envelope, InputKind
 from worker.core.protocol import BYTES_KINDS
 from worker.storage.store import Store
 
 
+def message(
+    input_id: str,
+    kind: InputKind,
+    source: str,
+    *,
+    data: bytes | None = None,
+    url: str | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any]:
+    """The queue message of one input: ``data: null`` when it has bytes (they are parked).
+
+    Built by hand, not through :class:`Envelope`: the producer made every field itself,
+    and the worker validates the message as hostile anyway.
+    """
+    out: dict[str, Any] = {"input_id": input_id, "kind": InputKind(kind).value, "source": source}
+    if url is not None:
+        out["url"] = url
+    if reply_to is not None:
+        out["reply_to"] = reply_to
+    if data is not None:
+        out["data"] = None  # parked: the marker tells it from a message without bytes
+    return out
+
+
+def from_envelope(e: Envelope) -> tuple[dict[str, Any], bytes | None]:
+    """An envelope's queue message and the bytes to park for it."""
+    return message(
+        e.input_id, e.kind, e.source, data=e.data, url=e.url, reply_to=e.reply_to
+    ), e.data
+
+
 def split(envelopes: Sequence[Envelope]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
     """Queue messages with ``data: null`` for their bytes, and the bytes by input id."""
-    messages = []
-    for e in envelopes:
-        message = e.model_dump(mode="json", exclude_none=True, exclude={"data"})
-        if e.data is not None:
-            message["data"] = None  # parked: the marker tells it from a message without bytes
-        messages.append(message)
-    return messages, {e.input_id: e.data for e in envelopes if e.data is not None}
+    pairs = [from_envelope(e) for e in envelopes]
+    data = {m["input_id"]: d for m, d in pairs if d is not None}
+    return [m for m, _ in pairs], data
 
 
 def attach(

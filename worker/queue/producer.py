@@ -171,13 +171,23 @@ def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
 
 def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
     """Read the input (capped) and wrap it with a fresh input id."""
+    message, data = message_for(ref, settings, reply_to)
+    return Envelope.model_validate({**message, "data": data})
+
+
+def message_for(
+    ref: InputRef, settings: Settings, reply_to: str | None
+) -> tuple[dict[str, Any], bytes | None]:
+    """Read the input (capped): its queue message under a fresh input id, and its bytes."""
     data: bytes | None = None
     if ref.path is not None:
-        with ref.path.open("rb") as f:
+        with open(ref.path, "rb") as f:
             data = read_capped(f, _cap(ref, settings))
     elif ref.url is None:
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
-    return new_envelope(ref.kind, ref.source, data=data, url=ref.url, reply_to=reply_to)
+    input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
+    kind, source, url = ref.kind, ref.source, ref.url
+    return parked.message(input_id, kind, source, data=data, url=url, reply_to=reply_to), data
 
 
 def new_envelope(
@@ -200,25 +210,28 @@ def new_envelope(
 
 
 def _cap(ref: InputRef, settings: Settings) -> int:
-    return settings.max_document_bytes if ref.kind is InputKind.SEED else settings.feed_max_bytes
+    return settings.max_document_bytes if ref.kind == InputKind.SEED else settings.feed_max_bytes
 
 
-def batches(envelopes: Iterable[Envelope], settings: Settings) -> Iterator[list[Envelope]]:
-    """Group envelopes into tasks by count and size; a lone input goes at once.
+Item = tuple[dict[str, Any], bytes | None]  # a queue message and the bytes to park for it
+
+
+def batches(items: Iterable[Item], settings: Settings) -> Iterator[list[Item]]:
+    """Group inputs into tasks by count and size; a lone input goes at once.
 
     A feed URL travels alone: its fetch may take seconds, and other tasks (on other worker
     processes) should not wait behind it.
     """
-    batch: list[Envelope] = []
+    batch: list[Item] = []
     size = 0
-    for env in envelopes:
-        weight = len(env.data or b"") + 200
-        if env.kind is InputKind.FEED_URL:
+    for item in items:
+        weight = len(item[1] or b"") + 200
+        if item[0]["kind"] == InputKind.FEED_URL.value:
             weight = settings.batch_bytes + 1
         if batch and (len(batch) >= settings.batch_size or size + weight > settings.batch_bytes):
             yield batch
             batch, size = [], 0
-        batch.append(env)
+        batch.append(item)
         size += weight
     if batch:
         yield batch
@@ -235,8 +248,8 @@ def publish(
     progress: Callable[[int], None] | None = None,
 ) -> EnqueueReport:
     """Read, batch and publish inputs; counts an input as queued only once the broker has it."""
-    envelopes = (envelope_for(ref, settings, reply_to) for ref in refs)
-    return publish_envelopes(app, store, envelopes, settings, report=report, progress=progress)
+    items = (message_for(ref, settings, reply_to) for ref in refs)
+    return publish_items(app, store, items, settings, report=report, progress=progress)
 
 
 def publish_envelopes(
@@ -246,45 +259,65 @@ def publish_envelopes(
     settings: Settings,
     *,
     report: EnqueueReport | None = None,
+) -> EnqueueReport:
+    """Batch and publish envelopes that are ready (replayed rejections)."""
+    items = (parked.from_envelope(e) for e in envelopes)
+    return publish_items(app, store, items, settings, report=report)
+
+
+def publish_items(
+    app: Celery,
+    store: Store,
+    items: Iterable[Item],
+    settings: Settings,
+    *,
+    report: EnqueueReport | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EnqueueReport:
-    """Batch and publish envelopes that are ready (read inputs, replayed rejections)."""
+    """Park each batch with its ledger entry (one round trip), then publish it.
+
+    The ledger entry exists before the publish: a producer that dies in between leaves a
+    batch the recovery sweep publishes, never one that is lost. A publish that fails
+    takes the entry, the bytes and the count back.
+    """
     report = report or EnqueueReport()
     # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
     ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
-        for group in batches(envelopes, settings):
+        for group in batches(items, settings):
             batch_id = uuid.uuid4().hex
-            batch, data = parked.split(group)
-            if data:  # parked first: the worker may take the task at once
-                park(store, batch_id, data)
+            batch = [m for m, _ in group]
+            data = {m["input_id"]: d for m, d in group if d is not None}
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
+                park(store, batch_id, data, orjson.dumps(batch) if ledger else None, len(batch))
                 try:
                     send(app, producer, batch, settings, batch_id)
                 except QueueUnavailable:
                     with contextlib.suppress(StoreUnavailable):
-                        store.ledger.unpark(batch_id)  # never published: nobody reads them
+                        store.ledger.unpark(batch_id, len(batch))  # nobody will read it
                     raise
                 report.batches += 1
                 for message in batch:
                     report.input_ids.append(message["input_id"])
                     report.sources[message["input_id"]] = message["source"]
-                # After the publish, so that a broker that is down fails with its retries.
-                messages = orjson.dumps(batch) if ledger else None
-                store.ledger.remember(batch_id, messages, len(batch))
             if progress is not None:
                 progress(len(batch))
     return report
 
 
-def park(store: Store, batch_id: str, data: dict[str, bytes]) -> None:
-    """Park a batch's bytes, retrying as a publish does; raise QueueUnavailable if never."""
+def park(
+    store: Store, batch_id: str, data: dict[str, bytes], messages: bytes | None, count: int
+) -> None:
+    """Park a batch (bytes, ledger entry, count), retrying as a publish does.
+
+    Raises QueueUnavailable if Redis never answers.
+    """
     retries = int(RETRY_POLICY.get("max_retries", 0))
     delay = RETRY_POLICY.get("interval_start", 0.0)
     for attempt in range(retries + 1):
         try:
-            store.ledger.park(batch_id, data)
+            store.ledger.park(batch_id, data, messages, count)
             return
         except StoreUnavailable as e:
             if attempt == retries:

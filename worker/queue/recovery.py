@@ -7,8 +7,9 @@ so neither late acks nor the visibility timeout bring it back. (Measured: one Re
 SIGKILL in four, mid-run, lost a batch this way.) Celery's own retry has a similar
 hole: a retry that cannot be published drops the original message.
 
-So the producer, once the broker took a batch, keeps it in a ledger
-(:class:`worker.storage.ledger.Ledger`) until a worker is done with it, and each worker
+So the producer keeps each batch in a ledger (:class:`worker.storage.ledger.Ledger`:
+written with the batch's parked bytes just before the publish, taken back if the publish
+fails) until a worker is done with it, and each worker
 sweeps: when the queue is empty and no message is unacknowledged, a batch still in the
 ledger one visibility timeout after it was published can only have been lost, and is
 published again under the same id. Publishing a batch twice is harmless: every write is

@@ -6,6 +6,9 @@ from worker.core.protocol import is_redis_url
 from worker.storage.connection import connect, guarded
 
 UNACKED = "unacked"  # kombu's Redis transport: hash of delivered, unacknowledged messages
+# kombu's Redis transport keeps a list per priority step: the queue's name for priority 0,
+# the name, a separator and the step for the others.
+PRIORITY_SEPARATOR, PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
 
 
 class BrokerQueues:
@@ -23,3 +26,12 @@ class BrokerQueues:
     def busy(self, queue: str) -> bool:
         """True while messages wait in ``queue`` or are delivered and unacknowledged."""
         return bool(self._redis.llen(queue) or self._redis.hlen(UNACKED))
+
+    @guarded
+    def depth(self, queue: str) -> int:
+        """Messages waiting in ``queue`` (every priority), as kombu counts them."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.llen(queue)
+        for step in PRIORITY_STEPS:
+            pipe.llen(f"{queue}{PRIORITY_SEPARATOR}{step}")
+        return sum(int(n) for n in pipe.execute())

@@ -12,24 +12,51 @@ from collections.abc import Mapping, Sequence
 from worker.core.keys import Keys
 from worker.storage.connection import Redis, as_strs, guarded
 
+# The field of a parked hash that holds the batch's messages (input ids are never empty
+# and the producer's are hex): the ledger copy, kept beside the bytes it names.
+MESSAGES = "~messages"
+
 
 class Ledger:
-    """Published batches not yet done (``ns:pending``, ``ns:batch:*``) and parked bytes."""
+    """Published batches not yet done (``ns:pending``) and their parked bytes and messages.
+
+    A batch is one hash, ``ns:parked:{batch_id}``: input id -> document bytes, plus the
+    batch's messages (JSON) under :data:`MESSAGES` when the broker needs a ledger. The
+    producer writes it, scores it in ``ns:pending`` and counts the inputs as enqueued in
+    one round trip before it publishes (and takes all three back if the publish fails).
+    """
 
     def __init__(self, client: Redis, keys: Keys, ttl: int) -> None:
         self.client, self.keys, self.ttl = client, keys, ttl
 
     @guarded
-    def remember(self, batch_id: str, messages: bytes | None, count: int) -> None:
-        """Count a published batch's inputs as enqueued and keep it in the ledger.
+    def park(
+        self, batch_id: str, data: Mapping[str, bytes], messages: bytes | None, count: int
+    ) -> None:
+        """Keep a batch about to be published: its bytes, its messages, its enqueued count.
 
-        No ``messages``: a broker that acknowledges deliveries itself, nothing to keep.
+        No ``messages``: a broker that acknowledges deliveries itself, no ledger entry.
         """
-        pipe = self.client.pipeline(transaction=False)
+        key = self.keys.parked(batch_id)
+        fields: dict[str, bytes] = dict(data)
         if messages is not None:
-            pipe.set(self.keys.batch(batch_id), messages, ex=self.ttl)
+            fields[MESSAGES] = messages
+        pipe = self.client.pipeline(transaction=False)
+        if fields:
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(key, self.ttl)
+        if messages is not None:
             pipe.zadd(self.keys.pending, {batch_id: time.time()})
         pipe.hincrby(self.keys.stats, "enqueued", count)
+        pipe.execute()
+
+    @guarded
+    def unpark(self, batch_id: str, count: int) -> None:
+        """Take back a batch the broker never took: nobody will read it."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self.keys.parked(batch_id))
+        pipe.zrem(self.keys.pending, batch_id)
+        pipe.hincrby(self.keys.stats, "enqueued", -count)
         pipe.execute()
 
     @guarded
@@ -37,6 +64,7 @@ class Ledger:
         """A batch is done: drop it from the ledger, with its parked bytes."""
         pipe = self.client.pipeline(transaction=False)
         pipe.zrem(self.keys.pending, batch_id)
+        # ns:batch:* is where producers before version 2 kept the messages.
         pipe.delete(self.keys.batch(batch_id), self.keys.parked(batch_id))
         pipe.execute()
 
@@ -47,8 +75,12 @@ class Ledger:
         ids = as_strs(self.client.zrangebyscore(self.keys.pending, "-inf", cutoff))
         if not ids:
             return []
-        raw: list[bytes | None] = self.client.mget([self.keys.batch(i) for i in ids])  # type: ignore[assignment]
-        return list(zip(ids, raw, strict=True))
+        pipe = self.client.pipeline(transaction=False)
+        for batch_id in ids:
+            pipe.hget(self.keys.parked(batch_id), MESSAGES)
+            pipe.get(self.keys.batch(batch_id))
+        raw: list[bytes | None] = pipe.execute()
+        return [(i, raw[2 * n] or raw[2 * n + 1]) for n, i in enumerate(ids)]
 
     @guarded
     def touch(self, batch_id: str) -> None:
@@ -61,21 +93,7 @@ class Ledger:
         return bool(self.client.set(self.keys.recovery_lock, "1", nx=True, ex=max(1, seconds)))
 
     @guarded
-    def park(self, batch_id: str, data: Mapping[str, bytes]) -> None:
-        """Keep the document bytes of a batch about to be published, for its worker."""
-        key = self.keys.parked(batch_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(key, mapping=data)  # type: ignore[arg-type]
-        pipe.expire(key, self.ttl)
-        pipe.execute()
-
-    @guarded
     def parked(self, batch_id: str, input_ids: Sequence[str]) -> list[bytes | None]:
         """The parked bytes of these inputs of a batch (None where missing)."""
         found: list[bytes | None] = self.client.hmget(self.keys.parked(batch_id), input_ids)  # type: ignore[assignment]
         return found
-
-    @guarded
-    def unpark(self, batch_id: str) -> None:
-        """Drop the parked bytes of a batch that was never published."""
-        self.client.delete(self.keys.parked(batch_id))

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from worker.core.events import STREAMS, Event
 from worker.core.keys import Keys
 from worker.core.models import Envelope, Outcome, Record, Rejection
+from worker.storage import recordform
 from worker.storage.connection import Redis, as_str, guarded, guarded_iter
 from worker.storage.groups import GroupStream, from_entry
 
@@ -83,8 +84,8 @@ class RecordReader:
     @guarded
     def get(self, record_id: str) -> Record | None:
         """One record by id, or None."""
-        raw = self._redis.get(self.keys.record(record_id))
-        return Record.model_validate_json(raw) if raw else None
+        raw: bytes | None = self._redis.get(self.keys.record(record_id))  # type: ignore[assignment]
+        return recordform.to_record(raw) if raw else None
 
     @guarded_iter
     def records(
@@ -141,7 +142,7 @@ class RecordReader:
     def _load_records(self, ids: list[str]) -> list[Record | None]:
         # None: pruned between the index read and this one.
         raws = self._redis.mget([self.keys.record(i) for i in ids])
-        return [Record.model_validate_json(raw) if raw else None for raw in raws]
+        return [recordform.to_record(raw) if raw else None for raw in raws]
 
     @guarded
     def outcomes(self, input_id: str) -> list[Outcome] | None:

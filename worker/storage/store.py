@@ -21,7 +21,6 @@ import orjson
 from worker.core.errors import Reason
 from worker.core.keys import Keys
 from worker.core.models import (
-    OPTIONAL_RECORD_FIELDS,
     Accepted,
     NotModified,
     Outcome,
@@ -31,7 +30,7 @@ from worker.core.models import (
     Rejection,
 )
 from worker.core.settings import Settings
-from worker.storage import scripts
+from worker.storage import recordform, scripts
 from worker.storage.connection import Redis, as_strs, connect, guarded, wait_ready
 from worker.storage.feedstate import FeedState
 from worker.storage.ledger import Ledger
@@ -43,12 +42,8 @@ COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expan
 
 
 def record_body(record: Record) -> bytes:
-    """Record JSON without ingested_at and version (the store's script adds them)."""
-    data = record.model_dump(mode="json", exclude={"ingested_at", "version"})
-    for name in OPTIONAL_RECORD_FIELDS:
-        if data.get(name) is None:
-            data.pop(name, None)
-    return orjson.dumps(data)
+    """The meta JSON of a record as stored (see :mod:`worker.storage.recordform`)."""
+    return recordform.encode(record)[0]
 
 
 def _score(published: datetime | None) -> float:
@@ -142,6 +137,7 @@ class Store:
 
     def _queue_upsert(self, pipe: Any, item: Accepted, reply: str, now: str) -> None:
         k, rec = self.keys, item.record
+        meta, packed = recordform.encode(rec)
         self._upsert(
             keys=[
                 k.outcome(item.item_id),
@@ -155,7 +151,7 @@ class Store:
                 reply,
             ],
             args=[
-                record_body(rec),
+                meta,
                 rec.id,
                 rec.content_hash,
                 _score(rec.published),
@@ -166,6 +162,7 @@ class Store:
                 item.item_id,
                 rec.kind,
                 k.by_source(""),
+                packed,
             ],
             client=pipe,
         )

@@ -11,7 +11,8 @@ for i = 5, #ARGV do
   if score and score < cutoff and score > nodate then
     local raw = redis.call('GET', ARGV[3] .. id)
     if raw then
-      local rec = cjson.decode(raw)
+      local nl = string.find(raw, '\n', 1, true)  -- schema 2: meta JSON, newline, text
+      local rec = cjson.decode(nl and string.sub(raw, 1, nl - 1) or raw)
       local by_source = ARGV[4] .. rec.source
       redis.call('ZREM', by_source, id)
       if redis.call('ZCARD', by_source) == 0 then

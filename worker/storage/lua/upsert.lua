@@ -2,9 +2,11 @@
 -- the counters and the input's outcome change together or not at all.
 -- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
 --       7 record_events  8 stats  9 reply list ('' for none)
--- ARGV: 1 record JSON without ingested_at/version  2 id  3 content_hash  4 score
+-- ARGV: 1 record meta JSON without ingested_at/version  2 id  3 content_hash  4 score
 --       5 source  6 now (ISO, UTC)  7 outcome ttl  8 stream maxlen  9 input id
---       10 kind  11 old by_source key prefix
+--       10 kind  11 old by_source key prefix  12 packed paragraphs
+-- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
+-- worker/storage/recordform.py); a version 1 record (one JSON object) is read as well.
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 
@@ -13,7 +15,8 @@ local version, ingested_at, event = 1, ARGV[6], 'created'
 local old = redis.call('GET', KEYS[2])
 local outcome
 if old then
-  local prev = cjson.decode(old)
+  local nl = string.find(old, '\n', 1, true)
+  local prev = cjson.decode(nl and string.sub(old, 1, nl - 1) or old)
   if prev.content_hash == hash then
     outcome = 'duplicate'
   else
@@ -32,7 +35,7 @@ end
 
 if outcome ~= 'duplicate' then
   local body = string.sub(ARGV[1], 1, -2) ..
-    ',"ingested_at":"' .. ingested_at .. '","version":' .. version .. '}'
+    ',"ingested_at":"' .. ingested_at .. '","version":' .. version .. '}\n' .. ARGV[12]
   redis.call('SET', KEYS[2], body)
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
