@@ -12,11 +12,12 @@ from tests.helpers import ingest
 from worker.core.errors import ConfigError
 from worker.core.protocol import TASK_POLL_FEEDS
 from worker.core.settings import Settings
-from worker.core.subscriptions import Subscription, load_subscriptions
+from worker.pipeline.subscriptions import load_feeds
 from worker.queue.app import celery_config, make_app
 from worker.queue.beat import poll_due
 from worker.storage.feedstate import FeedState, backoff_delay
 from worker.storage.store import Store
+from worker.text.subscriptions import Subscription
 
 A, B = "https://a.example/feed", "https://b.example/rss"
 T0 = 1_700_000_000.0
@@ -37,8 +38,8 @@ def test_subscriptions_file(tmp_path: Path) -> None:
         tmp_path / "feeds.toml",
         f'[[feed]]\nurl = "{A}"\ninterval = 60\n\n[[feed]]\nurl = "{B}"\n\n[[feed]]\nurl = "{A}"\n',
     )
-    assert load_subscriptions(path, 900) == [Subscription(A, 60), Subscription(B, 900)]
-    assert load_subscriptions(tmp_path / "missing.toml", 900) == []
+    assert load_feeds(path, 900).feeds == [Subscription(A, 60), Subscription(B, 900)]
+    assert load_feeds(tmp_path / "missing.toml", 900).feeds == []
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def test_subscriptions_file(tmp_path: Path) -> None:
 )
 def test_bad_subscriptions_file_is_a_config_error(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError, match="feeds"):
-        load_subscriptions(write_feeds(tmp_path / "feeds.toml", text), 900)
+        load_feeds(write_feeds(tmp_path / "feeds.toml", text), 900)
 
 
 def test_due_feeds_are_claimed_once(schedule: FeedState) -> None:

@@ -82,10 +82,10 @@ def prune(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per feed")
 def feeds(as_json: bool) -> None:
     """Subscribed and fetched feeds with their polling state (failures, next poll)."""
-    from worker.core.subscriptions import load_subscriptions
+    from worker.pipeline.subscriptions import settings_feeds
 
     settings = get_settings()
-    subs = {s.url: s for s in load_subscriptions(settings.feeds_file, settings.feed_interval)}
+    subs = {s.url: s for s in settings_feeds(settings).feeds}
     with opened_store(settings) as store:
         urls = list(subs) + [u for u in store.feeds.known() if u not in subs]
         states = [store.feeds.state(u) | {"subscribed": u in subs} for u in urls]

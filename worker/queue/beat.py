@@ -1,10 +1,11 @@
 """Polling subscribed feeds: what `celery beat`'s periodic task does at each tick.
 
 Celery beat runs ``ingest.poll_feeds`` every ``INGEST_FEED_POLL_EVERY`` seconds. It reads
-the subscriptions (:mod:`worker.core.subscriptions`), claims each due feed atomically in
-its state hash (:class:`worker.storage.feedstate.FeedState`, ``lua/claim_feed.lua``) and
-enqueues a feed-URL input for it. The worker that fetches the feed records the result in
-the same hash, which sets the next poll (with capped backoff after failures).
+the subscriptions (:mod:`worker.pipeline.subscriptions`), claims each enabled due feed
+atomically in its state hash (:class:`worker.storage.feedstate.FeedState`,
+``lua/claim_feed.lua``) and enqueues a feed-URL input for it. The worker that fetches the
+feed records the result in the same hash, which sets the next poll (with capped backoff
+after failures).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from celery import Celery
 
 from worker.core.models import InputKind
 from worker.core.settings import Settings
-from worker.core.subscriptions import load_subscriptions
+from worker.pipeline.subscriptions import settings_feeds
 from worker.queue.producer import InputRef, publish
 from worker.storage.store import Store
 
 
 def poll_due(app: Celery, store: Store, settings: Settings, now: float | None = None) -> list[str]:
     """Enqueue a feed-URL input for every subscription due now; returns their URLs."""
-    subs = load_subscriptions(settings.feeds_file, settings.feed_interval)
+    subs = [s for s in settings_feeds(settings).feeds if s.enabled]
     claimed = store.feeds.claim_due(subs, now)
     refs = [InputRef(source=url, kind=InputKind.FEED_URL, url=url) for url in claimed]
     if refs:

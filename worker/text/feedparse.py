@@ -136,8 +136,8 @@ def parse_feed(
     title = _name(parsed.feed.get("title")) or None
     if max_entries is not None:
         entries = entries[:max_entries]  # in case the byte scan missed some
-    results = [_entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
-    results = _first_of_each_id(results)
+    results = [entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
+    results = first_of_each_id(results)
     if max_entries is not None and found > max_entries:
         results.append(_too_many(found, max_entries, source))
     return ParsedFeed(version=version, title=title, entries=results, bozo=bozo)
@@ -149,8 +149,8 @@ def _too_many(found: int, kept: int, source: str) -> RejectedInput:
     return RejectedInput(Reason.FEED_TOO_MANY_ENTRIES, detail, source=source)
 
 
-def _first_of_each_id(results: list[Record | RejectedInput]) -> list[Record | RejectedInput]:
-    """Later entries with the id of an earlier one are rejected.
+def first_of_each_id(results: list[Record | RejectedInput]) -> list[Record | RejectedInput]:
+    """Reject later entries with the id of an earlier one.
 
     Stored, they would overwrite the first as an update at every fetch, and back again.
     """
@@ -176,9 +176,10 @@ def _headers(base_url: str | None, content_type: str | None) -> dict[str, str]:
     return headers
 
 
-def _entry_or_rejection(
+def entry_or_rejection(
     entry: Mapping[str, Any], n: int, source: str, feed_title: str | None
 ) -> Record | RejectedInput:
+    """Entry ``n`` as a Record, or its rejection naming the entry (never raises)."""
     try:
         return entry_record(entry, source, feed_title)
     except RejectedInput as e:
