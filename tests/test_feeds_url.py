@@ -69,7 +69,9 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def url_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"feed_allowed_networks": (LOOPBACK,), "feed_timeout": 10.0})
+    # No politeness delay: these tests fetch one host back to back (tests/test_politeness.py).
+    update = {"feed_allowed_networks": (LOOPBACK,), "feed_timeout": 10.0, "feed_host_delay": 0.0}
+    return settings.model_copy(update=update)
 
 
 def run_url(url: str, store: Store, settings: Settings, input_id: str) -> list[Outcome]:

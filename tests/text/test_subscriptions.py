@@ -42,7 +42,7 @@ category = "News/Tech"
 full_text = true
 headers = { "Accept-Language" = "en", "X-Key" = " v " }
 auth = { type = "basic", username = "me", password_env = "B_PASSWORD" }
-proxy = "https://other.example:8443"
+proxy = "http://other.example:8443"
 keep = ["python", "(?-i:Rust)"]
 block = ["sponsored"]
 
@@ -81,7 +81,7 @@ def test_full_file() -> None:
             title="B & co",
             headers={"Accept-Language": "en", "X-Key": "v"},
             auth=BasicAuth("me", "B_PASSWORD"),
-            proxy="https://other.example:8443",
+            proxy="http://other.example:8443",
             keep=["python", "(?-i:Rust)"],
             block=["sponsored"],
             full_text=True,
@@ -97,7 +97,7 @@ def test_empty_document() -> None:
 
 
 def test_defaults_of_defaults() -> None:
-    assert Defaults() == Defaults(None, None, 1, 2.0)
+    assert Defaults() == Defaults(None, None, None, None)  # the settings apply
 
 
 @pytest.mark.parametrize(
@@ -111,6 +111,7 @@ def test_defaults_of_defaults() -> None:
         ("[defaults]\nper_host_delay = true", "per_host_delay must be"),
         ('[defaults]\nuser_agent = "a\\nb"', "user_agent must not contain control"),
         ("[defaults]\nproxy = 'socks5://p:1080'", "proxy must be an http"),
+        ("[defaults]\nproxy = 'https://p:8443'", "proxy must be an http:// proxy"),
         ("[[feed]]\ninterval = 60", "feed 1: needs a url"),
         ("[[feed]]\nurl = 'ftp://x/'", "feed 1: url must be an http"),
         ("[[feed]]\nurl = 'javascript:alert(1)'", "feed 1: url must be an http"),

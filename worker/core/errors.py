@@ -8,7 +8,8 @@
     │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
-    │   └── QueueUnavailable   the broker refused a message after the producer's retries
+    │   ├── QueueUnavailable   the broker refused a message after the producer's retries
+    │   └── HostBusy           a feed's host is not to be asked yet (politeness): run later
     ├── InputError             a path the producer cannot read (missing, not a regular file)
     ├── RunFailed              `ingest run` could not finish (its worker died, or timed out)
     │   └── RunInterrupted     `ingest run` caught a signal (``signum``) and stopped
@@ -52,10 +53,14 @@ class Reason(StrEnum):
     FEED_BAD_RESPONSE = "feed.bad_response"
     FEED_TOO_MANY_ENTRIES = "feed.too_many_entries"  # one note after the entries kept
     FEED_NOT_MODIFIED = "feed.not_modified"  # not a rejection: the reason of a 304 duplicate
+    FEED_HOST_BACKOFF = "feed.host_backoff"
+    FEED_AUTH = "feed.auth_missing"
+    FEED_CONFIG = "feed.bad_config"
     ENTRY_NO_TITLE = "entry.no_title"
     ENTRY_NO_CONTENT = "entry.no_content"
     ENTRY_INVALID = "entry.invalid"
     ENTRY_DUPLICATE_ID = "entry.duplicate_id"
+    ENTRY_FILTERED = "entry.filtered"
     INPUT_MALFORMED = "input.malformed"
     INPUT_EXPIRED = "input.expired"
     INPUT_MALFORMED_MESSAGE = "input.malformed_message"
@@ -127,6 +132,19 @@ class StoreUnavailable(TransientError):
 
 class QueueUnavailable(TransientError):
     """The broker could not take a message, even after the producer's retries."""
+
+
+class HostBusy(TransientError):
+    """A feed's host may not be asked yet (per-host politeness): run the input later.
+
+    ``retry_in`` is the seconds until the slot reserved for it; the task is deferred by
+    that much rather than holding its worker process.
+    """
+
+    def __init__(self, host: str, retry_in: float) -> None:
+        super().__init__(f"host {host} busy: retry in {retry_in:.1f} s")
+        self.host = host
+        self.retry_in = retry_in
 
 
 class InputError(IngestError):

@@ -1,7 +1,8 @@
 """Stream events as downstream consumers see them.
 
-A record event's fields are ``event`` (``created`` / ``updated``), ``id``, ``version``,
-``kind``, ``source``, ``content_hash`` and ``at``; a rejection event's are ``event``
+A record event's fields are ``event`` (``created`` / ``updated`` / ``deleted``), ``id``,
+``version``, ``kind``, ``source``, ``content_hash`` and ``at``, and for ``deleted`` a
+``reason`` (``retention``); a rejection event's are ``event``
 (``rejected``), ``input_id``, ``reason``, ``source`` and ``at``. Redis keeps every field
 as a string; :meth:`Event.to_json` turns ``version`` back into a number.
 """
@@ -27,7 +28,7 @@ class Event:
 
     @property
     def type(self) -> str:
-        """``created``, ``updated`` or ``rejected``."""
+        """``created``, ``updated``, ``deleted`` or ``rejected``."""
         return self.fields.get("event", "")
 
     @property

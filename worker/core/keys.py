@@ -34,6 +34,12 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stream:{name}          stream   events by stream name (records, rejections)
     ns:dead:{name}:{group}    stream   dead letters of one consumer group on stream {name}
     ns:replayed               hash     rejected input id -> input id it was replayed as
+    ns:host:{host}            hash     feed host politeness: next start, blocked until (ms,
+                                       Redis clock; expires)
+    ns:host:{host}:leases     zset     fetches under way on a host: input id -> lease end
+    ns:slot:{input_id}        string   the start reserved for a deferred feed fetch (expires)
+    ns:tombstones             zset     "id:{id}" and "hash:{content_hash}" of pruned records
+                                       -> epoch seconds until which they stay deleted
 """
 
 from __future__ import annotations
@@ -135,6 +141,19 @@ class Keys:
     @property
     def replayed(self) -> str:
         return f"{self.ns}:replayed"
+
+    def host(self, host: str) -> str:
+        return f"{self.ns}:host:{host}"
+
+    def host_leases(self, host: str) -> str:
+        return f"{self.ns}:host:{host}:leases"
+
+    def host_slot(self, input_id: str) -> str:
+        return f"{self.ns}:slot:{input_id}"
+
+    @property
+    def tombstones(self) -> str:
+        return f"{self.ns}:tombstones"
 
     @property
     def record_prefix(self) -> str:

@@ -90,6 +90,28 @@ class Envelope(BaseModel):
     reply_to: str | None = None
 
 
+class Medium(BaseModel):
+    """A medium of a feed entry: an enclosure, Media RSS content or thumbnail, an attachment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1, description="absolute http(s) URL")
+    type: str | None = Field(default=None, description="MIME type, when the feed gives one")
+    length: int | None = Field(default=None, ge=0, description="size in bytes, when known")
+    medium: Literal["image", "audio", "video", "document", "executable"] | None = Field(
+        default=None, description="Media RSS medium, when known"
+    )
+
+
+class SeenIn(BaseModel):
+    """One feed that carried the story: its source and the entry's URL there (if any)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(min_length=1)
+    url: str | None = None
+
+
 class Record(BaseModel):
     """A normalised news item, as stored in Redis and read by downstream services."""
 
@@ -111,6 +133,15 @@ class Record(BaseModel):
     feed_title: str | None = None
     authors: list[str] | None = None
     tags: list[str] | None = None
+    media: list[Medium] | None = Field(
+        default=None, description="enclosures, media:content/thumbnail, attachments (http(s))"
+    )
+    image: str | None = Field(default=None, description="URL of the first image of media")
+    seen_in: list[SeenIn] | None = Field(
+        default=None,
+        description="feeds that carried this story (same title and text), first the one "
+        "that created the record; at most 20",
+    )
 
     @model_validator(mode="after")
     def _text_matches_paragraphs(self) -> Record:
@@ -144,7 +175,7 @@ class Outcome(BaseModel):
     input_id: str
 
 
-OPTIONAL_RECORD_FIELDS = ("url", "guid", "feed_title", "authors", "tags")
+OPTIONAL_RECORD_FIELDS = ("url", "guid", "feed_title", "authors", "tags", "media", "image")
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,42 @@ class Settings(BaseSettings):
     feed_poll_every: float = Field(
         default=30.0, gt=0, description="seconds between beat's checks for feeds due"
     )
+    feed_user_agent: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^[ -~]+$",
+        description="User-Agent of feed requests; unset: news-ingest-worker/VERSION",
+    )
+    feed_proxy: str | None = Field(
+        default=None, description="http://host:port proxy for every feed fetch (a trusted hop)"
+    )
+    feed_host_concurrency: int = Field(
+        default=1, ge=1, le=64, description="fetches at a time from one feed host"
+    )
+    feed_host_delay: float = Field(
+        default=2.0, ge=0, le=3600, description="seconds between two fetch starts on one host"
+    )
+    feed_host_wait: float = Field(
+        default=5.0,
+        ge=0,
+        description="a fetch whose host slot is further away is deferred, not waited for",
+    )
+    feed_max_defer: float = Field(
+        default=300.0,
+        gt=0,
+        description="a host blocked longer (Retry-After) fails the fetch as feed.host_backoff",
+    )
+    feed_poll_spread: float = Field(
+        default=60.0, ge=0, description="seconds over which new subscriptions' first polls spread"
+    )
+    tombstone_ttl: int = Field(
+        default=90 * 24 * 3600,
+        gt=0,
+        description="seconds a pruned record's id and content hash keep it from coming back",
+    )
+    tombstone_max: int = Field(
+        default=1_000_000, gt=0, description="tombstones kept at most (oldest dropped first)"
+    )
     feed_max_backoff: int = Field(
         default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
     )
@@ -181,6 +217,15 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
         return tuple(value)
+
+    @field_validator("feed_proxy")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("http://") or "@" in value or any(c <= " " for c in value):
+            raise ValueError("must be http://host:port, without credentials")
+        return value
 
     @field_validator("redis_url", "broker_url")
     @classmethod

@@ -5,6 +5,14 @@ Each entry's item id is ``{input_id}#{n}`` (n counts from 0 in document order), 
 decides per entry: ``created``, ``duplicate`` (same id, same content) or ``updated``
 (same id, changed content: ``version`` + 1 and an ``updated`` event).
 
+The body is read as JSON Feed when it looks like one (a JSON content type, or a ``{``
+first), else as RSS/Atom: both give the same record fields. A subscribed feed's
+``keep``/``block`` rules turn each entry they drop into an ``entry.filtered`` rejection
+whose detail names the rule; nothing is dropped silently.
+
+Fetching a URL applies its subscription's options (:func:`worker.pipeline.subscriptions.
+plan_for`) and per-host politeness (:mod:`worker.pipeline.politeness`).
+
 A feed that fails as a whole (not a feed, too large, fetch failed) is one rejection with
 the envelope's own id. A feed URL answered by ``304 Not Modified`` is one ``duplicate``
 outcome with reason ``feed.not_modified`` and no record: every input, feed or entry,
@@ -27,9 +35,13 @@ from worker.core.models import (
     Rejection,
 )
 from worker.core.settings import Settings
+from worker.pipeline.politeness import host_slot
+from worker.pipeline.subscriptions import FeedPlan, plan_for
 from worker.sources.fetch import FetchResult, fetch_feed
 from worker.storage.store import Store
-from worker.text.feedparse import parse_feed
+from worker.text.feedparse import ParsedFeed, parse_feed
+from worker.text.filters import Rules
+from worker.text.jsonfeed import looks_like_json_feed, parse_json_feed
 
 
 def feed_items(
@@ -39,24 +51,45 @@ def feed_items(
     *,
     base_url: str | None = None,
     content_type: str | None = None,
+    rules: Rules | None = None,
 ) -> list[Prepared]:
     """Parse a feed's bytes into one prepared item per entry; RejectedInput if not a feed."""
-    parsed = parse_feed(
+    parsed = parse_any(data, envelope.source, settings, base_url, content_type)
+    return [
+        _item(envelope, f"{envelope.input_id}#{n}", entry, rules or Rules())
+        for n, entry in enumerate(parsed.entries)
+    ]
+
+
+def parse_any(
+    data: bytes,
+    source: str,
+    settings: Settings,
+    base_url: str | None = None,
+    content_type: str | None = None,
+) -> ParsedFeed:
+    """JSON Feed or RSS/Atom, by the content type and the first bytes."""
+    if looks_like_json_feed(data, content_type):
+        return parse_json_feed(data, source, max_bytes=settings.feed_max_bytes)
+    return parse_feed(
         data,
-        envelope.source,
+        source,
         max_bytes=settings.feed_max_bytes,
         max_entries=settings.feed_max_entries,
         base_url=base_url,
         content_type=content_type,
     )
-    return [
-        _item(envelope, f"{envelope.input_id}#{n}", entry) for n, entry in enumerate(parsed.entries)
-    ]
 
 
-def _item(envelope: Envelope, item_id: str, entry: Record | RejectedInput) -> Prepared:
+def _item(
+    envelope: Envelope, item_id: str, entry: Record | RejectedInput, rules: Rules
+) -> Prepared:
     if isinstance(entry, Record):
-        return Accepted(item_id, entry)
+        dropped = rules.verdict(entry.title, entry.text)
+        if dropped is None:
+            return Accepted(item_id, entry)
+        detail = f"{dropped} ({entry.guid or entry.url or entry.title})"[:2000]
+        entry = RejectedInput(Reason.ENTRY_FILTERED, detail, source=entry.source)
     # No payload: the feed is replayed from its source, and a copy of a large feed per
     # bad entry would cost more than it is worth. The detail names the entry.
     rejection = Rejection(
@@ -87,7 +120,9 @@ class FeedFetcher:
         """Fetch the envelope's URL and parse it: entries, a 304 outcome, or RejectedInput."""
         url = envelope.url or envelope.source
         try:
-            result = self._fetch(url, self.store.seen(envelope.input_id))
+            plan = plan_for(self.settings, url)
+            with host_slot(self.store, self.settings, url, envelope.input_id, plan):
+                result = self._fetch(url, self.store.seen(envelope.input_id), plan)
             if result.status == 304:
                 items: list[Prepared] = [NotModified(envelope.input_id, envelope.source)]
             else:
@@ -97,6 +132,7 @@ class FeedFetcher:
                     self.settings,
                     base_url=result.final_url,
                     content_type=result.content_type,
+                    rules=plan.rules,
                 )
         except RejectedInput as e:
             if e.reason != Reason.FEED_BAD_URL:  # never fetchable: no schedule to keep
@@ -106,13 +142,15 @@ class FeedFetcher:
         self.fetched.append(result)
         return items
 
-    def _fetch(self, url: str, unconditional: bool) -> FetchResult:
+    def _fetch(self, url: str, unconditional: bool, plan: FeedPlan) -> FetchResult:
         # A redelivered input fetches unconditionally: its first delivery may have saved
         # the validators, and a 304 now would give it a second, different outcome.
         etag, last_modified = None, None
         if not unconditional:
             etag, last_modified = self.store.feeds.validators(url)
-        return fetch_feed(url, self.settings, etag=etag, last_modified=last_modified)
+        return fetch_feed(
+            url, self.settings, etag=etag, last_modified=last_modified, options=plan.options
+        )
 
     def settle(self) -> None:
         """After the commit: save validators and mark each fetched feed as polled."""

@@ -9,12 +9,24 @@ restart, and a worker fetching a feed by hand applies the same options as a poll
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from worker.core.errors import ConfigError
+from worker.core.errors import ConfigError, FeedFetchError, Reason
 from worker.core.settings import Settings
-from worker.text.subscriptions import Defaults, FeedsConfig, Subscription, parse_feeds
+from worker.sources.fetch import RequestOptions
+from worker.text.filters import Rules, compile_rules
+from worker.text.subscriptions import (
+    Defaults,
+    FeedsConfig,
+    MissingSecret,
+    Subscription,
+    parse_feeds,
+)
 
 EMPTY = FeedsConfig(Defaults(), [])
 _cache: dict[tuple[Path, int], tuple[tuple[int, int], FeedsConfig]] = {}
@@ -53,3 +65,55 @@ def settings_feeds(settings: Settings) -> FeedsConfig:
 def subscription_for(settings: Settings, url: str) -> Subscription | None:
     """The subscription whose URL is ``url``, if the feeds file has one."""
     return next((s for s in settings_feeds(settings).feeds if s.url == url), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """What a fetch of one feed URL applies: request options, filters, host politeness."""
+
+    options: RequestOptions
+    rules: Rules
+    concurrency: int
+    delay: float
+
+
+def plan_for(settings: Settings, url: str, environ: Mapping[str, str] = os.environ) -> FeedPlan:
+    """The options of the subscription with this URL (defaults when none), secrets resolved.
+
+    A feeds file that cannot be read, or an auth variable that is unset, fails the fetch
+    (``feed.bad_config``, ``feed.auth_missing``): fetching without the options would send
+    the request the subscriber did not ask for. The message names the fix, never a secret.
+    """
+    try:
+        config = settings_feeds(settings)
+        sub = next((s for s in config.feeds if s.url == url), None)
+        headers = _headers(config.defaults, sub, environ)
+    except MissingSecret as e:
+        raise FeedFetchError(Reason.FEED_AUTH, str(e), source=url, retryable=True) from e
+    except ConfigError as e:
+        raise FeedFetchError(Reason.FEED_CONFIG, str(e), source=url, retryable=True) from e
+    defaults = config.defaults
+    return FeedPlan(
+        options=RequestOptions(headers, (sub.proxy if sub else None) or defaults.proxy),
+        rules=_rules(tuple(sub.keep), tuple(sub.block)) if sub else Rules(),
+        concurrency=defaults.per_host_concurrency or settings.feed_host_concurrency,
+        delay=settings.feed_host_delay
+        if defaults.per_host_delay is None
+        else defaults.per_host_delay,
+    )
+
+
+def _headers(
+    defaults: Defaults, sub: Subscription | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    headers = {"User-Agent": defaults.user_agent} if defaults.user_agent else {}
+    if sub is not None:
+        headers |= sub.headers
+        if sub.auth is not None:
+            headers |= sub.auth.resolve(environ)
+    return headers
+
+
+@lru_cache(maxsize=1024)
+def _rules(keep: tuple[str, ...], block: tuple[str, ...]) -> Rules:
+    return compile_rules(keep, block)

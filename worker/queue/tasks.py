@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from worker.core.errors import ConfigError, StoreUnavailable, TransientError
+from worker.core.errors import ConfigError, HostBusy, StoreUnavailable, TransientError
 from worker.core.models import Outcome
 from worker.core.protocol import TASK_POLL_FEEDS, TASK_PROCESS_BATCH
 from worker.pipeline import parked, process
@@ -47,9 +47,14 @@ def process_batch(self: Task[Any, Any], messages: Any) -> int:
         messages = [messages]
     batch = [m if isinstance(m, dict) else {"source": repr(m)[:200]} for m in messages]
     try:
-        outcomes = run(app, batch, self.request.id)
-    except StoreUnavailable as e:
-        outcomes = wait_and_rerun(app, batch, self.request.id, e)
+        try:
+            outcomes = run(app, batch, self.request.id)
+        except StoreUnavailable as e:
+            outcomes = wait_and_rerun(app, batch, self.request.id, e)
+    except HostBusy as e:
+        # A polite wait for a feed host: come back at the reserved start, process free.
+        log.info("deferring batch %s by %.1f s: %s", self.request.id, e.retry_in, e)
+        raise self.retry(countdown=e.retry_in, max_retries=None) from e
     log.info("batch of %d inputs: %d outcomes", len(batch), len(outcomes))
     return len(outcomes)
 

@@ -13,7 +13,11 @@ Not feedparser's urllib, so that every limit is ours:
 - At most ``INGEST_FEED_MAX_REDIRECTS`` redirects (301, 302, 303, 307, 308).
 - HTTPS verifies the certificate against the URL's host name, which is also sent as SNI.
 - Proxy variables (``http_proxy``, ``https_proxy``, ...) are ignored: ``http.client`` never
-  reads them, and a proxy would connect to addresses the guard never saw.
+  reads them. A proxy is used only when configured (``INGEST_FEED_PROXY`` or a feed's
+  ``proxy``): a trusted hop, with the feed's host still vetted (:mod:`worker.sources.proxy`).
+- :class:`RequestOptions` carry a feed's own headers (its User-Agent, its Authorization,
+  resolved by the caller) and proxy. ``Authorization`` is sent to the feed's own origin
+  only: a redirect to another scheme, host or port drops it.
 
 Conditional GET: pass the validators remembered from the last fetch; a ``304`` comes back as
 a result with ``status=304`` and no body.
@@ -32,7 +36,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -44,6 +48,7 @@ from worker.core.settings import Settings
 from worker.sources import netguard
 from worker.sources.body import check_length, read_body
 from worker.sources.deadline import Deadline, Watchdog, call_with_timeout
+from worker.sources.proxy import first_vetted, open_proxy, tunnel
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ACCEPT = (
@@ -73,6 +78,17 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """A feed's own request options: extra headers (secrets resolved) and a proxy URL."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    proxy: str | None = None
+
+    def __repr__(self) -> str:  # never show header values: one of them may be a secret
+        return f"RequestOptions(headers={sorted(self.headers)!r}, proxy={self.proxy!r})"
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One checked URL, split into what a request needs."""
 
@@ -81,6 +97,16 @@ class Target:
     host: str  # ASCII (IDNA) host name or IP literal, no brackets
     port: int
     path: str  # path and query, percent-encoded
+
+    @property
+    def origin(self) -> tuple[bool, str, int]:
+        return self.https, self.host.lower(), self.port
+
+    @property
+    def absolute(self) -> str:
+        """The absolute-form request target (for a request through a proxy)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.https else 'http'}://{host}:{self.port}{self.path}"
 
 
 def bad_url(url: str, why: str) -> FeedFetchError:
@@ -137,16 +163,31 @@ class _Connection(http.client.HTTPConnection):
         raise http.client.NotConnected("connection already closed")
 
 
-def _open_socket(target: Target, settings: Settings, deadline: Deadline) -> socket.socket:
-    """Resolve, vet every address, connect to a vetted one: the guard runs on every hop."""
+def _open_socket(
+    target: Target, settings: Settings, deadline: Deadline, proxy: str | None
+) -> socket.socket:
+    """Resolve, vet every address, connect to a vetted one: the guard runs on every hop.
+
+    Through a proxy the feed's host is vetted the same way first; https then tunnels to
+    the vetted address.
+    """
     allowed = netguard.networks(settings.feed_allowed_networks)
     lookup_time = min(settings.feed_connect_timeout, deadline.remaining())
     addresses = call_with_timeout(
         lambda: netguard.vetted(target.host, target.port, allowed), lookup_time
     )
-    return netguard.connect(
-        addresses, target.port, connect_timeout=settings.feed_connect_timeout, deadline=deadline
-    )
+    connect = settings.feed_connect_timeout
+    if proxy is None:
+        return netguard.connect(addresses, target.port, connect_timeout=connect, deadline=deadline)
+    lookup_time = min(settings.feed_connect_timeout, deadline.remaining())
+    sock = call_with_timeout(lambda: open_proxy(proxy, connect, deadline), lookup_time + connect)
+    if target.https:
+        try:
+            tunnel(sock, first_vetted(addresses), target.port)
+        except BaseException:
+            sock.close()
+            raise
+    return sock
 
 
 @lru_cache(maxsize=1)
@@ -161,10 +202,13 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-def _headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+def _headers(
+    etag: str | None, last_modified: str | None, settings: Settings, extra: dict[str, str]
+) -> dict[str, str]:
     headers = {
-        "User-Agent": USER_AGENT,
+        "User-Agent": settings.feed_user_agent or USER_AGENT,
         "Accept": ACCEPT,
+        **extra,
         "Accept-Encoding": "gzip, deflate",
         "Connection": "close",
     }
@@ -206,9 +250,10 @@ def _exchange(
     deadline: Deadline,
     watchdog: Watchdog,
     headers: dict[str, str],
+    proxy: str | None,
 ) -> tuple[http.client.HTTPResponse, _Connection]:
     """Connect (guarded), send the GET and read the status and headers."""
-    sock = _open_socket(target, settings, deadline)
+    sock = _open_socket(target, settings, deadline, proxy)
     try:
         watchdog.watch(sock)
         sock.settimeout(max(deadline.remaining(), 0.001))
@@ -220,7 +265,9 @@ def _exchange(
         raise
     conn = _Connection(target, sock)
     try:
-        conn.request("GET", target.path, headers=headers)
+        # Through a proxy, plain http asks in absolute form; https speaks in its tunnel.
+        path = target.absolute if proxy and not target.https else target.path
+        conn.request("GET", path, headers=headers)
         return conn.getresponse(), conn
     except BaseException:
         conn.close()
@@ -233,12 +280,15 @@ def _hop(
     deadline: Deadline,
     conditional: tuple[str | None, str | None],
     source: str,
+    options: RequestOptions,
 ) -> FetchResult | str:
     """One request: the result, or the next URL when the answer is a redirect."""
     watchdog = Watchdog(deadline)
+    headers = _headers(*conditional, settings, options.headers)
+    proxy = options.proxy or settings.feed_proxy
     with _failures(source, deadline, watchdog, settings.feed_connect_timeout):
         try:
-            response, conn = _exchange(target, settings, deadline, watchdog, _headers(*conditional))
+            response, conn = _exchange(target, settings, deadline, watchdog, headers, proxy)
             try:
                 return _answer(target, response, settings, deadline, conditional, source)
             finally:
@@ -290,21 +340,29 @@ def _answer(
 
 
 def fetch_feed(
-    url: str, settings: Settings, *, etag: str | None = None, last_modified: str | None = None
+    url: str,
+    settings: Settings,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    options: RequestOptions | None = None,
 ) -> FetchResult:
     """Fetch ``url`` (conditionally when validators are given), following a few redirects.
 
     Raises :class:`~worker.core.errors.FeedFetchError` with a reason code on any failure.
     """
     deadline = Deadline(settings.feed_timeout)
-    current = url
+    options = options or RequestOptions()
+    current, origin = url, None
     for _ in range(settings.feed_max_redirects + 1):
         try:
             target = parse_url(current)
         except FeedFetchError as e:
             e.source = url
             raise
-        answer = _hop(target, settings, deadline, (etag, last_modified), url)
+        origin = origin or target.origin
+        hop_options = options if target.origin == origin else _without_auth(options)
+        answer = _hop(target, settings, deadline, (etag, last_modified), url, hop_options)
         if isinstance(answer, FetchResult):
             return answer
         current = answer
@@ -313,3 +371,9 @@ def fetch_feed(
         f"more than {settings.feed_max_redirects} redirects (last to {current})",
         source=url,
     )
+
+
+def _without_auth(options: RequestOptions) -> RequestOptions:
+    """The options for another origin: its Authorization is not theirs to see."""
+    headers = {k: v for k, v in options.headers.items() if k.lower() != "authorization"}
+    return RequestOptions(headers, options.proxy)

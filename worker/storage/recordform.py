@@ -28,19 +28,22 @@ SEPARATOR = b"\n"
 # Level 1: on short news text it gives nearly what level 6 gives, at a fraction of the CPU.
 LEVEL = 1
 # Added by the store's script when it writes the record.
-STORE_FIELDS = frozenset({"ingested_at", "version"})
+STORE_FIELDS = frozenset({"ingested_at", "version", "seen_in"})
 
 
 def encode(record: Record) -> tuple[bytes, bytes]:
     """The stored parts of a record: meta JSON (no ingested_at/version) and packed paragraphs.
 
-    The store's script appends ``ingested_at`` and ``version`` to the meta JSON, then the
-    separator and the packed paragraphs.
+    The store's script appends ``ingested_at``, ``version`` (and ``seen_in`` once a story
+    was seen in more than one place) to the meta JSON, then the separator and the packed
+    paragraphs.
     """
     meta = record.model_dump(mode="json", exclude={"paragraphs", "text", *STORE_FIELDS})
     for name in OPTIONAL_RECORD_FIELDS:
         if meta.get(name) is None:
             meta.pop(name, None)
+    if meta.get("media"):
+        meta["media"] = [{k: v for k, v in m.items() if v is not None} for m in meta["media"]]
     return orjson.dumps(meta), pack(record.paragraphs)
 
 

@@ -8,8 +8,13 @@ The store's scripts cap each stream as it grows (``XADD ... MAXLEN ~ INGEST_STRE
   than that many seconds (``XTRIM MINID ~``). Both are approximate: Redis drops whole
   internal nodes (100 entries by default), so a stream may keep a few more;
 - with ``INGEST_RECORD_RETENTION_DAYS``, records published before the cutoff are deleted
-  with their index entries, atomically per batch; undated records are kept. No event is
-  published for a pruned record, and the ``pruned`` counter of ``ingest stats`` grows.
+  with their index entries, atomically per batch; undated records are kept. Each deleted
+  record publishes a ``deleted`` event (``reason=retention``) on the record stream and
+  leaves tombstones, its id and its content hash, for ``INGEST_TOMBSTONE_TTL`` seconds:
+  an entry still in its feed then ends as a ``duplicate`` (reason ``record.deleted``)
+  instead of coming back as a new record. At most ``INGEST_TOMBSTONE_MAX`` tombstones are
+  kept (the oldest go first); expired ones are dropped at each prune. The ``pruned``
+  counter of ``ingest stats`` grows.
 """
 
 from __future__ import annotations
@@ -41,8 +46,17 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
         report.events[key] = trim(store, key, now)
     days = store.settings.record_retention_days
     if days:
-        report.records = prune_records(store, now - timedelta(days=days), batch)
+        report.records = prune_records(store, now - timedelta(days=days), batch, now)
+    trim_tombstones(store, now)
     return report
+
+
+def trim_tombstones(store: Store, now: datetime) -> None:
+    """Drop expired tombstones, then the oldest beyond ``INGEST_TOMBSTONE_MAX``."""
+    key = store.keys.tombstones
+    store.client.zremrangebyscore(key, "-inf", now.timestamp())
+    # Two per record (id and content hash); the earliest expiry is the oldest.
+    store.client.zremrangebyrank(key, 0, -(2 * store.settings.tombstone_max) - 1)
 
 
 def stream_keys(client: RecordReader) -> list[str]:
@@ -63,21 +77,32 @@ def trim(store: Store, key: str, now: datetime) -> int:
     return removed
 
 
-def prune_records(store: Store, cutoff: datetime, batch: int) -> int:
+def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> int:
     """Delete records published before ``cutoff``, ``batch`` ids per atomic script call."""
-    keys, client = store.keys, store.client
+    keys, client, settings = store.keys, store.client, store.settings
+    at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
     script = scripts.register(client, "prune.lua")
     low, high = f"({NO_DATE_SCORE}", f"({cutoff.timestamp()}"
     total = 0
     while ids := client.zrangebyscore(keys.by_published, low, high, start=0, num=batch):
         pruned = int(
             script(
-                keys=[keys.by_published, keys.by_content_hash, keys.sources, keys.stats],
+                keys=[
+                    keys.by_published,
+                    keys.by_content_hash,
+                    keys.sources,
+                    keys.stats,
+                    keys.tombstones,
+                    keys.record_events,
+                ],
                 args=[
                     cutoff.timestamp(),
                     NO_DATE_SCORE,
                     keys.record_prefix,
                     keys.by_source(""),
+                    at,
+                    now.timestamp() + settings.tombstone_ttl,
+                    settings.stream_maxlen,
                     *ids,
                 ],
             )

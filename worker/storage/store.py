@@ -6,12 +6,14 @@ time and changes nothing (no second record, event or count).
 
 :class:`Store` holds the writes of outcomes and the counters; the other concerns live in
 their own modules and hang off it: ``store.ledger`` (batches in flight, parked bytes),
-``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state)
-and ``store.reader`` (every read, :mod:`worker.storage.reads`).
+``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state),
+``store.hosts`` (per-host politeness) and ``store.reader`` (every read,
+:mod:`worker.storage.reads`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,12 +35,16 @@ from worker.core.settings import Settings
 from worker.storage import recordform, scripts
 from worker.storage.connection import Redis, as_strs, connect, guarded, wait_ready
 from worker.storage.feedstate import FeedState
+from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
 from worker.storage.reads import NO_DATE_SCORE, RecordReader
 from worker.storage.replies import Replies
 
 __all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
+
+
+MAX_SEEN_IN = 20
 
 
 def record_body(record: Record) -> bytes:
@@ -64,6 +70,7 @@ class Store:
         self.ledger = Ledger(client, self.keys, settings.outcome_ttl)
         self.replies = Replies(client, self.keys, settings.outcome_ttl)
         self.feeds = FeedState(client, self.keys, settings)
+        self.hosts = HostGate(client, self.keys)
         self.reader = RecordReader(client, self.keys)
         self._upsert = scripts.register(client, "upsert.lua")
         self._reject = scripts.register(client, "reject.lua")
@@ -149,6 +156,7 @@ class Store:
                 k.record_events,
                 k.stats,
                 reply,
+                k.tombstones,
             ],
             args=[
                 meta,
@@ -163,6 +171,10 @@ class Store:
                 rec.kind,
                 k.by_source(""),
                 packed,
+                rec.url or "",
+                time.time(),
+                k.record_prefix,
+                MAX_SEEN_IN,
             ],
             client=pipe,
         )

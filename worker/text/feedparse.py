@@ -34,6 +34,8 @@ Entry fields:
 - ``url``: the entry's link when it is an absolute http(s) URL of at most
   :data:`MAX_URL_CHARS` characters, else absent. ``guid``: normalised plain text (not
   HTML: it is an identifier), cut to :data:`MAX_GUID_CHARS` characters.
+- ``media`` and ``image``: enclosures, Media RSS content and thumbnails, Atom enclosure
+  links (:mod:`worker.text.media`), when there are any.
 
 Every field is plain text without control characters; see docs/consumers.md.
 
@@ -60,6 +62,7 @@ from pydantic import ValidationError
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
 from worker.text.htmltext import html_to_line, html_to_paragraphs
+from worker.text.media import entry_media, first_image
 from worker.text.normalise import (
     content_hash,
     join_paragraphs,
@@ -220,9 +223,16 @@ def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) 
             feed_title=feed_title,
             authors=authors,
             tags=tags,
+            **_media_fields(entry),
         )
     except ValidationError as e:
         raise RejectedInput(Reason.ENTRY_INVALID, str(e.errors()[0]["msg"])) from e
+
+
+def _media_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``media`` and ``image`` of the record, when the entry has any media."""
+    media = entry_media(entry)
+    return {"media": media, "image": first_image(media)} if media else {}
 
 
 def entry_id(source: str, guid: str | None, link: str | None, title: str, text: str) -> str:

@@ -5,7 +5,7 @@
     [defaults]
     user_agent = "my-reader/1.0"
     proxy = "http://proxy.internal:3128"
-    per_host_concurrency = 1      # fetches at a time per host
+    per_host_concurrency = 1      # fetches at a time per host (INGEST_FEED_HOST_CONCURRENCY)
     per_host_delay = 2.0          # seconds between two fetches from one host
 
     [[feed]]
@@ -115,8 +115,8 @@ class Defaults:
 
     user_agent: str | None = None
     proxy: str | None = None
-    per_host_concurrency: int = 1
-    per_host_delay: float = 2.0
+    per_host_concurrency: int | None = None  # None: the setting applies
+    per_host_delay: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +184,8 @@ def _proxy(value: Any, where: str) -> str:
     url = _url(value, where)
     if has_credentials(url):
         raise ConfigError(f"{where}: credentials in a proxy URL would be logged; not allowed")
+    if not url.lower().startswith("http://"):
+        raise ConfigError(f"{where} must be an http:// proxy (https feeds tunnel through it)")
     return url
 
 

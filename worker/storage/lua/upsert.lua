@@ -1,55 +1,112 @@
 -- Idempotent record upsert: the record, its indexes, the content-hash entry, the event,
 -- the counters and the input's outcome change together or not at all.
 -- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
---       7 record_events  8 stats  9 reply list ('' for none)
--- ARGV: 1 record meta JSON without ingested_at/version  2 id  3 content_hash  4 score
---       5 source  6 now (ISO, UTC)  7 outcome ttl  8 stream maxlen  9 input id
+--       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones
+-- ARGV: 1 record meta JSON without ingested_at/version/seen_in  2 id  3 content_hash
+--       4 score  5 source  6 now (ISO, UTC)  7 outcome ttl  8 stream maxlen  9 input id
 --       10 kind  11 old by_source key prefix  12 packed paragraphs
+--       13 entry url ('' for none)  14 now (epoch seconds)  15 record key prefix
+--       16 max seen_in entries
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
 -- worker/storage/recordform.py); a version 1 record (one JSON object) is read as well.
+-- A new id is a `duplicate` instead of a record when its id or content hash was pruned
+-- (reason record.deleted: deletions stay deleted) or, for a feed entry, when another
+-- record has the same content hash (reason record.same_content; that record's seen_in
+-- gains this source and URL). seen_in, written once a story was seen in more than one
+-- place, is always the last key of the meta JSON.
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 
-local id, hash, score = ARGV[2], ARGV[3], ARGV[4]
+local id, hash, score, source = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local url = ARGV[13] ~= '' and ARGV[13] or nil
 local version, ingested_at, event = 1, ARGV[6], 'created'
+local seen = {{source = source, url = url}}
 local old = redis.call('GET', KEYS[2])
-local outcome
+local outcome, reason, result_id = nil, nil, id
+
+local function tombstoned(member)
+  local until_at = redis.call('ZSCORE', KEYS[10], member)
+  return until_at and tonumber(until_at) > tonumber(ARGV[14])
+end
+
+local function add_seen(list, entry)
+  for _, e in ipairs(list) do
+    if e.source == entry.source and e.url == entry.url then return false end
+  end
+  if #list >= tonumber(ARGV[16]) then return false end
+  table.insert(list, entry)
+  return true
+end
+
+local function with_seen(body, list)
+  if #list < 2 then return body .. '}' end
+  return body .. ',"seen_in":' .. cjson.encode(list) .. '}'
+end
+
+local function split(raw)  -- the meta JSON, and what follows it (newline, packed text)
+  local nl = string.find(raw, '\n', 1, true)
+  if nl then return string.sub(raw, 1, nl - 1), string.sub(raw, nl) end
+  return raw, ''
+end
+
+local function strip_seen(raw)
+  local at = string.find(raw, ',"seen_in":[', 1, true)
+  return at and string.sub(raw, 1, at - 1) or string.sub(raw, 1, -2)
+end
+
 if old then
-  local nl = string.find(old, '\n', 1, true)
-  local prev = cjson.decode(nl and string.sub(old, 1, nl - 1) or old)
+  local prev = cjson.decode((split(old)))
   if prev.content_hash == hash then
     outcome = 'duplicate'
   else
     outcome, event = 'updated', 'updated'
     version, ingested_at = prev.version + 1, prev.ingested_at
+    if type(prev.seen_in) == 'table' and #prev.seen_in > 0 then
+      seen = prev.seen_in
+      add_seen(seen, {source = source, url = url})
+    end
     if redis.call('HGET', KEYS[6], prev.content_hash) == id then
       redis.call('HDEL', KEYS[6], prev.content_hash)
     end
-    if prev.source ~= ARGV[5] then
+    if prev.source ~= source then
       redis.call('ZREM', ARGV[11] .. prev.source, id)
     end
   end
-else
-  outcome = 'created'
+elseif tombstoned('id:' .. id) or tombstoned('hash:' .. hash) then
+  outcome, reason = 'duplicate', 'record.deleted'
+elseif ARGV[10] == 'feed' then
+  local first = redis.call('HGET', KEYS[6], hash)
+  local raw = first and redis.call('GET', ARGV[15] .. first)
+  if raw then
+    outcome, reason, result_id = 'duplicate', 'record.same_content', first
+    local meta, rest = split(raw)
+    local rec = cjson.decode(meta)
+    local list = type(rec.seen_in) == 'table' and rec.seen_in or {}
+    if #list == 0 then list = {{source = rec.source, url = rec.url}} end
+    if add_seen(list, {source = source, url = url}) then
+      redis.call('SET', ARGV[15] .. first, with_seen(strip_seen(meta), list) .. rest)
+    end
+  end
 end
+outcome = outcome or 'created'
 
 if outcome ~= 'duplicate' then
   local body = string.sub(ARGV[1], 1, -2) ..
-    ',"ingested_at":"' .. ingested_at .. '","version":' .. version .. '}\n' .. ARGV[12]
-  redis.call('SET', KEYS[2], body)
+    ',"ingested_at":"' .. ingested_at .. '","version":' .. version
+  redis.call('SET', KEYS[2], with_seen(body, seen) .. '\n' .. ARGV[12])
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
-  redis.call('SADD', KEYS[5], ARGV[5])
+  redis.call('SADD', KEYS[5], source)
   redis.call('HSET', KEYS[6], hash, id)
   redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'event', event, 'id', id,
-    'version', version, 'kind', ARGV[10], 'source', ARGV[5], 'content_hash', hash,
+    'version', version, 'kind', ARGV[10], 'source', source, 'content_hash', hash,
     'at', ARGV[6])
 end
 local counter = {created = 'records', updated = 'updates', duplicate = 'duplicates'}
 redis.call('HINCRBY', KEYS[8], counter[outcome], 1)
 
-local result = cjson.encode({outcome = outcome, id = id, input_id = ARGV[9], version = version,
-  source = ARGV[5]})
+local result = cjson.encode({outcome = outcome, id = result_id, input_id = ARGV[9],
+  version = version, source = source, reason = reason})
 redis.call('SET', KEYS[1], result, 'EX', ARGV[7])
 if KEYS[9] ~= '' then
   redis.call('RPUSH', KEYS[9], result)

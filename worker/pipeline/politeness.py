@@ -1,0 +1,89 @@
+"""Per-host politeness around one feed fetch: wait a little, defer, or give up for now.
+
+:func:`host_slot` asks the shared gate (:class:`worker.storage.hosts.HostGate`) for a slot
+on the feed's host before the fetch and gives it back after:
+
+- a slot within ``INGEST_FEED_HOST_WAIT`` seconds is waited for here;
+- a slot further away is reserved for the input and :class:`~worker.core.errors.HostBusy`
+  raised: the task is deferred to that moment (a Celery retry with a countdown), so the
+  worker process serves other hosts meanwhile;
+- a host not free for more than ``INGEST_FEED_MAX_DEFER`` seconds (its Retry-After, or a
+  queue that long) fails the fetch as ``feed.host_backoff``; beat polls it again then.
+
+A 429 or 503 answer with Retry-After blocks the whole host for that long (capped by
+``INGEST_FEED_MAX_BACKOFF``), so every feed on it waits, not only the one that asked.
+Politeness is per host name of the subscribed URL; a redirect elsewhere is not counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from worker.core.errors import FeedFetchError, FeedHttpError, HostBusy, Reason
+from worker.core.settings import Settings
+from worker.pipeline.subscriptions import FeedPlan
+from worker.storage.hosts import Gate
+from worker.storage.store import Store
+
+LEASE_MARGIN = 5.0  # seconds a lease outlives the fetch deadline
+
+
+def host_of(url: str) -> str | None:
+    """The lowercase host name of a URL, or None when it has none (the fetch rejects it)."""
+    try:
+        return urlsplit(url).hostname or None
+    except ValueError:
+        return None
+
+
+@contextmanager
+def host_slot(
+    store: Store, settings: Settings, url: str, token: str, plan: FeedPlan
+) -> Iterator[None]:
+    """Hold a fetch slot on the URL's host for the time of the block (see module doc)."""
+    host = host_of(url)
+    if host is None:
+        yield
+        return
+    _acquire(store, settings, url, host, token, plan)
+    try:
+        yield
+    except FeedHttpError as e:
+        if e.status in (429, 503) and e.retry_after:
+            store.hosts.block(host, min(e.retry_after, settings.feed_max_backoff))
+        raise
+    finally:
+        store.hosts.release(host, token)
+
+
+def _acquire(
+    store: Store, settings: Settings, url: str, host: str, token: str, plan: FeedPlan
+) -> None:
+    deadline = time.monotonic() + settings.feed_host_wait
+    while True:
+        slot = store.hosts.acquire(
+            host,
+            token,
+            concurrency=plan.concurrency,
+            delay=plan.delay,
+            lease=settings.feed_timeout + LEASE_MARGIN,
+            max_wait=settings.feed_max_defer,
+        )
+        if slot.gate is Gate.GO:
+            return
+        if slot.gate is Gate.BLOCKED:
+            detail = f"host {host} is not free for another {slot.seconds:.0f} s "
+            detail += "(its Retry-After, or that many feeds ahead); polled again then"
+            raise FeedFetchError(
+                Reason.FEED_HOST_BACKOFF,
+                detail,
+                source=url,
+                retryable=True,
+                retry_after=slot.seconds,
+            )
+        if slot.seconds > deadline - time.monotonic():
+            raise HostBusy(host, slot.seconds)
+        time.sleep(slot.seconds)

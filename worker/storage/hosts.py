@@ -1,0 +1,74 @@
+"""Per-host politeness in Redis, shared by every worker: fetch slots and Retry-After blocks.
+
+Feeds on one host are fetched at most ``concurrency`` at a time (leases that expire, so a
+worker that dies mid-fetch frees its slot) and their starts are at least ``delay`` seconds
+apart; a host that answered 429 or 503 with Retry-After gets no request before then. The
+rules live in ``lua/host_slot.lua`` and ``lua/host_block.lua``, on Redis's clock.
+
+:meth:`HostGate.acquire` answers at once: go (a lease is held: :meth:`HostGate.release`
+it), come back in so many seconds (a start is reserved for the input, kept across a
+requeue of its task), or the host is blocked for longer than the caller will wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from worker.core.keys import Keys
+from worker.storage import scripts
+from worker.storage.connection import Redis, guarded
+
+
+class Gate(StrEnum):
+    """What :meth:`HostGate.acquire` decided."""
+
+    GO = "go"
+    WAIT = "wait"  # a start is reserved this many seconds from now
+    BLOCKED = "blocked"  # not free for longer than the caller's limit; nothing reserved
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """An answer of the gate: the decision and the seconds to wait (0 for GO)."""
+
+    gate: Gate
+    seconds: float
+
+
+class HostGate:
+    """Fetch slots per host, under one namespace."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.client, self.keys = client, keys
+        self._slot = scripts.register(client, "host_slot.lua")
+        self._block = scripts.register(client, "host_block.lua")
+
+    @guarded
+    def acquire(
+        self,
+        host: str,
+        token: str,
+        *,
+        concurrency: int,
+        delay: float,
+        lease: float,
+        max_wait: float,
+    ) -> Slot:
+        """Take a fetch slot on ``host`` for ``token`` (the input id), or say when to return."""
+        k = self.keys
+        code, ms = self._slot(
+            keys=[k.host(host), k.host_leases(host), k.host_slot(token)],
+            args=[token, concurrency, int(delay * 1000), int(lease * 1000), int(max_wait * 1000)],
+        )
+        return Slot((Gate.GO, Gate.WAIT, Gate.BLOCKED)[int(code)], int(ms) / 1000)
+
+    @guarded
+    def release(self, host: str, token: str) -> None:
+        """Give a slot back once the fetch is over."""
+        self.client.zrem(self.keys.host_leases(host), token)
+
+    @guarded
+    def block(self, host: str, seconds: float) -> None:
+        """No fetch from ``host`` starts for ``seconds`` (its Retry-After)."""
+        self._block(keys=[self.keys.host(host)], args=[seconds])
