@@ -25,7 +25,8 @@ T0 = 1_700_000_000.0
 
 @pytest.fixture
 def schedule(store: Store, settings: Settings) -> FeedState:
-    return Store(store.client, settings.model_copy(update={"feed_max_backoff": 3600})).feeds
+    update = {"feed_max_backoff": 3600, "feed_poll_spread": 0}
+    return Store(store.client, settings.model_copy(update=update)).feeds
 
 
 def write_feeds(path: Path, text: str) -> Path:
@@ -67,6 +68,17 @@ def test_due_feeds_are_claimed_once(schedule: FeedState) -> None:
     assert schedule.claim_due(subs, now=T0 + 62) == [A]
     assert schedule.claim_due(subs, now=T0 + 602) == [B]
     assert schedule.known() == [A, B]
+
+
+def test_new_feeds_are_spread_over_the_poll_spread(store: Store, settings: Settings) -> None:
+    """A thousand new subscriptions: none is due at once, at most a few in any one second."""
+    spread = Store(store.client, settings.model_copy(update={"feed_poll_spread": 60})).feeds
+    subs = [Subscription(f"https://h{n % 10}.example/feed/{n}", 900) for n in range(1000)]
+    assert spread.claim_due(subs, now=T0) == []
+    per_second = [len(spread.claim_due(subs, now=T0 + s)) for s in range(1, 61)]
+    assert sum(per_second) == 1000
+    assert max(per_second) <= 35  # about 1000 / 60 each second, never all at once
+    assert spread.claim_due(subs, now=T0 + 61) == []  # each claimed once
 
 
 def test_lost_fetch_is_polled_again_after_the_lease(
@@ -114,7 +126,7 @@ def test_poll_due_enqueues_feed_urls(
     store: Store, settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:
     path = write_feeds(tmp_path / "feeds.toml", f'[[feed]]\nurl = "{A}"\n[[feed]]\nurl = "{B}"\n')
-    settings = settings.model_copy(update={"feeds_file": path})
+    settings = settings.model_copy(update={"feeds_file": path, "feed_poll_spread": 0})
     store = Store(store.client, settings)
     app = make_app(settings, redis_url)
     assert poll_due(app, store, settings) == [A, B]

@@ -273,6 +273,7 @@ def test_beat_polls_subscribed_feeds(
     extra = {
         "INGEST_FEEDS_FILE": str(feeds_file),
         "INGEST_FEED_POLL_EVERY": "1",
+        "INGEST_FEED_POLL_SPREAD": "0",
         "INGEST_FEED_ALLOWED_NETWORKS": LOOPBACK,
     }
     worker = WorkerProcess(redis_url, **extra).start()

@@ -5,7 +5,7 @@ The commands live in modules by what they do; importing them registers them on `
 
 from __future__ import annotations
 
-from worker.cli import ingesting, operating, reading
+from worker.cli import feeds, ingesting, operating, reading
 from worker.cli.base import main
 
-__all__ = ["ingesting", "main", "operating", "reading"]
+__all__ = ["feeds", "ingesting", "main", "operating", "reading"]

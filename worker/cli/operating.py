@@ -1,4 +1,4 @@
-"""Operations: ``stats``, ``prune``, ``feeds``, ``metrics``, ``schema``, ``config``, ``health``."""
+"""Operations: ``stats``, ``prune``, ``metrics``, ``schema``, ``config``, ``health``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from worker.cli.base import (
     main,
     opened_store,
     out,
-    plain,
 )
 from worker.core.errors import IngestError
 from worker.core.settings import get_settings, masked
@@ -76,39 +75,6 @@ def prune(as_json: bool) -> None:
         return
     trimmed = sum(report.events.values())
     out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per feed")
-def feeds(as_json: bool) -> None:
-    """Subscribed and fetched feeds with their polling state (failures, next poll)."""
-    from worker.pipeline.subscriptions import settings_feeds
-
-    settings = get_settings()
-    subs = {s.url: s for s in settings_feeds(settings).feeds}
-    with opened_store(settings) as store:
-        urls = list(subs) + [u for u in store.feeds.known() if u not in subs]
-        states = [store.feeds.state(u) | {"subscribed": u in subs} for u in urls]
-    for state in states:
-        if state["interval"] is None and state["url"] in subs:
-            state["interval"] = subs[state["url"]].interval
-        for name in ("next_poll", "last_claim", "last_attempt", "last_success"):
-            state[name] = iso(state[name])
-    if as_json:
-        for state in states:
-            emit_json(state)
-        return
-    table = Table("url", "status", "failures", "last success", "next poll", "error")
-    for s in states:
-        table.add_row(
-            plain(s["url"]),
-            s["last_status"] or "never polled",
-            str(s["failures"] or 0),
-            s["last_success"] or "-",
-            s["next_poll"] or "due",
-            plain((s["last_error"] or "")[:80]),
-        )
-    out.print(table)
 
 
 def iso(epoch: float | None) -> str | None:

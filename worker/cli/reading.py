@@ -101,6 +101,17 @@ def records_show(record_id: str, as_json: bool) -> None:
             f"{rec.word_count} words"
         )
     )
+    for medium in rec.media or ():
+        kind = " ".join(str(v) for v in (medium.type, medium.length) if v is not None)
+        out.print(
+            f"media: {medium.url}" + (f" ({kind})" if kind else ""), markup=False, highlight=False
+        )
+    for seen in rec.seen_in or ():
+        out.print(
+            f"seen in: {seen.source}" + (f" {seen.url}" if seen.url else ""),
+            markup=False,
+            highlight=False,
+        )
     out.print()
     out.print(plain(rec.text, keep="\n"), soft_wrap=False)
 

@@ -20,12 +20,14 @@ from worker.core.errors import ConfigError, FeedFetchError, Reason
 from worker.core.settings import Settings
 from worker.sources.fetch import RequestOptions
 from worker.text.filters import Rules, compile_rules
+from worker.text.opml import OpmlFeed
 from worker.text.subscriptions import (
     Defaults,
     FeedsConfig,
     MissingSecret,
     Subscription,
     parse_feeds,
+    to_toml,
 )
 
 EMPTY = FeedsConfig(Defaults(), [])
@@ -117,3 +119,38 @@ def _headers(
 @lru_cache(maxsize=1024)
 def _rules(keep: tuple[str, ...], block: tuple[str, ...]) -> Rules:
     return compile_rules(keep, block)
+
+
+def append_feeds(path: Path, found: list[OpmlFeed], default_interval: int) -> tuple[int, int]:
+    """Append the feeds not yet subscribed to the feeds file; returns (added, skipped).
+
+    The existing file is kept byte for byte and the new ``[[feed]]`` tables go after it;
+    the whole result is checked before the file is replaced (atomically), so a bad import
+    leaves the file as it was.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    known = {s.url for s in load_feeds(path, default_interval).feeds}
+    new, seen = [], set(known)
+    for feed in found:
+        if feed.url not in seen:
+            seen.add(feed.url)
+            new.append(
+                Subscription(feed.url, default_interval, title=feed.title, category=feed.category)
+            )
+    if new:
+        joined = text + ("\n" if text and not text.endswith("\n") else "")
+        joined += ("\n" if joined else "") + to_toml(new, default_interval=default_interval)
+        try:
+            parse_feeds(tomllib.loads(joined), default_interval=default_interval)
+        except (tomllib.TOMLDecodeError, ConfigError) as e:
+            raise ConfigError(f"feeds file {path}: the import would not read back: {e}") from e
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".importing")
+        temporary.write_text(joined, encoding="utf-8")
+        temporary.replace(path)
+    return len(new), len(found) - len(new)
+
+
+def as_opml(subs: list[Subscription]) -> list[OpmlFeed]:
+    """The subscriptions as OPML outlines (URL, title, category)."""
+    return [OpmlFeed(s.url, s.title, s.category) for s in subs]

@@ -4,6 +4,9 @@ Both live in one hash per feed, ``Keys.feed_state(url)``: the fetcher's ``etag``
 ``last_modified``, and the poller's ``interval``, ``next_poll``, ``last_*`` and
 ``failures``. Polling rules (see :mod:`worker.queue.beat`):
 
+- a new subscription is first due after an offset fixed by its URL, spread over
+  ``min(interval, INGEST_FEED_POLL_SPREAD)`` (jitter: a thousand new feeds do not fire
+  in the same second, and as each later poll follows its own fetch, they stay spread);
 - success (200 or 304): ``failures`` back to 0, next poll one interval later;
 - failure: ``failures`` + 1 and the next poll after ``interval * 2 ** (failures - 1)``,
   capped at ``INGEST_FEED_MAX_BACKOFF``, and never before the server's Retry-After.
@@ -13,6 +16,7 @@ Timestamps are epoch seconds.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -47,6 +51,18 @@ def backoff_delay(
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
     return delay
+
+
+def first_poll_offset(url: str, interval: float, spread: float) -> float:
+    """Seconds after it is first seen that a feed is first polled, within min(interval, spread).
+
+    Fixed by the URL, so every beat agrees; URLs spread evenly over the window.
+    """
+    window = min(interval, spread)
+    if window <= 0:
+        return 0.0
+    digest = hashlib.blake2b(url.encode(), digest_size=8).digest()
+    return window * int.from_bytes(digest, "big") / 2**64
 
 
 class FeedState:
@@ -92,7 +108,13 @@ class FeedState:
         for sub in subs:
             self._claim(
                 keys=[self.keys.feed_state(sub.url), self.keys.feeds],
-                args=[now, self.settings.visibility_timeout, sub.interval, sub.url],
+                args=[
+                    now,
+                    self.settings.visibility_timeout,
+                    sub.interval,
+                    sub.url,
+                    now + first_poll_offset(sub.url, sub.interval, self.settings.feed_poll_spread),
+                ],
                 client=pipe,
             )
         return [sub.url for sub, won in zip(subs, pipe.execute(), strict=True) if won]
