@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,7 @@ JSON_FEED = {
 }
 
 
-def guarded(expected: str, body: bytes, content_type: str) -> object:
+def guarded(expected: str, body: bytes, content_type: str) -> Callable[[Handler], None]:
     """A route that answers only requests carrying ``expected`` as Authorization."""
 
     def route(h: Handler) -> None:
