@@ -163,3 +163,12 @@ def test_ingest_feeds_shows_state(redis_url: str, tmp_path: Path, store: Store) 
     assert (rows[B]["failures"], rows[B]["last_success"]) == (0, "2023-11-14T22:13:20Z")
     table = ingest("feeds", url=redis_url, INGEST_FEEDS_FILE=str(path), COLUMNS="200")
     assert "feed.http_404" in table.stdout
+
+
+def test_a_disabled_feed_is_not_polled(
+    store: Store, settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    text = f'[[feed]]\nurl = "{A}"\nenabled = false\n[[feed]]\nurl = "{B}"\n'
+    path = write_feeds(tmp_path / "feeds.toml", text)
+    settings = settings.model_copy(update={"feeds_file": path, "feed_poll_spread": 0})
+    assert poll_due(make_app(settings, redis_url), Store(store.client, settings), settings) == [B]

@@ -300,3 +300,17 @@ def test_beat_polls_subscribed_feeds(
     state = store.feeds.state(url)
     assert (state["last_status"], state["failures"], state["interval"]) == ("ok", 0, 3600)
     assert state["next_poll"] > time.time() + 3000
+
+
+def test_an_unreadable_feeds_file_fails_the_fetch_naming_it(
+    server: FeedServer, store: Store, url_settings: Settings, tmp_path: Path
+) -> None:
+    """Fetching without the subscription's options would send a request nobody asked for."""
+    server.route("/feed")(Publisher(rss(("a", "A", "Text."))))
+    (tmp_path / "feeds.toml").write_text("[[feed]\n")
+    settings = url_settings.model_copy(update={"feeds_file": tmp_path / "feeds.toml"})
+    [outcome] = run_url(server.url(), Store(store.client, settings), settings, "bad-config")
+    assert outcome.reason == "feed.bad_config"
+    [rejection] = store.rejections()
+    assert "feeds.toml" in rejection.detail
+    assert server.seen == []
