@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -185,3 +186,13 @@ def test_any_items_give_a_record_or_a_rejection_each(items: list[Any]) -> None:
     parsed = parse(feed(*items))
     assert len(parsed.entries) == len(items)
     assert all(isinstance(e, Record | RejectedInput) for e in parsed.entries)
+
+
+def test_items_past_the_cap_are_one_rejection() -> None:
+    items = [{"id": str(n), "title": f"T{n}", "content_text": "x"} for n in range(5)]
+    data = orjson.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    parsed = parse_json_feed(data, "s", max_bytes=10**6, max_entries=3)
+    assert [type(e).__name__ for e in parsed.entries] == ["Record"] * 3 + ["RejectedInput"]
+    last = parsed.entries[-1]
+    assert isinstance(last, RejectedInput)
+    assert last.reason == Reason.FEED_TOO_MANY_ENTRIES

@@ -70,7 +70,12 @@ def parse_any(
 ) -> ParsedFeed:
     """JSON Feed or RSS/Atom, by the content type and the first bytes."""
     if looks_like_json_feed(data, content_type):
-        return parse_json_feed(data, source, max_bytes=settings.feed_max_bytes)
+        return parse_json_feed(
+            data,
+            source,
+            max_bytes=settings.feed_max_bytes,
+            max_entries=settings.feed_max_entries,
+        )
     return parse_feed(
         data,
         source,

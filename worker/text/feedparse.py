@@ -142,11 +142,12 @@ def parse_feed(
     results = [entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
     results = first_of_each_id(results)
     if max_entries is not None and found > max_entries:
-        results.append(_too_many(found, max_entries, source))
+        results.append(too_many_entries(found, max_entries, source))
     return ParsedFeed(version=version, title=title, entries=results, bozo=bozo)
 
 
-def _too_many(found: int, kept: int, source: str) -> RejectedInput:
+def too_many_entries(found: int, kept: int, source: str) -> RejectedInput:
+    """The one rejection that stands for the entries past the cap."""
     dropped = found - kept
     detail = f"{found} entries, over the cap of {kept}: the last {dropped} dropped"
     return RejectedInput(Reason.FEED_TOO_MANY_ENTRIES, detail, source=source)

@@ -17,6 +17,7 @@ Wrong types are treated as absent, never as a crash. The document is rejected as
 (``feed.not_a_feed``) when it is not JSON, not an object, has no JSON Feed ``version``, or
 its ``items`` is not a list; an empty ``items`` is ``feed.empty``. An item that is not an
 object is rejected alone (``entry.invalid``). orjson refuses nesting deeper than 1024.
+Items past ``max_entries`` are dropped, with one ``feed.too_many_entries`` rejection.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ import orjson
 
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
-from worker.text.feedparse import ParsedFeed, entry_or_rejection, first_of_each_id
+from worker.text.feedparse import (
+    ParsedFeed,
+    entry_or_rejection,
+    first_of_each_id,
+    too_many_entries,
+)
 from worker.text.htmltext import html_to_line
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -52,7 +58,9 @@ def looks_like_json_feed(data: bytes, content_type: str | None) -> bool:
     return mime in JSON_TYPES and data.lstrip()[:1] != b"<"
 
 
-def parse_json_feed(data: bytes, source: str, *, max_bytes: int) -> ParsedFeed:
+def parse_json_feed(
+    data: bytes, source: str, *, max_bytes: int, max_entries: int | None = None
+) -> ParsedFeed:
     """Parse JSON Feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed."""
     if len(data) > max_bytes:
         raise RejectedInput(Reason.FEED_TOO_LARGE, f"{len(data)} bytes, over the {max_bytes} cap")
@@ -65,8 +73,12 @@ def parse_json_feed(data: bytes, source: str, *, max_bytes: int) -> ParsedFeed:
         raise RejectedInput(Reason.FEED_EMPTY, f"a {version} feed with no entries")
     title = html_to_line(_str(document.get("title")) or "") or None
     authors = _authors(document)
-    results = [_item_result(item, n, source, title, authors) for n, item in enumerate(items)]
-    return ParsedFeed(version=version, title=title, entries=first_of_each_id(results))
+    kept = items if max_entries is None else items[:max_entries]
+    results = [_item_result(item, n, source, title, authors) for n, item in enumerate(kept)]
+    results = first_of_each_id(results)
+    if len(kept) < len(items):
+        results.append(too_many_entries(len(items), len(kept), source))
+    return ParsedFeed(version=version, title=title, entries=results)
 
 
 def _load(data: bytes) -> dict[str, Any]:
