@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from tests.helpers import ROOT, WorkerProcess, outcome_of, seed_bytes, wait_until
 from worker.core.errors import Reason
-from worker.core.models import Accepted, Envelope, InputKind, Refused
+from worker.core.models import Accepted, Envelope, InputKind, Record, Refused
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
+from worker.pipeline.feeds import parse_any
 from worker.queue.app import make_app
 from worker.storage.store import Store
 
@@ -185,6 +186,27 @@ def fixture_expectations() -> dict[str, tuple[bytes, list[str | None] | str]]:
     return found
 
 
+def same_stories(
+    fixtures: dict[str, tuple[bytes, list[str | None] | str]],
+    sent: dict[str, dict[str, Any]],
+    expected: dict[str, str | None],
+) -> dict[str, str]:
+    """Entries whose story (content hash) an earlier fixture entry already stored."""
+    settings = Settings(feed_max_bytes=FEED_MAX_BYTES)
+    first: set[str] = set()
+    later: dict[str, str] = {}
+    for name, (data, entries) in fixtures.items():  # in the order they are sent
+        if isinstance(entries, str):
+            continue
+        for n, entry in enumerate(parse_any(data, name, settings).entries):
+            item = f"{sent[name]['input_id']}#{n}"
+            if isinstance(entry, Record) and expected.get(item) is None:
+                if entry.content_hash in first:
+                    later[item] = "record.same_content"
+                first.add(entry.content_hash)
+    return later
+
+
 @pytest.mark.slow
 def test_feed_catalogue_through_a_real_worker(redis_url: str, store: Store) -> None:
     """Hostile XML (entity bombs, external entities), not-feeds, bad entries, hostile URLs."""
@@ -200,6 +222,7 @@ def test_feed_catalogue_through_a_real_worker(redis_url: str, store: Store) -> N
         if not isinstance(entries, str):
             input_id = sent[name]["input_id"]
             expected |= {f"{input_id}#{n}": reason for n, reason in enumerate(entries)}
+    expected |= same_stories(fixtures, sent, expected)
     nxt = seed_message("next.txt", seed_bytes("Next"))
     app = make_app(Settings(redis_url=redis_url, namespace="test"), redis_url)
     worker = WorkerProcess(redis_url, INGEST_FEED_MAX_BYTES=str(FEED_MAX_BYTES)).start()

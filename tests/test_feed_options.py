@@ -145,7 +145,10 @@ def test_subscription_options_apply_and_secrets_stay_secret(
         "/token": f"Bearer {TOKEN}",
     }
     assert {s.headers["user-agent"] for s in server.seen} == {"fleet-reader/1.0"}
-    assert [s.headers.get("x-team") for s in server.seen] == ["news", None]
+    assert {s.path: s.headers.get("x-team") for s in server.seen} == {
+        "/private": "news",
+        "/token": None,
+    }
     # Filtered entries are rejections naming the rule, not silence.
     details = sorted(r.detail for r in store.rejections())
     assert details[0].startswith('block: "sponsored" (')

@@ -110,6 +110,9 @@ def test_controls_from_a_feed_are_stripped_before_storing(store: Store, tmp_path
         "feed_title": "Local news",
         "authors": ["Ann[2J"],
         "tags": ["xy"],
+        "media": None,
+        "image": None,
+        "seen_in": [{"source": "news\\x1b[31m.xml", "url": None}],
     }
 
 

@@ -103,15 +103,9 @@ def records_show(record_id: str, as_json: bool) -> None:
     )
     for medium in rec.media or ():
         kind = " ".join(str(v) for v in (medium.type, medium.length) if v is not None)
-        out.print(
-            f"media: {medium.url}" + (f" ({kind})" if kind else ""), markup=False, highlight=False
-        )
+        out.print(plain(f"media: {medium.url}" + (f" ({kind})" if kind else "")))
     for seen in rec.seen_in or ():
-        out.print(
-            f"seen in: {seen.source}" + (f" {seen.url}" if seen.url else ""),
-            markup=False,
-            highlight=False,
-        )
+        out.print(plain(f"seen in: {seen.source}" + (f" {seen.url}" if seen.url else "")))
     out.print()
     out.print(plain(rec.text, keep="\n"), soft_wrap=False)
 

@@ -64,16 +64,23 @@ def decode(raw: bytes | str) -> dict[str, Any]:
     that is neither form.
     """
     if isinstance(raw, str):  # a version 1 value from a client that decodes replies
-        return dict(orjson.loads(raw))
+        return _seen(dict(orjson.loads(raw)))
     meta, separator, packed = raw.partition(SEPARATOR)
     data: dict[str, Any] = orjson.loads(meta)
     if not separator:
-        return data  # version 1: text and paragraphs are both there
+        return _seen(data)  # version 1: text and paragraphs are both there
     paragraphs = orjson.loads(zlib.decompress(packed))
     if not isinstance(paragraphs, list):
         raise ValueError("stored paragraphs are not a list")
     data["paragraphs"] = paragraphs
     data["text"] = "\n\n".join(str(p) for p in paragraphs)
+    return _seen(data)
+
+
+def _seen(data: dict[str, Any]) -> dict[str, Any]:
+    """A feed record seen in one place only is stored without ``seen_in``: fill it in."""
+    if data.get("kind") == "feed" and not data.get("seen_in"):
+        data["seen_in"] = [{"source": data.get("source"), "url": data.get("url")}]
     return data
 
 

@@ -12,8 +12,9 @@
 -- A new id is a `duplicate` instead of a record when its id or content hash was pruned
 -- (reason record.deleted: deletions stay deleted) or, for a feed entry, when another
 -- record has the same content hash (reason record.same_content; that record's seen_in
--- gains this source and URL). seen_in, written once a story was seen in more than one
--- place, is always the last key of the meta JSON.
+-- gains this source and URL). seen_in is written once a story was seen in more than one
+-- place (readers show a feed record without it as seen in its own source and URL); it is
+-- always the last key of the meta JSON. Seeds have none.
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 
@@ -39,7 +40,7 @@ local function add_seen(list, entry)
 end
 
 local function with_seen(body, list)
-  if #list < 2 then return body .. '}' end
+  if ARGV[10] ~= 'feed' or #list < 2 then return body .. '}' end
   return body .. ',"seen_in":' .. cjson.encode(list) .. '}'
 end
 
