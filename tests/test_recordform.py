@@ -119,6 +119,7 @@ def test_v1_record_is_pruned_with_its_indexes(store: Store) -> None:
     store.client.zadd(store.keys.by_published, {old.id: old.published.timestamp()})  # type: ignore[union-attr]
     store.client.zadd(store.keys.by_source(old.source), {old.id: 1.0})
     store.client.sadd(store.keys.sources, old.source)
-    assert prune_records(store, datetime(2020, 1, 1, tzinfo=UTC), batch=10) == 1
+    cutoff = datetime(2020, 1, 1, tzinfo=UTC)
+    assert prune_records(store, cutoff, batch=10, now=datetime.now(UTC)) == 1
     assert not store.client.exists(store.keys.record(old.id), store.keys.by_source(old.source))
     assert not store.client.sismember(store.keys.sources, old.source)
