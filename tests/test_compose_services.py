@@ -118,9 +118,9 @@ def test_compose_services_take_documents_through(
 
     status, body = http_get(metrics_url)
     assert status == 200
-    assert "ingest_records_created_total 1\n" in body
-    assert 'ingest_rejections_total{reason="seed.no_header"} 1\n' in body
-    assert "ingest_queue_depth 0\n" in body
+    assert "ingest_records_created_total 1.0\n" in body
+    assert 'ingest_rejections_total{reason="seed.no_header"} 1.0\n' in body
+    assert "ingest_queue_depth 0.0\n" in body
 
     assert http_get(flower_url + "/")[0] == 401
     assert http_get(flower_url + "/", "admin:wrong")[0] == 401

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import ingest
+from tests.helpers import env_for, ingest, wait_until
 from worker.core.errors import ConfigError
 from worker.core.logs import JsonFormatter, RedactPasswords, redact
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline.process import prepare_message
 from worker.queue.app import make_app
-from worker.runtime.metrics import Metric, render
+from worker.runtime.embedded import embedded_redis, free_port
+from worker.runtime.metrics import exposition, registry
 from worker.storage.store import Store
 
 
@@ -53,14 +62,28 @@ def test_json_formatter_writes_one_object_per_record() -> None:
     assert "task_id" not in data
 
 
-def test_metrics_text_format_escapes_label_values() -> None:
-    metric = Metric("x_total", "counter", "X.", [({"reason": 'a"b\\c\nd'}, 2), ({}, 1.5)])
-    assert render([metric]).splitlines() == [
-        "# HELP x_total X.",
-        "# TYPE x_total counter",
-        'x_total{reason="a\\"b\\\\c\\nd"} 2',
-        "x_total 1.5",
-    ]
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus_client."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_are_exact_for_large_counts_and_escape_labels(store: Store) -> None:
+    big = 2**53 - 1  # the largest integer a Prometheus float holds exactly
+    store.client.hset(store.keys.stats, mapping={"records": 1_234_567, "updates": big})
+    store.client.hset(store.keys.rejection_reasons, mapping={'a"b\\c\nd': 7})
+    reg = registry(store, make_app(store.settings, "redis://127.0.0.1:1/0"), "q")
+    text = exposition(reg)
+    got = samples(text)
+    assert got[("ingest_records_created_total", ())] == 1_234_567
+    assert int(got[("ingest_records_updated_total", ())]) == big
+    assert got[("ingest_rejections_total", (("reason", 'a"b\\c\nd'),))] == 7
+    assert got[("ingest_up", ())] == 1
+    assert "1.23457e+06" not in text  # what %g printed: six digits, the rest lost
+    assert "ingest_queue_depth" not in text  # the broker on port 1 does not answer
 
 
 def test_rejections_are_counted_per_reason_once_per_input(store: Store) -> None:
@@ -86,9 +109,10 @@ def test_stats_and_metrics_commands_report_queue_depth(redis_url: str, tmp_path:
     assert counts["rejections_by_reason"] == {}
     text = ingest("metrics", url=redis_url)
     assert text.returncode == 0, text.stderr
-    assert "ingest_queue_depth 2\n" in text.stdout
-    assert "ingest_inputs_queued 2\n" in text.stdout
-    assert "ingest_up 1\n" in text.stdout
+    got = samples(text.stdout)
+    assert got[("ingest_queue_depth", ())] == 2
+    assert got[("ingest_inputs_queued", ())] == 2
+    assert got[("ingest_up", ())] == 1
 
 
 def test_stats_survives_an_unreachable_broker_and_logs_json(redis_url: str) -> None:
@@ -107,12 +131,34 @@ def test_stats_survives_an_unreachable_broker_and_logs_json(redis_url: str) -> N
 
 
 def test_health_checks_store_and_broker(redis_url: str) -> None:
-    assert ingest("health", url=redis_url).returncode == 0
+    healthy = ingest("health", url=redis_url)
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stderr.splitlines()[0].startswith("store redis://:***@127.0.0.1:")
+    assert healthy.stderr.splitlines()[1].startswith("broker redis://:***@127.0.0.1:")
+    assert all(line.endswith(": ok") for line in healthy.stderr.splitlines())
     down = ingest("health", url=redis_url, INGEST_BROKER_URL="redis://127.0.0.1:1/0")
     assert down.returncode == 1
-    assert "broker unreachable" in down.stderr
-    gone = ingest("health", url="redis://127.0.0.1:1/0")
+    store_line, broker_line, verdict = down.stderr.splitlines()
+    assert store_line.endswith(": ok")
+    assert broker_line.startswith("broker redis://127.0.0.1:1/0: FAILED")
+    assert verdict == "error: unhealthy: broker"
+    gone = ingest("health", "--json", url="redis://127.0.0.1:1/0")
     assert gone.returncode == 1
+    checks = [json.loads(line) for line in gone.stdout.splitlines()]
+    assert [c["check"] for c in checks] == ["store", "broker"]
+    assert all(c["problem"] for c in checks)
+
+
+def test_health_of_the_embedded_store(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    stopped = ingest("health", url=None, INGEST_DATA_DIR=str(data))
+    assert stopped.returncode == 1
+    assert "the embedded store is not running" in stopped.stderr
+    assert not (data / "server.json").exists()  # health never starts the store
+    with embedded_redis(data):
+        running = ingest("health", url=None, INGEST_DATA_DIR=str(data))
+    assert running.returncode == 0, running.stderr
+    assert running.stderr.startswith("store embedded redis://:***@127.0.0.1:")
 
 
 def test_config_command_masks_the_password(redis_url: str) -> None:
@@ -153,3 +199,38 @@ def test_worker_shutdown_and_events_come_from_settings() -> None:
     assert conf.task_send_sent_event is True
     assert conf.task_acks_late is True
     assert conf.accept_content == ["json"]
+
+
+def test_metrics_server_answers_concurrent_scrapes_past_an_idle_client(
+    redis_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = env_for(redis_url, INGEST_METRICS_PORT=str(port))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "worker", "metrics", "--serve"],
+        env=env,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        wait_until(lambda: scrape(url) is not None, timeout=30, what="metrics server")
+        # A client that connects and never sends a request must not hold up the others.
+        with socket.create_connection(("127.0.0.1", port)), ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            bodies = list(pool.map(scrape, [url, url]))
+            took = time.monotonic() - started
+        assert all(body is not None and "ingest_up 1.0\n" in body for body in bodies)
+        assert took < 5, took
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+
+
+def scrape(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()  # type: ignore[no-any-return]
+    except OSError:
+        return None

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import orjson
@@ -84,23 +84,52 @@ def progress_bar(
 
 
 class IngestGroup(click.Group):
-    """Turns the package's errors into one clean line and a non-zero exit."""
+    """Turns every error into one clean line and a non-zero exit (``--debug``: traceback).
+
+    A bad setting exits 2, any other error 1, Ctrl-C 130. Click's own usage errors keep
+    their usual message; a bug (an exception we did not raise on purpose) says so and
+    points to ``--debug``.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as e:
-            err.print("[red]configuration error:[/]", plain(e))
-            sys.exit(2)
-        except IngestError as e:
-            err.print("[red]error:[/]", plain(e))
-            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(130)
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            fail(e)
+
+
+def fail(error: Exception) -> NoReturn:
+    """Print ``error`` as one line on stderr (passwords masked) and exit non-zero."""
+    from worker.core.logs import redact
+
+    text = plain(redact(" ".join(str(error).split())))
+    if isinstance(error, ConfigError):
+        err.print("[red]configuration error:[/]", text, highlight=False)
+        sys.exit(2)
+    if isinstance(error, IngestError):
+        err.print("[red]error:[/]", text, highlight=False)
+        sys.exit(1)
+    hint = "(run `ingest --debug ...` for the traceback)"
+    err.print(f"[red]unexpected error:[/] {type(error).__name__}:", text, hint, highlight=False)
+    sys.exit(1)
 
 
 @click.group(cls=IngestGroup)
 @click.version_option(package_name="news-ingest-worker")
-def main() -> None:
-    """Ingest seed documents and RSS/Atom feeds through Celery workers into Redis."""
+@click.option("--debug", "-v", "debug", is_flag=True, help="show the traceback of an error")
+def main(debug: bool) -> None:
+    """Ingest seed documents and RSS/Atom feeds through Celery workers into Redis.
+
+    Without INGEST_REDIS_URL every command uses the embedded store (`ingest config`
+    shows where). Start with `ingest run seeds/`.
+    """
     from worker.core.logs import setup_logging
 
     setup_logging(get_settings())

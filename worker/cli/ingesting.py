@@ -216,8 +216,11 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     try:
         with backend(settings) as url:
             enqueue_paths(url, settings, paths, feeds=feeds, report=report)
-    finally:
-        show_enqueued(report, as_json)
+    except Exception:
+        if report.input_ids or report.skipped:  # what the broker took before it failed
+            show_enqueued(report, as_json)
+        raise
+    show_enqueued(report, as_json)
 
 
 def show_enqueued(report: Any, as_json: bool) -> None:

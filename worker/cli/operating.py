@@ -90,31 +90,29 @@ def iso(epoch: float | None) -> str | None:
 @click.option("--port", type=click.IntRange(1, 65535), help="default INGEST_METRICS_PORT")
 def metrics(serve: bool, host: str | None, port: int | None) -> None:
     """Prometheus metrics: counters by outcome and reason, queue depth (once, or --serve)."""
+    import threading
+
     from worker.queue.app import make_app
-    from worker.runtime.metrics import exposition
+    from worker.runtime.metrics import exposition, registry
     from worker.runtime.metrics import serve as http_server
     from worker.storage.store import Store
 
     settings = get_settings()
     with backend(settings) as url:
-        store = Store.from_url(url, settings)
-        app = make_app(settings, url)
+        reg = registry(Store.from_url(url, settings), make_app(settings, url), settings.queue)
         if not serve:
-            sys.stdout.write(exposition(store, app, settings.queue))
+            sys.stdout.write(exposition(reg))
             return
-        server = http_server(
-            host or settings.metrics_host,
-            port or settings.metrics_port,
-            lambda: exposition(store, app, settings.queue),
-        )
-        # SIGTERM (docker stop) ends serve_forever cleanly, like Ctrl-C.
+        server, _ = http_server(host or settings.metrics_host, port or settings.metrics_port, reg)
+        # SIGTERM (docker stop) ends the wait cleanly, like Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         log.info("serving metrics on %s:%d/metrics", *server.server_address[:2])
         try:
-            server.serve_forever()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:
+            server.shutdown()
             server.server_close()
 
 
@@ -139,19 +137,24 @@ def show_config(as_json: bool) -> None:
 
 
 @main.command()
-def health() -> None:
-    """Exit 0 when the settings are valid and the store and broker answer (healthchecks)."""
-    from worker.runtime.depth import broker_depth
-    from worker.storage.store import Store
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per check")
+def health(as_json: bool) -> None:
+    """Check the store and the broker the workers use; exit 1 if either fails.
 
-    settings = get_settings()
-    if settings.redis_url is None:
-        err.print("no INGEST_REDIS_URL: the embedded Redis starts on demand, nothing to check")
-        return
-    Store.from_url(settings.redis_url, settings).wait_ready(timeout=2)
-    if broker_depth(settings, settings.redis_url) is None:
-        raise IngestError("broker unreachable")
-    err.print("ok")
+    Without INGEST_REDIS_URL the store is the embedded one: healthy while it runs
+    (`ingest worker` keeps it up); health does not start it.
+    """
+    from worker.runtime.health import checks
+
+    results = checks(get_settings())
+    for check in results:
+        if as_json:
+            emit_json({"check": check.name, "target": check.target, "problem": check.problem})
+        else:
+            err.print(check.line(), highlight=False, markup=False)
+    failed = [c.name for c in results if c.problem is not None]
+    if failed:
+        raise IngestError(f"unhealthy: {' and '.join(failed)}")
 
 
 @main.command()

@@ -5,13 +5,19 @@ Celery's own switches.)
 
 Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML
 file named by ``INGEST_CONFIG_FILE`` (default ``config/ingest.toml`` when it exists), then
-the defaults below.
+the defaults below. Mistakes stop the command with one line naming the fix: a value that
+does not validate, a named config file that is missing or not valid TOML, a key of that
+file or an ``INGEST_*`` variable that is no setting (with the closest valid name), a store
+URL that is not Redis, and a password left at a placeholder of ``.env.example``.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,18 +25,24 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from worker.core.errors import ConfigError
+from worker.core.protocol import AMQP_SCHEMES, REDIS_SCHEMES
 from worker.core.textsafe import has_query_secret, redact_query_secrets
 
 ENV_PREFIX = "INGEST_"
 DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
 SECRET_FIELDS = ("redis_url", "broker_url")
+# INGEST_* names that are not settings: the config file itself, and docker-compose's image.
+OTHER_VARIABLES = frozenset({"CONFIG_FILE", "IMAGE"})
+# Secrets of .env.example start with this: a deployment must never run with them.
+PLACEHOLDER_PREFIX = "change-me"
+GENERATE_SECRET = "generate a real one with `openssl rand -hex 24`"
 
 
 class Settings(BaseSettings):
@@ -227,18 +239,15 @@ class Settings(BaseSettings):
             raise ValueError("must be http://host:port, without credentials")
         return value
 
-    @field_validator("redis_url", "broker_url")
+    @field_validator("redis_url")
     @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
-        if not value.startswith(schemes):
-            raise ValueError(f"must start with one of {', '.join(schemes)}")
-        if has_query_secret(value):
-            # kombu cannot read it (a TypeError deep in Celery), and it is easily leaked.
-            raise ValueError("put the password in the URL (redis://:PASSWORD@host), not its query")
-        return value
+    def _check_store_url(cls, value: str | None) -> str | None:
+        return _checked_url(value, REDIS_SCHEMES)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        return _checked_url(value, REDIS_SCHEMES + AMQP_SCHEMES)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:
@@ -263,11 +272,78 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        check_variables(os.environ, settings_cls.model_fields)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        path = config_file(os.environ)
+        if path is not None:
+            sources.append(InitSettingsSource(settings_cls, read_config(path)))
         return tuple(sources)
+
+
+def _checked_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    if not value.startswith(schemes):
+        raise ValueError(f"must start with one of {', '.join(schemes)}")
+    if has_query_secret(value):
+        # kombu cannot read it (a TypeError deep in Celery), and it is easily leaked.
+        raise ValueError("put the password in the URL (redis://:PASSWORD@host), not its query")
+    if is_placeholder(url_password(value)):
+        raise ValueError(f"the password is the placeholder of .env.example: {GENERATE_SECRET}")
+    return value
+
+
+def url_password(url: str) -> str:
+    """The password of ``scheme://user:password@host``, or an empty string."""
+    creds = url.partition("://")[2].rpartition("@")[0]
+    return creds.partition(":")[2]
+
+
+def is_placeholder(secret: str) -> bool:
+    """True for a secret left as ``.env.example`` gives it (``change-me...``)."""
+    return secret.strip().lower().startswith(PLACEHOLDER_PREFIX)
+
+
+def config_file(environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: the one named (which must exist), else the default if present."""
+    named = environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if not named:
+        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    path = Path(named)
+    if not path.is_file():
+        raise ConfigError(f"INGEST_CONFIG_FILE: no such file {named!r}")
+    return path
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The keys of a TOML config file; ConfigError for bad TOML or a key that is no setting."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path}: cannot read it: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path}: not valid TOML: {e}") from e
+    for key in data:
+        if key not in Settings.model_fields:
+            hint = closest(key, list(Settings.model_fields))
+            raise ConfigError(f"config file {path}: unknown key {key!r}{hint}")
+    return data
+
+
+def check_variables(environ: Mapping[str, str], fields: Mapping[str, Any]) -> None:
+    """ConfigError for an ``INGEST_*`` variable that is no setting (a typo is never ignored)."""
+    valid = [f"{ENV_PREFIX}{name.upper()}" for name in fields]
+    valid += [f"{ENV_PREFIX}{name}" for name in sorted(OTHER_VARIABLES)]
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in valid:
+            hint = closest(name.upper(), valid) or f" (valid: {', '.join(valid)})"
+            raise ConfigError(f"unknown variable {name}{hint}")
+
+
+def closest(name: str, valid: list[str]) -> str:
+    """``: did you mean X?`` for the closest valid name, or an empty string."""
+    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.7)
+    return f": did you mean {match[0]}?" if match else ""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -276,10 +352,16 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         problems = "; ".join(
-            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" if err["loc"] else err["msg"]
+            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {_message(err['msg'])}"
+            if err["loc"]
+            else _message(err["msg"])
             for err in e.errors()
         )
-        raise ConfigError(f"bad configuration: {problems}") from e
+        raise ConfigError(problems) from e
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
 
 
 @lru_cache(maxsize=1)

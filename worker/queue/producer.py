@@ -31,6 +31,7 @@ from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
 from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
+from worker.queue.broker import describe, refused
 from worker.storage.store import Store
 
 STDIN = "-"
@@ -334,7 +335,8 @@ def send(
     The task id is the batch id of the ledger, so the worker can drop the entry when done.
     """
     # The transport's own faults (redis-py's or amqp's errors) as kombu lists them.
-    faults = (OperationalError, OSError, *producer.connection.connection_errors)
+    conn = producer.connection
+    faults = (OperationalError, OSError, *conn.connection_errors, *conn.channel_errors)
     try:
         app.send_task(
             TASK_PROCESS_BATCH,
@@ -349,4 +351,6 @@ def send(
         )
     except faults as e:
         retries = RETRY_POLICY["max_retries"]
-        raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e
+        if refused(e):
+            raise QueueUnavailable(describe(e)) from e
+        raise QueueUnavailable(f"broker unavailable after {retries} retries: {describe(e)}") from e

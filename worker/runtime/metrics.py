@@ -1,147 +1,106 @@
-"""Operations: the broker's queue depth and a Prometheus text export of the live counters.
+"""Prometheus metrics of the live counters, through ``prometheus_client``.
 
-``ingest metrics --serve`` answers ``GET /metrics`` with the counters read from Redis at
-each scrape, so any number of workers on any number of hosts add up in one place. Task
-runtimes come from Flower's own ``/metrics`` (``flower_task_runtime_seconds``), which
-sees every task through the workers' events.
+:class:`StoreCollector` reads the counters from Redis at each scrape, so any number of
+workers on any number of hosts add up in one place; ``prometheus_client`` writes the
+exposition (exact values, escaped labels) and serves it from a threaded server, so one
+slow or idle client never holds up another scrape. Task runtimes come from Flower's own
+``/metrics`` (``flower_task_runtime_seconds``), which sees every task through the
+workers' events.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from celery import Celery
-from kombu.exceptions import OperationalError
 
 from worker.core.errors import StoreUnavailable
+from worker.queue.broker import queue_depth
 from worker.storage.store import Store
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
+
+# prometheus_client is imported inside functions: importing it reads /proc (its default
+# registry's process collector), and importing our modules does no I/O.
 log = logging.getLogger(__name__)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UP_HELP = "1 when the store answered this scrape."
 
 
-def queue_depth(app: Celery, queue: str) -> int | None:
-    """Messages (tasks) waiting in the broker queue; None when the broker cannot be reached.
+class StoreCollector:
+    """The store's counters, read when Prometheus scrapes (nothing is cached)."""
 
-    A passive declare answers on both brokers: Redis counts the list, RabbitMQ returns the
-    queue's ``message_count``. Messages a worker holds unacknowledged are not included.
-    """
-    with app.connection_for_read() as conn:
-        missing: tuple[type[BaseException], ...] = tuple(conn.channel_errors)
-        down: tuple[type[BaseException], ...] = (
-            *conn.connection_errors,
-            OperationalError,
-            OSError,
-        )
+    def __init__(self, store: Store, app: Celery, queue: str) -> None:
+        self.store, self.app, self.queue = store, app, queue
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         try:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=5)
-            channel: Any = conn.default_channel
-            declared = channel.queue_declare(queue=queue, passive=True)
-        except missing:
-            return 0  # no such queue yet (Redis drops an empty list): nothing waits
-        except down as e:
-            log.warning("broker unreachable for queue depth: %s", e)
-            return None
-    return int(declared.message_count)
+            counts = self.store.stats()
+            reasons = self.store.rejection_reasons()
+        except StoreUnavailable as e:
+            log.warning("store unreachable for metrics: %s", e)
+            yield GaugeMetricFamily("ingest_up", UP_HELP, value=0)
+            return
+        yield GaugeMetricFamily("ingest_up", UP_HELP, value=1)
+        yield from families(counts, reasons)
+        depth = queue_depth(self.app, self.queue)
+        if depth is not None:
+            yield GaugeMetricFamily(
+                "ingest_queue_depth", "Tasks waiting in the broker queue.", value=depth
+            )
 
 
-@dataclass
-class Metric:
-    """One metric family in the Prometheus text format."""
+def families(counts: dict[str, int], reasons: dict[str, int]) -> Iterator[Metric]:
+    """The metric families of one reading of the counters."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    name: str
-    kind: str
-    help: str
-    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
-
-    def lines(self) -> Iterator[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} {self.kind}"
-        for labels, value in self.samples:
-            yield f"{self.name}{_labels(labels)} {value:g}"
-
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _one(name: str, kind: str, help_: str, value: float) -> Metric:
-    return Metric(name, kind, help_, [({}, value)])
+    yield CounterMetricFamily("ingest_records_created", "Records created.", counts["records"])
+    yield CounterMetricFamily("ingest_records_updated", "Record updates.", counts["updates"])
+    yield CounterMetricFamily("ingest_duplicates", "Duplicate inputs.", counts["duplicates"])
+    rejected = CounterMetricFamily(
+        "ingest_rejections", "Inputs rejected, by reason code.", labels=["reason"]
+    )
+    for reason, n in sorted(reasons.items()):
+        rejected.add_metric([reason], n)
+    yield rejected
+    yield CounterMetricFamily("ingest_inputs_enqueued", "Inputs enqueued.", counts["enqueued"])
+    yield GaugeMetricFamily(
+        "ingest_inputs_queued", "Inputs enqueued, not yet decided.", counts["queued"]
+    )
+    streams = GaugeMetricFamily(
+        "ingest_stream_length", "Entries retained in each event stream.", labels=["stream"]
+    )
+    streams.add_metric(["records"], counts["record_events"])
+    streams.add_metric(["rejections"], counts["rejection_events"])
+    yield streams
 
 
-def collect(store: Store, depth: int | None) -> list[Metric]:
-    """The metric families for the current counters (read live from Redis)."""
-    counts = store.stats()
-    reasons = store.rejection_reasons()
-    rejected = Metric("ingest_rejections_total", "counter", "Inputs rejected, by reason code.")
-    rejected.samples = [({"reason": r}, n) for r, n in reasons.items()]
-    metrics = [
-        _one("ingest_up", "gauge", "1 when the store answered this scrape.", 1),
-        _one("ingest_records_created_total", "counter", "Records created.", counts["records"]),
-        _one("ingest_records_updated_total", "counter", "Record updates.", counts["updates"]),
-        _one("ingest_duplicates_total", "counter", "Duplicate inputs.", counts["duplicates"]),
-        rejected,
-        _one("ingest_inputs_enqueued_total", "counter", "Inputs enqueued.", counts["enqueued"]),
-        _one(
-            "ingest_inputs_queued", "gauge", "Inputs enqueued, not yet decided.", counts["queued"]
-        ),
-    ]
-    streams = Metric("ingest_stream_length", "gauge", "Entries retained in each event stream.")
-    streams.samples = [
-        ({"stream": "records"}, counts["record_events"]),
-        ({"stream": "rejections"}, counts["rejection_events"]),
-    ]
-    metrics.append(streams)
-    if depth is not None:
-        metrics.append(
-            _one("ingest_queue_depth", "gauge", "Tasks waiting in the broker queue.", depth)
-        )
-    return metrics
+def registry(store: Store, app: Celery, queue: str) -> CollectorRegistry:
+    """A registry holding only the store's collector."""
+    from prometheus_client import CollectorRegistry
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(cast("Collector", StoreCollector(store, app, queue)))
+    return reg
 
 
-def render(metrics: list[Metric]) -> str:
-    """The Prometheus text exposition of ``metrics``."""
-    return "\n".join(line for m in metrics for line in m.lines()) + "\n"
+def exposition(reg: CollectorRegistry) -> str:
+    """One scrape in the Prometheus text format."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(reg).decode()
 
 
-def exposition(store: Store, app: Celery, queue: str) -> str:
-    """One scrape: the counters, or ``ingest_up 0`` when the store does not answer."""
-    try:
-        return render(collect(store, queue_depth(app, queue)))
-    except StoreUnavailable as e:
-        log.warning("store unreachable for metrics: %s", e)
-        return render([_one("ingest_up", "gauge", "1 when the store answered this scrape.", 0)])
+def serve(host: str, port: int, reg: CollectorRegistry) -> tuple[Any, threading.Thread]:
+    """Serve ``GET /metrics`` from a threaded server in the background; (server, thread)."""
+    from prometheus_client import start_http_server
 
-
-def serve(host: str, port: int, scrape: Callable[[], str]) -> HTTPServer:
-    """An HTTP server answering ``GET /metrics`` with ``scrape()``; call serve_forever()."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] != "/metrics":
-                self._send(404, "not found: try /metrics\n")
-                return
-            self._send(200, scrape())
-
-        def _send(self, status: int, body: str) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-    return HTTPServer((host, port), Handler)
+    server, thread = start_http_server(port, addr=host, registry=reg)
+    return server, thread
