@@ -8,6 +8,7 @@
     │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
+    │   │   └── StoreFull      Redis at its maxmemory: writes refused, nothing evicted
     │   ├── QueueUnavailable   the broker refused a message after the producer's retries
     │   └── HostBusy           a feed's host is not to be asked yet (politeness): run later
     ├── InputError             a path the producer cannot read (missing, not a regular file)
@@ -128,6 +129,10 @@ class TransientError(IngestError):
 
 class StoreUnavailable(TransientError):
     """Redis could not be reached or did not answer in time."""
+
+
+class StoreFull(StoreUnavailable):
+    """Redis reached its ``maxmemory`` (noeviction): it refuses writes until memory is freed."""
 
 
 class QueueUnavailable(TransientError):

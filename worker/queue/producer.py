@@ -25,17 +25,20 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from worker.core import signals
-from worker.core.errors import InputError, QueueUnavailable, StoreUnavailable
+from worker.core.errors import InputError, QueueUnavailable, StoreFull, StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
 from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
 from worker.queue.broker import describe, refused
+from worker.storage.connection import FULL, out_of_memory
 from worker.storage.store import Store
 
 STDIN = "-"
 MAX_URL = 2048  # the envelope's source limit
+# Room left below Redis's maxmemory beyond a batch's own bytes (indexes, other writers).
+MARGIN = 256 * 1024
 RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 
 
@@ -289,12 +292,14 @@ def publish_items(
             batch_id = uuid.uuid4().hex
             batch = [m for m, _ in group]
             data = {m["input_id"]: d for m, d in group if d is not None}
+            messages = orjson.dumps(batch)
+            make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
-                park(store, batch_id, data, orjson.dumps(batch) if ledger else None, len(batch))
+                park(store, batch_id, data, messages if ledger else None, len(batch))
                 try:
                     send(app, producer, batch, settings, batch_id)
-                except QueueUnavailable:
+                except (QueueUnavailable, StoreFull):
                     with contextlib.suppress(StoreUnavailable):
                         store.ledger.unpark(batch_id, len(batch))  # nobody will read it
                     raise
@@ -305,6 +310,21 @@ def publish_items(
             if progress is not None:
                 progress(len(batch))
     return report
+
+
+def make_room(store: Store, nbytes: int) -> None:
+    """Stop with StoreFull before a batch that would not fit below Redis's maxmemory.
+
+    Checked between batches, so a full store stops the producer with every batch it
+    published counted. A store that does not answer is left to the retries of
+    :func:`park` and :func:`send`.
+    """
+    try:
+        store.ledger.room_for(nbytes)
+    except StoreFull:
+        raise
+    except StoreUnavailable:
+        return
 
 
 def park(
@@ -320,6 +340,8 @@ def park(
         try:
             store.ledger.park(batch_id, data, messages, count)
             return
+        except StoreFull:
+            raise
         except StoreUnavailable as e:
             if attempt == retries:
                 raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e
@@ -349,7 +371,11 @@ def send(
             retry=True,
             retry_policy=RETRY_POLICY,
         )
-    except faults as e:
+    except Exception as e:
+        if out_of_memory(e):
+            raise StoreFull(FULL) from e
+        if not isinstance(e, faults):
+            raise
         retries = RETRY_POLICY["max_retries"]
         if refused(e):
             raise QueueUnavailable(describe(e)) from e

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 
-from worker.core.errors import StoreUnavailable
+from worker.core.errors import StoreFull, StoreUnavailable
 from worker.core.protocol import is_redis_url
 
 P = ParamSpec("P")
@@ -30,6 +30,10 @@ TRANSIENT: tuple[type[Exception], ...] = (
     redis.BusyLoadingError,
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
+)
+FULL = (
+    "the store is full (Redis maxmemory reached): nothing more was written; free memory "
+    "(`ingest prune`, workers catching up) or raise maxmemory, then enqueue the rest"
 )
 
 
@@ -57,6 +61,8 @@ def map_errors() -> Iterator[None]:
     """Turn Redis's transient faults into StoreUnavailable for the time of the block."""
     try:
         yield
+    except redis.exceptions.OutOfMemoryError as e:
+        raise StoreFull(FULL) from e
     except TRANSIENT as e:
         raise StoreUnavailable(f"redis unavailable: {e}") from e
 
@@ -103,6 +109,18 @@ def wait_ready(client: redis.Redis, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise StoreUnavailable(f"redis unavailable: {e}") from e
             time.sleep(0.2)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """True for Redis refusing a write at its maxmemory (e.g. kombu's publish)."""
+    return isinstance(error, redis.exceptions.OutOfMemoryError)
+
+
+def memory(client: redis.Redis) -> tuple[int, int]:
+    """Redis's ``used_memory`` and ``maxmemory`` in bytes (0: no limit)."""
+    with map_errors():
+        info = client.info("memory")
+    return int(info["used_memory"]), int(info.get("maxmemory", 0))
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:

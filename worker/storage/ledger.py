@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from worker.core.errors import StoreFull
 from worker.core.keys import Keys
-from worker.storage.connection import Redis, as_strs, guarded
+from worker.storage.connection import FULL, Redis, as_strs, guarded, memory
 
 # The field of a parked hash that holds the batch's messages (input ids are never empty
 # and the producer's are hex): the ledger copy, kept beside the bytes it names.
@@ -91,6 +92,16 @@ class Ledger:
     def lock_sweep(self, seconds: int) -> bool:
         """Take the sweep lock for ``seconds``; False when another worker holds it."""
         return bool(self.client.set(self.keys.recovery_lock, "1", nx=True, ex=max(1, seconds)))
+
+    def room_for(self, nbytes: int) -> None:
+        """Raise StoreFull unless Redis has ``nbytes`` to spare below its maxmemory.
+
+        Checked before each batch, so a producer stops between batches, with every batch
+        it published counted, rather than in the middle of one.
+        """
+        used, limit = memory(self.client)
+        if limit and used + nbytes > limit:
+            raise StoreFull(FULL)
 
     @guarded
     def parked(self, batch_id: str, input_ids: Sequence[str]) -> list[bytes | None]:
