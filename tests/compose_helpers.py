@@ -76,9 +76,12 @@ def _substitute(match: re.Match[str], env: dict[str, str]) -> str:
     return value or ""
 
 
-def resolved_compose() -> dict[str, Any]:
-    """The compose file as `docker compose config` would see it with .env.example as .env."""
-    return interpolate(load_compose(), env_example())  # type: ignore[no-any-return]
+def resolved_compose(**env: str) -> dict[str, Any]:
+    """The compose file as `docker compose config` would see it with .env.example as .env.
+
+    ``env`` overrides values of .env.example (e.g. a real password for its placeholder).
+    """
+    return interpolate(load_compose(), {**env_example(), **env})  # type: ignore[no-any-return]
 
 
 def duration_seconds(value: str) -> float:

@@ -26,7 +26,7 @@ from worker.runtime.embedded import RedisServer, free_port, wait_for_redis
 from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
-AUTH = "admin:change-me-too"  # FLOWER_USER:FLOWER_PASSWORD of .env.example
+AUTH = "admin:a-real-flower-secret"  # .env.example's placeholder is refused
 
 
 def http_get(url: str, auth: str | None = None) -> tuple[int, str]:
@@ -54,7 +54,13 @@ def stack(redis_url: str, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]
     procs = {
         "worker": ServiceProcess("worker", {**base, "INGEST_WORKER_CONCURRENCY": "1"}),
         "flower": ServiceProcess(
-            "flower", {**base, "FLOWER_ADDRESS": "127.0.0.1", "FLOWER_PORT": str(free_port())}
+            "flower",
+            {
+                **base,
+                "FLOWER_ADDRESS": "127.0.0.1",
+                "FLOWER_PORT": str(free_port()),
+                "FLOWER_BASIC_AUTH": AUTH,
+            },
         ),
         "metrics": ServiceProcess(
             "metrics",
@@ -225,11 +231,12 @@ def test_redis_service_command_persists_with_its_config(tmp_path: Path) -> None:
     port = free_port()
     local_conf = f"{ROOT / 'config' / 'redis.conf'} --port {port} --bind 127.0.0.1 --dir {tmp_path}"
     replace = {"/usr/local/etc/redis/redis.conf": local_conf}
-    password = env_example()["REDIS_PASSWORD"]
+    password = "a-real-redis-secret"
     url = f"redis://:{password}@127.0.0.1:{port}/0"
+    secret = {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password}
 
     def start() -> ServiceProcess:
-        server = ServiceProcess("redis", {}, paths=replace).start()
+        server = ServiceProcess("redis", secret, paths=replace).start()
         wait_for_redis(url, process=server.proc)
         return server
 
@@ -240,6 +247,7 @@ def test_redis_service_command_persists_with_its_config(tmp_path: Path) -> None:
         assert config["appendonly"] == "yes"
         assert config["appendfsync"] == "everysec"
         assert config["maxmemory-policy"] == "noeviction"
+        assert config["maxmemory"] == str(1024**3)  # REDIS_MAXMEMORY=1gb of .env.example
         # The container's redis-cli talks to its own 6379; here, to our server's port.
         on_port = {"redis-cli ": f"redis-cli -p {port} "}
         assert healthcheck("redis", server.env, on_port) == 0
@@ -287,3 +295,26 @@ def test_api_service_serves_with_the_example_keys(redis_url: str) -> None:
         assert writer not in api.output()
     finally:
         assert api.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "service", ["redis", "worker", "beat", "flower", "metrics", "producer", "api"]
+)
+def test_services_refuse_the_placeholder_passwords_of_env_example(
+    service: str, redis_url: str, tmp_path: Path
+) -> None:
+    """`cp .env.example .env && docker compose up` must not run with known passwords."""
+    overrides = {}
+    if service == "flower":  # a real Redis password, so that Flower's own is the one refused
+        overrides = {"INGEST_REDIS_URL": redis_url, "INGEST_NAMESPACE": "test"}
+    paths = {"/var/lib/ingest/beat": tmp_path, "/seeds": str(SEEDS)}
+    done = ServiceProcess(service, overrides, paths={k: Path(v) for k, v in paths.items()}).run(
+        timeout=60
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "placeholder" in lines[0]
+    assert "openssl rand -hex 24" in lines[0]
+    assert ("FLOWER_PASSWORD" if service == "flower" else "REDIS") in lines[0]

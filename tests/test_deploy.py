@@ -89,7 +89,7 @@ def test_secrets_are_required_not_defaulted() -> None:
 
 
 def test_ingest_variables_are_settings_that_validate(monkeypatch: pytest.MonkeyPatch) -> None:
-    services = resolved_compose()["services"]
+    services = resolved_compose(REDIS_PASSWORD="a-real-secret")["services"]
     for name in APP_SERVICES:
         env = services[name]["environment"]
         for key in env:
@@ -115,11 +115,26 @@ def test_redis_is_persistent_private_password_protected_and_checked() -> None:
     assert "redis-data:/data" in redis["volumes"]
     assert "redis-data" in load_compose()["volumes"]
     assert "./config/redis.conf:/usr/local/etc/redis/redis.conf:ro" in redis["volumes"]
+    assert '--maxmemory "$REDIS_MAXMEMORY"' in command.replace("$$", "$")
+    assert 'case "$REDIS_PASSWORD" in change-me*)' in command.replace("$$", "$")
+    resolved = resolved_compose()["services"]["redis"]
+    maxmemory = size_bytes(resolved["environment"]["REDIS_MAXMEMORY"])
+    # The container's limit leaves room for the AOF rewrite's fork and client buffers.
+    assert size_bytes(resolved["mem_limit"]) >= 1.5 * maxmemory
     conf = redis_conf()
+    assert "maxmemory" not in conf  # one place: REDIS_MAXMEMORY
     assert conf["appendonly"] == "yes"
     assert conf["appendfsync"] == "everysec"
     assert conf["maxmemory-policy"] == "noeviction"
     assert "dir" not in conf  # the image's working directory, /data, the volume
+
+
+def size_bytes(value: str) -> float:
+    """A Redis (``1gb``) or compose (``2g``, ``1536m``) memory size in bytes."""
+    match = re.fullmatch(r"(\d+)([kmg]?)b?", value.lower())
+    assert match, value
+    units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(match.group(1)) * units[match.group(2)]
 
 
 def redis_conf() -> dict[str, str]:
@@ -176,7 +191,7 @@ def test_beat_flower_metrics_and_producer() -> None:
     assert "deploy" not in beat
     flower = services["flower"]
     assert flower["environment"]["FLOWER_BASIC_AUTH"] == "admin:change-me-too"
-    assert flower["ports"] == ["0.0.0.0:5555:5555"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]  # basic auth over HTTP: this host only
     metrics = services["metrics"]
     assert metrics["command"] == ["ingest", "metrics", "--serve"]
     assert metrics["ports"] == ["127.0.0.1:9808:9808"]
@@ -292,3 +307,11 @@ def test_every_declared_dependency_is_locked(lock: str, extra: str | None) -> No
         r"\n(?=[a-z])", text[text.index("\n") + 1 :] if not text[:1].isalpha() else text
     )
     assert all("==" in pin and "--hash=sha256:" in pin for pin in pins if pin.strip())
+
+
+def test_pyproject_license_is_an_spdx_string() -> None:
+    """A TOML table here makes setuptools warn "project.license as a TOML table is deprecated"."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"

@@ -65,6 +65,6 @@ def test_a_full_store_stops_the_producer_with_one_line_and_loses_nothing(
 def test_a_write_refused_at_maxmemory_is_store_full(small_redis: redis.Redis) -> None:
     url = small_redis.url  # type: ignore[attr-defined]
     store = Store.from_url(url, Settings(redis_url=url, namespace="test"))
-    with pytest.raises(StoreFull):
+    with pytest.raises(StoreFull, match="maxmemory"):  # noqa: PT012 - until it is full
         for n in range(1000):
             store.ledger.park(f"b{n}", {"x": b"y" * 100_000})

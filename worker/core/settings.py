@@ -42,7 +42,7 @@ SECRET_FIELDS = ("redis_url", "broker_url")
 OTHER_VARIABLES = frozenset({"CONFIG_FILE", "IMAGE"})
 # Secrets of .env.example start with this: a deployment must never run with them.
 PLACEHOLDER_PREFIX = "change-me"
-GENERATE_SECRET = "generate a real one with `openssl rand -hex 24`"
+GENERATE_SECRET = "set a real one (generate it with `openssl rand -hex 24`)"
 
 
 class Settings(BaseSettings):
@@ -289,7 +289,7 @@ def _checked_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
         # kombu cannot read it (a TypeError deep in Celery), and it is easily leaked.
         raise ValueError("put the password in the URL (redis://:PASSWORD@host), not its query")
     if is_placeholder(url_password(value)):
-        raise ValueError(f"the password is the placeholder of .env.example: {GENERATE_SECRET}")
+        raise ValueError(f"its password is a placeholder of .env.example: {GENERATE_SECRET}")
     return value
 
 
@@ -302,6 +302,16 @@ def url_password(url: str) -> str:
 def is_placeholder(secret: str) -> bool:
     """True for a secret left as ``.env.example`` gives it (``change-me...``)."""
     return secret.strip().lower().startswith(PLACEHOLDER_PREFIX)
+
+
+def check_flower_auth(environ: Mapping[str, str]) -> None:
+    """ConfigError when Flower's basic auth (``FLOWER_BASIC_AUTH``) has a placeholder password."""
+    for pair in environ.get("FLOWER_BASIC_AUTH", "").split(","):
+        if is_placeholder(pair.partition(":")[2]):
+            raise ConfigError(
+                f"FLOWER_BASIC_AUTH: FLOWER_PASSWORD is a placeholder of .env.example: "
+                f"{GENERATE_SECRET}"
+            )
 
 
 def config_file(environ: Mapping[str, str]) -> Path | None:

@@ -9,9 +9,11 @@ worker`` or ``ingest run`` starts it); it never falls back to a Redis nobody con
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 from worker.core.errors import ConfigError
-from worker.core.settings import Settings, get_settings
+from worker.core.settings import Settings, check_flower_auth, get_settings
 from worker.queue.app import make_app
 from worker.queue.base import IngestApp
 from worker.runtime.embedded import running_url
@@ -29,6 +31,15 @@ def store_url(settings: Settings) -> str:
 
 @functools.cache
 def celery_app() -> IngestApp:
-    """The app of this process, from the settings and the store they name."""
-    settings = get_settings()
-    return make_app(settings, store_url(settings))
+    """The app of this process, from the settings and the store they name.
+
+    A bad setting (or a placeholder secret, Flower's included) ends the process with one
+    line and exit code 2, before Celery starts: Celery would print a traceback.
+    """
+    try:
+        check_flower_auth(os.environ)
+        settings = get_settings()
+        return make_app(settings, store_url(settings))
+    except ConfigError as e:
+        sys.stderr.write(f"configuration error: {e}\n")
+        raise SystemExit(2) from e
