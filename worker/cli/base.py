@@ -12,6 +12,7 @@ import click
 import orjson
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 from rich.text import Text
 
 from worker.core.errors import ConfigError, IngestError
@@ -64,6 +65,23 @@ def opened_store(settings: Settings) -> Iterator[Any]:
 
     with backend(settings) as url:
         yield Store.from_url(url, settings)
+
+
+def id_column(table: Table, header: str, ids: list[str]) -> None:
+    """A column that is never cut: an id shown must work when pasted back."""
+    table.add_column(header, no_wrap=True, min_width=max(map(len, ids), default=len(header)))
+
+
+def text_column(table: Table, header: str, *, ratio: int = 1) -> None:
+    """A column that gives way first on a narrow terminal; fill it with :func:`cut`."""
+    table.add_column(header, ratio=ratio, overflow="ellipsis")
+
+
+def cut(value: object) -> Text:
+    """One line of a text column (as :func:`plain`), cut with an ellipsis where it ends."""
+    text = plain(value)
+    text.no_wrap, text.overflow = True, "ellipsis"
+    return text
 
 
 def progress_bar(

@@ -14,12 +14,15 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
+    cut,
     emit_json,
     err,
+    id_column,
     main,
     out,
     plain,
     progress_bar,
+    text_column,
 )
 from worker.core.errors import RunInterrupted
 from worker.core.models import Outcome, OutcomeKind
@@ -186,11 +189,15 @@ def show_run(
         for o in outcomes:
             emit_json({"source": o.source, "outcome": o.outcome, "id": o.id, "reason": o.reason})
         return
-    table = Table("source", "outcome", "id", "title / reason", title="ingest run")
+    table = Table(title="ingest run")
+    text_column(table, "source")
+    table.add_column("outcome", no_wrap=True)
+    id_column(table, "id", [o.id or "" for o in outcomes[:50]])
+    text_column(table, "title / reason", ratio=2)
     for o in outcomes[:50]:
         record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
         title = record.title if record else (o.reason or "")
-        table.add_row(plain(o.source), o.outcome.value, plain(o.id or ""), plain(title))
+        table.add_row(cut(o.source), o.outcome.value, plain(o.id or ""), cut(title))
     out.print(table)
     if len(outcomes) > 50:
         out.print(f"... and {len(outcomes) - 50} more")
@@ -236,10 +243,32 @@ def show_enqueued(report: Any, as_json: bool) -> None:
         err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+class WorkerCommand(click.Command):
+    """``ingest worker``: its help lists the options of ``celery worker`` it passes on."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from celery.bin.worker import worker as celery_worker
+
+        with formatter.section("Options of `celery worker` (passed through)"):
+            formatter.write_dl(
+                [
+                    record
+                    for param in celery_worker.get_params(ctx)
+                    if param.name != "help" and (record := param.get_help_record(ctx))
+                ]
+            )
+
+
+@main.command(
+    cls=WorkerCommand,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    """Start a Celery worker (extra arguments go to `celery worker`)."""
+    """Start a Celery worker; any option of `celery worker` may follow (listed below).
+
+    Without INGEST_REDIS_URL it starts the embedded store and keeps it up while it runs.
+    """
     # Celery's switch, read when billiard is imported (below): SIGTERM starts the soft
     # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
     # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.

@@ -68,13 +68,21 @@ def prune(as_json: bool) -> None:
     """Apply retention: trim the event streams, delete records past their retention."""
     from worker.storage.retention import prune as apply_retention
 
-    with opened_store(get_settings()) as store:
+    settings = get_settings()
+    with opened_store(settings) as store:
         report = apply_retention(store)
     if as_json:
         emit_json({"records": report.records, "events": report.events})
         return
     trimmed = sum(report.events.values())
     out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
+    if settings.record_retention_days is None:
+        err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
+    if settings.stream_max_age is None:
+        err.print(
+            f"streams are only capped at INGEST_STREAM_MAXLEN={settings.stream_maxlen}: "
+            "set INGEST_STREAM_MAX_AGE (seconds) to drop old events"
+        )
 
 
 def iso(epoch: float | None) -> str | None:

@@ -14,13 +14,16 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
+    cut,
     emit_json,
     err,
+    id_column,
     main,
     opened_client,
     opened_store,
     out,
     plain,
+    text_column,
 )
 from worker.core.errors import Reason
 from worker.core.models import Record, Rejection
@@ -71,9 +74,17 @@ def records_list(
             for rec in found:
                 emit_json(rec.model_dump(mode="json", exclude_none=False))
             return
-        table = Table("published", "id", "source", "title", "v")
+        found = list(found)
+        table = Table()
+        table.add_column("published", no_wrap=True)
+        id_column(table, "id", [rec.id for rec in found])
+        text_column(table, "source")
+        text_column(table, "title", ratio=3)
+        table.add_column("v", no_wrap=True)
         for rec in found:
-            table.add_row(_when(rec), rec.id, plain(rec.source), plain(rec.title), str(rec.version))
+            table.add_row(
+                _when(rec), plain(rec.id), cut(rec.source), cut(rec.title), str(rec.version)
+            )
         out.print(table)
 
 
@@ -178,7 +189,13 @@ def find_rejections(client: Any, limit: int | None, **filters: str | None) -> It
 
 @rejections.command("list")
 @rejection_filters
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="at most this many rejections (0: all)",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON rejection per line")
 def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     """Rejected inputs with their reason codes, newest first."""
@@ -193,10 +210,15 @@ def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
                 line["message_base64"] = base64.b64encode(kept[rej.input_id] or b"").decode()
             emit_json(line)
         return
-    table = Table("rejected at", "source", "reason", "detail")
+    table = Table()
+    table.add_column("rejected", no_wrap=True)
+    id_column(table, "input id (for replay)", [rej.input_id for rej in found])
+    id_column(table, "reason", [rej.reason for rej in found])
+    text_column(table, "source · detail")
     for rej in found:
-        when = rej.rejected_at.isoformat(timespec="seconds")
-        table.add_row(when, plain(rej.source), rej.reason, plain(rej.detail[:120]))
+        when = rej.rejected_at.date().isoformat()  # the time: --json
+        row = (plain(rej.input_id), plain(rej.reason), cut(f"{rej.source} · {rej.detail}"))
+        table.add_row(when, *row)
     out.print(table)
 
 

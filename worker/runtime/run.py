@@ -8,13 +8,16 @@ items are stored. The run ends when every input it enqueued has its marker.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 from worker.core.errors import RunFailed, StoreUnavailable
 from worker.core.models import Outcome
@@ -22,6 +25,8 @@ from worker.core.settings import Settings
 from worker.storage.store import Store
 
 STOP_TIMEOUT = 30.0
+# What Celery prints on every stop, e.g. "worker: Warm shutdown (MainProcess)".
+SHUTDOWN_NOTICE = re.compile(rb"^worker: \w+ shutdown \(")
 
 
 def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
@@ -55,12 +60,20 @@ class LocalWorker:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     interrupted: bool = False
+    relay: threading.Thread | None = None
 
     def start(self) -> LocalWorker:
-        # The worker's own output goes to stderr: stdout belongs to `--json` lines.
+        # The worker's own output goes to stderr (stdout belongs to `--json` lines), less
+        # Celery's shutdown notice, which it prints at every stop: a run shows its own output.
         self.process = subprocess.Popen(
-            self.command, env=self.env, stdin=subprocess.DEVNULL, stdout=sys.stderr
+            self.command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
+        self.relay = threading.Thread(target=relay, args=(self.process.stdout,), daemon=True)
+        self.relay.start()
         return self
 
     def alive(self) -> bool:
@@ -82,6 +95,19 @@ class LocalWorker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.relay is not None:
+            self.relay.join(timeout=5)
+
+
+def relay(stream: IO[bytes] | None) -> None:
+    """Copy a worker's output to our stderr, line by line, without shutdown notices."""
+    if stream is None:
+        return
+    with stream:
+        for line in iter(stream.readline, b""):
+            if not SHUTDOWN_NOTICE.match(line):
+                sys.stderr.buffer.write(line)
+                sys.stderr.flush()
 
 
 def worker_env(url: str) -> dict[str, str]:
