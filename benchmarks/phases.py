@@ -49,7 +49,7 @@ OUTCOMES = ("records", "updates", "duplicates", "rejections")
 QUIET = "ignore:You're running the worker with superuser privileges"
 QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
 # How the `ingest worker` processes are started. "prefork" is `ingest worker` with its
-# defaults (one process per core below one parent): what README recommends.
+# defaults (one process per core below one parent): what docs/performance.md recommends.
 DEPLOYMENTS = {
     "solo": lambda cores: [["--pool", "solo"]] * cores,
     "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],
@@ -178,7 +178,7 @@ class Workers:
 
 
 def ingest_workers(url: str, deployment: str, cores: int) -> Workers:
-    """``ingest worker`` processes as README recommends deploying them."""
+    """``ingest worker`` processes as docs/performance.md recommends deploying them."""
     commands = [
         [sys.executable, "-m", "worker", "worker", "-n", f"bench{i}@%h", *args, *QUIET_WORKER]
         for i, args in enumerate(DEPLOYMENTS[deployment](cores))

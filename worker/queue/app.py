@@ -78,7 +78,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
-        # A stop lets running tasks finish for this long, then requeues them (see README).
+        # A stop lets running tasks finish for this long, then requeues them (docs/deployment.md).
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
