@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import ROOT
 from worker.core.errors import Reason
+from worker.core.settings import Settings
 
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -39,6 +40,12 @@ def test_every_reason_code_is_documented_and_every_documented_code_exists() -> N
     assert {r.value for r in Reason} - documented == set(), "codes missing from docs/reasons.md"
     assert documented - {r.value for r in Reason} == set(), "docs/reasons.md lists unknown codes"
     assert "`feed.http_<status>`" in (ROOT / "docs" / "reasons.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    text = (ROOT / "docs" / "commands.md").read_text()
+    missing = [f for f in Settings.model_fields if f"`INGEST_{f.upper()}`" not in text]
+    assert missing == [], "settings missing from docs/commands.md"
 
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
