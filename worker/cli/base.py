@@ -124,16 +124,21 @@ class IngestGroup(click.Group):
 
 
 def fail(error: Exception) -> NoReturn:
-    """Print ``error`` as one line on stderr (passwords masked) and exit non-zero."""
+    """Print ``error`` as one line on stderr and exit non-zero.
+
+    Our own errors are worded to be shown; another library's message may quote a URL, so
+    its passwords are masked.
+    """
     from worker.core.logs import redact
 
-    text = plain(redact(" ".join(str(error).split())))
+    text = plain(" ".join(str(error).split()))
     if isinstance(error, ConfigError):
         err.print("[red]configuration error:[/]", text, highlight=False)
         sys.exit(2)
     if isinstance(error, IngestError):
         err.print("[red]error:[/]", text, highlight=False)
         sys.exit(1)
+    text = plain(redact(" ".join(str(error).split())))
     hint = "(run `ingest --debug ...` for the traceback)"
     err.print(f"[red]unexpected error:[/] {type(error).__name__}:", text, hint, highlight=False)
     sys.exit(1)
