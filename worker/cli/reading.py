@@ -45,6 +45,17 @@ def parse_when(value: str | None, *, end_of_day: bool) -> datetime | None:
         raise click.BadParameter(f"not an ISO date or datetime: {value!r}") from e
 
 
+def limit_option(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--limit`` of the list commands: at most N items, newest first (0: all)."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(min=0),
+        default=100,
+        show_default=True,
+        help=f"at most this many {what} (0: all)",
+    )
+
+
 @main.group()
 def records() -> None:
     """Read stored records."""
@@ -54,13 +65,7 @@ def records() -> None:
 @click.option("--since", help="published at or after (ISO date or datetime)")
 @click.option("--until", help="published at or before (a date includes the whole day)")
 @click.option("--source", help="exact source: a seed file name or a feed URL")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=100,
-    show_default=True,
-    help="at most this many records (0: all)",
-)
+@limit_option("records")
 @click.option("--json", "as_json", is_flag=True, help="one JSON record per line")
 def records_list(
     since: str | None, until: str | None, source: str | None, limit: int, as_json: bool
@@ -189,13 +194,7 @@ def find_rejections(client: Any, limit: int | None, **filters: str | None) -> It
 
 @rejections.command("list")
 @rejection_filters
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=100,
-    show_default=True,
-    help="at most this many rejections (0: all)",
-)
+@limit_option("rejections")
 @click.option("--json", "as_json", is_flag=True, help="one JSON rejection per line")
 def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     """Rejected inputs with their reason codes, newest first."""
