@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from worker.api import errors, events, reading, writes
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import StoreUnavailable
-from worker.runtime.metrics import CONTENT_TYPE, exposition, queue_depth
+from worker.queue.broker import queue_depth
+from worker.runtime.metrics import CONTENT_TYPE, exposition, registry
 
 DESCRIPTION = """Enqueue seed documents and feeds; read records, rejections and the change
 stream. Send `Authorization: Bearer KEY`. Errors are `{"error": {"reason", "detail"}}`."""
@@ -55,5 +56,6 @@ def healthz(state: State) -> Response:
 
 async def metrics(state: State, _: Reader) -> Response:
     """The Prometheus metrics of ``ingest metrics``, read live at each scrape."""
-    text = await run_in_threadpool(exposition, state.store, state.celery, state.settings.queue)
+    reg = registry(state.store, state.celery, state.settings.queue)
+    text = await run_in_threadpool(exposition, reg)
     return Response(text, media_type=CONTENT_TYPE)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # registry's process collector), and importing our modules does no I/O.
 log = logging.getLogger(__name__)
 UP_HELP = "1 when the store answered this scrape."
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what exposition() writes
 
 
 class StoreCollector:
