@@ -67,4 +67,4 @@ def test_a_write_refused_at_maxmemory_is_store_full(small_redis: redis.Redis) ->
     store = Store.from_url(url, Settings(redis_url=url, namespace="test"))
     with pytest.raises(StoreFull, match="maxmemory"):  # noqa: PT012 - until it is full
         for n in range(1000):
-            store.ledger.park(f"b{n}", {"x": b"y" * 100_000})
+            store.ledger.park(f"b{n}", {"x": b"y" * 100_000}, None, 1)
