@@ -4,8 +4,9 @@
 
 Start it twice with different ``--name`` values and the group shares the events between
 them. Stop it (Ctrl-C) and start it again: it resumes where it stopped, first re-reading
-what it had read and not yet acknowledged. Redis comes from ``INGEST_REDIS_URL``, else the
-embedded server that ``ingest run`` left running. The contract: docs/consumers.md.
+what it had read and not yet acknowledged. The store is ``INGEST_REDIS_URL``, else the
+user's embedded store, like every ``ingest`` command's (started if no command runs it, and
+kept up while this runs). The contract: docs/consumers.md.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import signal
 import socket
 import sys
 
+from worker.core.errors import IngestError
 from worker.core.settings import get_settings
 from worker.read.client import Consumer, Event, IngestClient
-from worker.runtime.entry import store_url
+from worker.runtime.lease import using_store
 
 
 def main() -> None:
@@ -27,8 +29,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, help="stop after this many events")
     args = parser.parse_args()
 
-    settings = get_settings()
-    client = IngestClient(store_url(settings), settings.namespace)
+    try:
+        settings = get_settings()
+        with using_store(settings) as url:
+            follow(IngestClient(url, settings.namespace), args.group, args.name, args.count)
+    except IngestError as e:
+        sys.exit(f"error: {e}")
+
+
+def follow(client: IngestClient, group: str, name: str, count: int | None) -> None:
+    """Print each record event of ``group`` until stopped (or ``count`` events)."""
 
     def handle(event: Event) -> None:
         # Raising here leaves the event pending: it is retried, then dead-lettered.
@@ -36,10 +46,10 @@ def main() -> None:
         title = record.title if record else "(pruned since)"
         print(f"{event.type:8} {event.record_id} v{event.version}  {title}", flush=True)
 
-    consumer = Consumer(client, args.group, args.name, handle)
+    consumer = Consumer(client, group, name, handle)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: consumer.stop())
-    stats = consumer.run(limit=args.count)
+    stats = consumer.run(limit=count)
     print(f"handled {stats.handled}, dead-lettered {stats.dead_lettered}", file=sys.stderr)
 
 

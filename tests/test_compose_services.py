@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from tests.compose_helpers import ServiceProcess, env_example, healthcheck, publish_one
-from tests.helpers import ROOT, SEEDS, WorkerProcess, wait_until
+from tests.helpers import ROOT, SEEDS, WorkerProcess, suite_binary, wait_until
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port, wait_for_redis
@@ -174,7 +174,7 @@ def test_beat_starts_and_keeps_its_schedule(redis_url: str, tmp_path: Path) -> N
 def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: Path) -> None:
     """SIGTERM mid-task: the soft shutdown expires, the task goes back to the queue, and a
     new worker finishes it. The task is held mid-write by pausing the store's Redis."""
-    store_server = RedisServer(tmp_path / "store", persist=False).start()
+    store_server = RedisServer(tmp_path / "store", persist=False, binary=suite_binary()).start()
     try:
         settings = Settings(redis_url=store_server.url, broker_url=redis_url, namespace="test")
         worker = ServiceProcess(

@@ -19,7 +19,7 @@ import pytest
 
 from tests.audit import audit
 from tests.corpus import corpus, enqueue_folder, write
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, wait_until
+from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, suite_binary, wait_until
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store
@@ -184,7 +184,9 @@ def test_whole_worker_killed_mid_batch_fresh_worker_finishes(
 
 @pytest.fixture
 def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", persist=True, port=free_port()).start()
+    server = RedisServer(
+        tmp_path / "redis", persist=True, binary=suite_binary(), port=free_port()
+    ).start()
     yield server
     server.stop()
 
@@ -192,7 +194,11 @@ def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def restart(server: RedisServer) -> RedisServer:
     """A new server on the same port, password and data folder (its AOF is replayed)."""
     return RedisServer(
-        server.data_dir, persist=True, password=server.password, port=server.port
+        server.data_dir,
+        persist=True,
+        binary=suite_binary(),
+        password=server.password,
+        port=server.port,
     ).start()
 
 
@@ -250,7 +256,7 @@ def test_batch_the_broker_lost_is_published_again(
 
 
 def test_producer_with_redis_down_retries_then_fails_loudly(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path / "redis", persist=False).start()
+    server = RedisServer(tmp_path / "redis", persist=False, binary=suite_binary()).start()
     server.stop()  # a real URL, with nothing listening on it any more
     doc = tmp_path / "doc.txt"
     doc.write_bytes(seed_bytes("Never queued", "Body."))

@@ -37,11 +37,14 @@ print(repr((touched, patched)))
 def test_importing_every_module_does_no_io(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "ingest.toml").write_text("this is [not toml")
-    (tmp_path / ".ingest").mkdir()
-    (tmp_path / ".ingest" / "server.json").write_text('{"url": "redis://127.0.0.1:9/0"}')
+    store = tmp_path / "xdg" / "news-ingest"  # the embedded store's folder
+    store.mkdir(parents=True)
+    (store / "server.json").write_text('{"url": "redis://127.0.0.1:9/0"}')
     names = [m for m in sorted(GRAPH) if m != "worker.__main__"]
     env = {
         "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
         "PYTHONPATH": str(ROOT),
         "INGEST_BATCH_SIZE": "0",  # invalid: must not fail at import
         "INGEST_REDIS_URL": "redis://127.0.0.1:9/0",

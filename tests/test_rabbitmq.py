@@ -18,7 +18,7 @@ import redis
 from kombu import Connection
 
 from tests.compose_helpers import ServiceProcess, publish_one
-from tests.helpers import SEEDS, ingest, wait_until
+from tests.helpers import SEEDS, ingest, suite_binary, wait_until
 from worker.core.settings import Settings
 from worker.queue.app import make_app
 from worker.runtime.embedded import RedisServer
@@ -106,7 +106,7 @@ def test_a_stopping_worker_hands_its_task_back_to_rabbitmq(
     redis_url: str, amqp_queue: str, tmp_path: Path
 ) -> None:
     """On AMQP the unacked delivery returns to the queue when the worker's connection closes."""
-    store_server = RedisServer(tmp_path / "store", persist=False).start()
+    store_server = RedisServer(tmp_path / "store", persist=False, binary=suite_binary()).start()
     try:
         settings = Settings(
             redis_url=store_server.url, broker_url=AMQP, namespace="test", queue=amqp_queue

