@@ -116,15 +116,7 @@ def procs() -> Iterator[list[Command]]:
 
 def test_files_are_private_after_a_real_run(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run = subprocess.run(
-        [sys.executable, "-m", "worker", "run", str(SEEDS)],
-        env=embedded_env(data),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = ingest("run", str(SEEDS), url=None, cwd=tmp_path, **embedded_env(data))
     assert run.returncode == 0, run.stderr
     modes = {str(p.relative_to(data)): stat.S_IMODE(p.lstat().st_mode) for p in data.rglob("*")}
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
