@@ -23,7 +23,8 @@ from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline.process import prepare_message
 from worker.queue.app import make_app
-from worker.runtime.embedded import embedded_redis, free_port
+from worker.runtime.embedded import free_port
+from worker.runtime.lease import embedded_redis
 from worker.runtime.metrics import exposition, registry
 from worker.storage.store import Store
 
