@@ -93,7 +93,9 @@ def test_a_signalled_run_stops_its_worker_and_its_embedded_server(
 
 def test_a_stop_during_enqueue_leaves_the_counters_exact(redis_url: str, store: Store) -> None:
     """Publish one input per message and stop the producer at several moments."""
-    folder = seed_folder(Path(os.environ.get("TMPDIR", "/tmp")) / f"sig-{time.time_ns()}", 1500)
+    # Enough inputs that the last stop (2.2 s) still finds it publishing on a fast server:
+    # 1,500 took 1.9 s on valkey 9.1.
+    folder = seed_folder(Path(os.environ.get("TMPDIR", "/tmp")) / f"sig-{time.time_ns()}", 5000)
     env = env_for(redis_url, INGEST_BATCH_SIZE="1")
     for delay in (1.0, 1.3, 1.6, 1.9, 2.2):
         enqueue = start_ingest("enqueue", str(folder), env=env)
