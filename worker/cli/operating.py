@@ -126,7 +126,7 @@ def metrics(serve: bool, host: str | None, port: int | None) -> None:
 
 @main.command()
 def schema() -> None:
-    """Print the JSON Schema of a record (schema version 1)."""
+    """Print the JSON Schema of a record (schema version 2)."""
     from worker.core.schema import record_schema
 
     sys.stdout.write(orjson.dumps(record_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")

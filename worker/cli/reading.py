@@ -65,16 +65,24 @@ def records() -> None:
 @click.option("--since", help="published at or after (ISO date or datetime)")
 @click.option("--until", help="published at or before (a date includes the whole day)")
 @click.option("--source", help="exact source: a seed file name or a feed URL")
+@click.option("--cluster", help="a near-duplicate cluster: the records whose cluster is this id")
 @limit_option("records")
 @click.option("--json", "as_json", is_flag=True, help="one JSON record per line")
 def records_list(
-    since: str | None, until: str | None, source: str | None, limit: int, as_json: bool
+    since: str | None,
+    until: str | None,
+    source: str | None,
+    cluster: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """Records, newest first by published date."""
     settings = get_settings()
     start, end = parse_when(since, end_of_day=False), parse_when(until, end_of_day=True)
     with opened_store(settings) as store:
-        found = store.records(since=start, until=end, source=source, limit=limit or None)
+        found = store.records(
+            since=start, until=end, source=source, cluster=cluster, limit=limit or None
+        )
         if as_json:
             for rec in found:
                 emit_json(rec.model_dump(mode="json", exclude_none=False))

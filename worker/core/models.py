@@ -142,6 +142,34 @@ class Record(BaseModel):
         description="feeds that carried this story (same title and text), first the one "
         "that created the record; at most 20",
     )
+    # Schema version 2: fields for search and NLP. Optional, so version 1 records still read.
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}$",
+        description="ISO 639-1 code of the text's language; null when too short to tell",
+    )
+    language_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="the detector's confidence in language (0-1)"
+    )
+    paragraph_hashes: list[str] | None = Field(
+        default=None,
+        description="per paragraph: 16 hex digits of SHA-256 (whitespace and NFC insensitive)",
+    )
+    cluster: str | None = Field(
+        default=None,
+        description="id of the earliest record whose text is a near-duplicate; its own id if none",
+    )
+    content_source: Literal["feed", "page"] | None = Field(
+        default=None, description="feed records: text from the feed entry or the article page"
+    )
+    summary: str | None = Field(
+        default=None, description="the feed entry's own text, when the text came from the page"
+    )
+    full_text_error: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_]+\.[a-z0-9_]+$",
+        description="why the article page gave no text (reason code); the feed's text is kept",
+    )
 
     @model_validator(mode="after")
     def _text_matches_paragraphs(self) -> Record:
@@ -175,7 +203,20 @@ class Outcome(BaseModel):
     input_id: str
 
 
-OPTIONAL_RECORD_FIELDS = ("url", "guid", "feed_title", "authors", "tags", "media", "image")
+# Left out of the stored JSON when null (older records never had them).
+OPTIONAL_RECORD_FIELDS = (
+    "url",
+    "guid",
+    "feed_title",
+    "authors",
+    "tags",
+    "media",
+    "image",
+    "cluster",
+    "content_source",
+    "summary",
+    "full_text_error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +225,8 @@ class Accepted:
 
     item_id: str
     record: Record
+    signature: bytes = b""  # packed MinHash signature (worker.text.neardup); b"": not indexed
+    bands: tuple[bytes, ...] = ()  # its LSH band keys, 8 bytes each
 
 
 @dataclass(frozen=True, slots=True)

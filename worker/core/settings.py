@@ -236,6 +236,22 @@ class Settings(BaseSettings):
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
     )
+    neardup: bool = Field(
+        default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
+    )
+    neardup_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1.0,
+        description="estimated Jaccard similarity (3-word shingles) that makes a near-duplicate",
+    )
+    full_text: bool = Field(
+        default=False,
+        description="fetch the article page of short feed entries (feeds.toml full_text overrides)",
+    )
+    full_text_min_words: int = Field(
+        default=80, ge=1, description="feed entries with fewer words get their page fetched"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,8 +1,11 @@
-"""The whole flow, without Celery: envelope -> parse -> normalise -> validate -> store.
+"""The whole flow, without Celery: envelope -> parse -> normalise -> validate -> full text
+-> enrich -> store.
 
 ``process_batch`` is what the Celery task calls. Each envelope is prepared on its own, so
-one bad input (or one bug) never fails its neighbours; then all outcomes of the batch are
-written in one round trip of atomic script calls.
+one bad input (or one bug) never fails its neighbours; then short feed entries get the text
+of their article page (:mod:`worker.pipeline.fulltext`), every record gets its fields for
+search and NLP (:mod:`worker.pipeline.enrich`), and all outcomes of the batch are written in
+one round trip of atomic script calls.
 
 Poison inputs: an input whose processing kills the worker process is redelivered (late
 acks). Each started delivery is counted in Redis and the count is dropped when the
@@ -37,7 +40,9 @@ from worker.core.models import (
 )
 from worker.core.protocol import BYTES_KINDS
 from worker.core.settings import Settings
+from worker.pipeline.enrich import enrich
 from worker.pipeline.feeds import FeedFetcher, feed_items
+from worker.pipeline.fulltext import FullText
 from worker.storage.store import Store
 from worker.text.seed import seed_record
 
@@ -74,7 +79,7 @@ def process_batch(
         for reply_to, group in _by_reply(messages):
             fetcher = FeedFetcher(store, settings)
             prepared = [(i, prepare_message(m, settings, fetcher, timeouts)) for i, m in group]
-            outcomes += _commit(store, reply_to, prepared, fetcher)
+            outcomes += _commit(store, settings, reply_to, prepared, fetcher)
         return outcomes
 
 
@@ -92,7 +97,7 @@ def process_alone(
             items = prepare_message(message, settings, fetcher, timeouts)
         reply = message.get("reply_to")
         reply_to = reply if isinstance(reply, str) else None
-        return _commit(store, reply_to, [(input_id, items)], fetcher)
+        return _commit(store, settings, reply_to, [(input_id, items)], fetcher)
 
 
 def lost_repeatedly(message: Mapping[str, Any], lost: int, settings: Settings) -> list[Prepared]:
@@ -119,6 +124,7 @@ def released_on_error(store: Store, input_ids: Sequence[str]) -> Iterator[None]:
 
 def _commit(
     store: Store,
+    settings: Settings,
     reply_to: str | None,
     prepared: Sequence[tuple[str, list[Prepared]]],
     fetcher: FeedFetcher,
@@ -126,13 +132,23 @@ def _commit(
     """Store the prepared items of some inputs, settle their claims, tell a waiting run."""
     # A feed became one item per entry: count the extra inputs before their outcomes.
     store.expand({i: len(group) for i, group in prepared if len(group) != 1})
-    items = [p for _, group in prepared for p in group]
+    items = FullText(store, settings).complete([p for _, g in prepared for p in g])
+    items = [enriched(item, settings) for item in items]
     settled = [input_id for input_id, _ in prepared]
     outcomes = store.commit(items, reply_to=reply_to, settled=settled)
     fetcher.settle()
     if reply_to:
         store.replies.mark_done(reply_to, [(input_id, len(group)) for input_id, group in prepared])
     return outcomes
+
+
+def enriched(item: Prepared, settings: Settings) -> Prepared:
+    """The item enriched (see worker.pipeline.enrich); as it was if that fails (a bug)."""
+    try:
+        return enrich(item, settings)
+    except Exception:
+        log.exception("enriching item %s failed; stored without NLP fields", item.item_id)
+        return item
 
 
 def prepare_message(

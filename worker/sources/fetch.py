@@ -55,6 +55,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
+PAGE_ACCEPT = "text/html, application/xhtml+xml, */*;q=0.5"
 # Characters left as they are when percent-encoding a path: RFC 3986 reserved and unreserved.
 _URL_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
 
@@ -377,3 +378,12 @@ def _without_auth(options: RequestOptions) -> RequestOptions:
     """The options for another origin: its Authorization is not theirs to see."""
     headers = {k: v for k, v in options.headers.items() if k.lower() != "authorization"}
     return RequestOptions(headers, options.proxy)
+
+
+def fetch_page(url: str, settings: Settings) -> FetchResult:
+    """Fetch an article page: :func:`fetch_feed`'s client and limits, asking for HTML.
+
+    No feed's own options: its credentials are for the feed's origin, not the pages it
+    links to. Failures carry the same ``feed.*`` reason codes.
+    """
+    return fetch_feed(url, settings, options=RequestOptions({"Accept": PAGE_ACCEPT}))

@@ -87,6 +87,11 @@ class RecordReader:
         raw: bytes | None = self._redis.get(self.keys.record(record_id))  # type: ignore[assignment]
         return recordform.to_record(raw) if raw else None
 
+    @guarded
+    def get_many(self, record_ids: list[str]) -> dict[str, Record]:
+        """The records of these ids that exist, by id, in one round trip."""
+        return {r.id: r for r in self._records(record_ids)} if record_ids else {}
+
     @guarded_iter
     def records(
         self,
@@ -94,16 +99,20 @@ class RecordReader:
         since: Bound = None,
         until: Bound = None,
         source: str | None = None,
+        cluster: str | None = None,
         limit: int | None = None,
         page: int = 500,
     ) -> Iterator[Record]:
         """Records newest first by ``published``, a page at a time (``limit`` None: all).
 
         ``since``/``until`` are inclusive; with neither, undated records come last, and with
-        a bound they are left out.
+        a bound they are left out. ``cluster`` (a cluster id, see docs/consumers.md) lists
+        one near-duplicate cluster, narrowed to ``source`` when both are given.
         """
-        index, high, low = self._record_range(since, until, source)
-        yield from _limited(self._values(index, high, low, page, limit, self._records), limit)
+        index, high, low = self._record_range(since, until, source, cluster)
+        both = cluster is not None and source is not None
+        found = self._values(index, high, low, page, None if both else limit, self._records)
+        yield from _limited((r for r in found if not both or r.source == source), limit)
 
     @guarded
     def record_page(
@@ -126,10 +135,14 @@ class RecordReader:
         )
 
     def _record_range(
-        self, since: Bound, until: Bound, source: str | None
+        self, since: Bound, until: Bound, source: str | None, cluster: str | None = None
     ) -> tuple[str, float | str, float | str]:
         start, end = to_bound(since, end_of_day=False), to_bound(until, end_of_day=True)
-        index = self.keys.by_source(source) if source is not None else self.keys.by_published
+        index = self.keys.by_published
+        if cluster is not None:
+            index = self.keys.cluster(cluster)
+        elif source is not None:
+            index = self.keys.by_source(source)
         low: float | str = start.timestamp() if start else "-inf"
         if start is None and end is not None:
             low = f"({NO_DATE_SCORE}"

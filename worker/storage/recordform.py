@@ -28,15 +28,15 @@ SEPARATOR = b"\n"
 # Level 1: on short news text it gives nearly what level 6 gives, at a fraction of the CPU.
 LEVEL = 1
 # Added by the store's script when it writes the record.
-STORE_FIELDS = frozenset({"ingested_at", "version", "seen_in"})
+STORE_FIELDS = frozenset({"ingested_at", "version", "seen_in", "cluster"})
 
 
 def encode(record: Record) -> tuple[bytes, bytes]:
-    """The stored parts of a record: meta JSON (no ingested_at/version) and packed paragraphs.
+    """The stored parts of a record: meta JSON (no store fields) and packed paragraphs.
 
-    The store's script appends ``ingested_at``, ``version`` (and ``seen_in`` once a story
-    was seen in more than one place) to the meta JSON, then the separator and the packed
-    paragraphs.
+    The store's script appends ``cluster``, ``ingested_at``, ``version`` (and ``seen_in``
+    once a story was seen in more than one place) to the meta JSON, then the separator and
+    the packed paragraphs.
     """
     meta = record.model_dump(mode="json", exclude={"paragraphs", "text", *STORE_FIELDS})
     for name in OPTIONAL_RECORD_FIELDS:

@@ -8,7 +8,8 @@ The store's scripts cap each stream as it grows (``XADD ... MAXLEN ~ INGEST_STRE
   than that many seconds (``XTRIM MINID ~``). Both are approximate: Redis drops whole
   internal nodes (100 entries by default), so a stream may keep a few more;
 - with ``INGEST_RECORD_RETENTION_DAYS``, records published before the cutoff are deleted
-  with their index entries, atomically per batch; undated records are kept. Each deleted
+  with their index entries, near-duplicate cluster membership and look-up entries,
+  atomically per batch; undated records are kept. Each deleted
   record publishes a ``deleted`` event (``reason=retention``) on the record stream and
   leaves tombstones, its id and its content hash, for ``INGEST_TOMBSTONE_TTL`` seconds:
   an entry still in its feed then ends as a ``duplicate`` (reason ``record.deleted``)
@@ -94,6 +95,7 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     keys.stats,
                     keys.tombstones,
                     keys.record_events,
+                    keys.lsh,
                 ],
                 args=[
                     cutoff.timestamp(),
@@ -103,6 +105,8 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     at,
                     now.timestamp() + settings.tombstone_ttl,
                     settings.stream_maxlen,
+                    keys.neardup(""),
+                    keys.cluster(""),
                     *ids,
                 ],
             )

@@ -13,14 +13,16 @@ their own modules and hang off it: ``store.ledger`` (batches in flight, parked b
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from worker.core.errors import Reason
+from worker.core.errors import Reason, StoreUnavailable
 from worker.core.keys import Keys
 from worker.core.models import (
     Accepted,
@@ -39,9 +41,37 @@ from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
 from worker.storage.reads import NO_DATE_SCORE, RecordReader
 from worker.storage.replies import Replies
+from worker.text.changes import diff, paragraph_hashes
 
 __all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
+# Rounds of "the record changed under us, diff again" before a commit gives up (transient).
+STALE_ROUNDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBase:
+    """The version a change set was computed from (its content hash) and the change set."""
+
+    content_hash: str = ""
+    added: str = ""
+    removed: str = ""
+    changed: str = ""
+
+    @classmethod
+    def between(cls, old: Record | None, new: Record) -> ChangeBase:
+        """The paragraph change set from ``old`` (None: no stored version) to ``new``."""
+        if old is None:
+            return cls()
+        changes = diff(_hashes(old), _hashes(new))
+        return cls(
+            old.content_hash,
+            *(",".join(map(str, ns)) for ns in (changes.added, changes.removed, changes.changed)),
+        )
+
+
+def _hashes(record: Record) -> list[str]:
+    return record.paragraph_hashes or paragraph_hashes(record.paragraphs)
 
 
 MAX_SEEN_IN = 20
@@ -97,21 +127,44 @@ class Store:
         """Store records and rejections, one atomic script call each, in one round trip.
 
         ``settled`` input ids have their delivery counters dropped in the same round trip.
+        An update needs the change set from the stored version: the first round assumes
+        there is none, and the script refuses (``stale``, writing nothing) a record whose
+        stored content differs from the version the change set was computed from; those
+        are read, diffed and sent again.
         """
         pipe = self.client.pipeline(transaction=False)
         reply = self.keys.reply(reply_to) if reply_to else ""
         now = _iso_now()
         for item in items:
             if isinstance(item, Accepted):
-                self._queue_upsert(pipe, item, reply, now)
+                self._queue_upsert(pipe, item, reply, now, ChangeBase())
             elif isinstance(item, NotModified):
                 self._queue_not_modified(pipe, item, reply)
             else:
                 self._queue_reject(pipe, item, reply)
         if settled:
             pipe.delete(*(self.keys.deliveries(i) for i in settled))
-        results = pipe.execute()
-        return [_outcome(raw) for raw in results[: len(items)]]
+        results = self._settle_stale(items, pipe.execute()[: len(items)], reply, now)
+        return [_outcome(raw) for raw in results]
+
+    def _settle_stale(
+        self, items: Sequence[Prepared], results: list[Any], reply: str, now: str
+    ) -> list[Any]:
+        """Send again, with a fresh change set, the upserts the script found stale."""
+        for _ in range(STALE_ROUNDS):
+            stale = [n for n, raw in enumerate(results) if b'"stale":true' in _bytes(raw)]
+            if not stale:
+                return results
+            accepted = [items[n] for n in stale]
+            olds = self.reader.get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
+            pipe = self.client.pipeline(transaction=False)
+            for item in accepted:
+                assert isinstance(item, Accepted)
+                base = ChangeBase.between(olds.get(item.record.id), item.record)
+                self._queue_upsert(pipe, item, reply, now, base)
+            for n, raw in zip(stale, pipe.execute(), strict=True):
+                results[n] = raw
+        raise StoreUnavailable(f"records changed under {STALE_ROUNDS} rounds of updates")
 
     @guarded
     def claim(self, input_ids: Sequence[str]) -> list[int]:
@@ -142,9 +195,14 @@ class Store:
         keys = self.keys
         return bool(self.client.exists(keys.outcome(input_id), keys.outcome(input_id + "#0")))
 
-    def _queue_upsert(self, pipe: Any, item: Accepted, reply: str, now: str) -> None:
+    def _queue_upsert(
+        self, pipe: Any, item: Accepted, reply: str, now: str, base: ChangeBase
+    ) -> None:
         k, rec = self.keys, item.record
         meta, packed = recordform.encode(rec)
+        on = self.settings.neardup and bool(item.signature)
+        signature, bands = (item.signature, item.bands) if on else (b"", ())
+        min_slots = math.ceil(self.settings.neardup_threshold * len(signature) / 4 - 1e-9)
         self._upsert(
             keys=[
                 k.outcome(item.item_id),
@@ -157,6 +215,8 @@ class Store:
                 k.stats,
                 reply,
                 k.tombstones,
+                k.lsh,
+                k.neardup_seq,
             ],
             args=[
                 meta,
@@ -175,6 +235,15 @@ class Store:
                 time.time(),
                 k.record_prefix,
                 MAX_SEEN_IN,
+                k.neardup(""),
+                k.cluster(""),
+                min_slots,
+                base.content_hash,
+                base.added,
+                base.removed,
+                base.changed,
+                signature,
+                *bands,
             ],
             client=pipe,
         )
@@ -286,6 +355,10 @@ class Store:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until Redis answers, or raise StoreUnavailable."""
         wait_ready(self.client, timeout)
+
+
+def _bytes(raw: bytes | str) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode()
 
 
 def _outcome(raw: bytes | str) -> Outcome:

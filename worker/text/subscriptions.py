@@ -14,7 +14,7 @@
     enabled = true
     title = "Example"
     category = "News/Tech"
-    full_text = false
+    full_text = true              # article pages of short entries; default INGEST_FULL_TEXT
     headers = { "Accept-Language" = "en" }
     auth = { type = "basic", username = "me", password_env = "EXAMPLE_PASSWORD" }
     # auth = { type = "bearer", token_env = "EXAMPLE_TOKEN" }
@@ -105,7 +105,7 @@ class Subscription:
     proxy: str | None = None
     keep: list[str] = field(default_factory=list)
     block: list[str] = field(default_factory=list)
-    full_text: bool = False
+    full_text: bool | None = None  # None: INGEST_FULL_TEXT decides
     category: str | None = None
 
 

@@ -1,13 +1,41 @@
 -- Delete records published before a cutoff, with their index entries, atomically per call.
 -- A record updated since it was selected (new published date) is left alone. Each deleted
 -- record leaves tombstones (its id and its content hash, until ARGV[6]) so that the entry,
--- still in its feed, is not created again, and a `deleted` event on the record stream.
+-- still in its feed, is not created again, and a `deleted` event on the record stream; it
+-- leaves its near-duplicate cluster and the LSH look-up index.
 -- KEYS: 1 by_published  2 by_content_hash  3 sources  4 stats  5 tombstones  6 record_events
+--       7 lsh
 -- ARGV: 1 cutoff score  2 no-date score  3 record key prefix  4 by_source key prefix
---       5 now (ISO, UTC)  6 tombstones expire at (epoch s)  7 stream maxlen  8.. record ids
+--       5 now (ISO, UTC)  6 tombstones expire at (epoch s)  7 stream maxlen
+--       8 neardup key prefix  9 cluster key prefix  10.. record ids
 local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pruned = 0
-for i = 8, #ARGV do
+
+-- Drop a record's near-duplicate entry and its id from each LSH bucket it is in (the
+-- entry's layout is upsert.lua's).
+local function forget_neardup(id)
+  local entry = redis.call('GET', ARGV[8] .. id)
+  if not entry then return end
+  local nb = tonumber(string.sub(entry, 13, 14))
+  for b = 0, nb - 1 do
+    local band = string.sub(entry, 19 + b * 8, 26 + b * 8)
+    local list = redis.call('HGET', KEYS[7], band)
+    if list then
+      local kept = {}
+      for other in string.gmatch(list, '%S+') do
+        if other ~= id then kept[#kept + 1] = other end
+      end
+      if #kept == 0 then
+        redis.call('HDEL', KEYS[7], band)
+      else
+        redis.call('HSET', KEYS[7], band, table.concat(kept, ' '))
+      end
+    end
+  end
+  redis.call('DEL', ARGV[8] .. id)
+end
+
+for i = 10, #ARGV do
   local id = ARGV[i]
   local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if score and score < cutoff and score > nodate then
@@ -23,12 +51,16 @@ for i = 8, #ARGV do
       if redis.call('HGET', KEYS[2], rec.content_hash) == id then
         redis.call('HDEL', KEYS[2], rec.content_hash)
       end
+      if type(rec.cluster) == 'string' then
+        redis.call('ZREM', ARGV[9] .. rec.cluster, id)
+      end
       redis.call('DEL', ARGV[3] .. id)
       redis.call('ZADD', KEYS[5], ARGV[6], 'id:' .. id, ARGV[6], 'hash:' .. rec.content_hash)
       redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', 'event', 'deleted', 'id', id,
         'version', rec.version, 'kind', rec.kind, 'source', rec.source,
         'content_hash', rec.content_hash, 'reason', 'retention', 'at', ARGV[5])
     end
+    forget_neardup(id)
     redis.call('ZREM', KEYS[1], id)
     pruned = pruned + 1
   end

@@ -1,12 +1,20 @@
--- Idempotent record upsert: the record, its indexes, the content-hash entry, the event,
--- the counters and the input's outcome change together or not at all.
+-- Idempotent record upsert: the record, its indexes, the content-hash entry, the
+-- near-duplicate cluster, the event, the counters and the input's outcome change together
+-- or not at all.
 -- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
---       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones
--- ARGV: 1 record meta JSON without ingested_at/version/seen_in  2 id  3 content_hash
---       4 score  5 source  6 now (ISO, UTC)  7 outcome ttl  8 stream maxlen  9 input id
---       10 kind  11 old by_source key prefix  12 packed paragraphs
---       13 entry url ('' for none)  14 now (epoch seconds)  15 record key prefix
---       16 max seen_in entries
+--       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones  11 lsh
+--       12 neardup seq
+-- ARGV: 1 record meta JSON without ingested_at/version/seen_in/cluster  2 id
+--       3 content_hash  4 score  5 source  6 now (ISO, UTC)  7 outcome ttl
+--       8 stream maxlen  9 input id  10 kind  11 old by_source key prefix
+--       12 packed paragraphs  13 entry url ('' for none)  14 now (epoch seconds)
+--       15 record key prefix  16 max seen_in entries  17 neardup key prefix
+--       18 cluster key prefix  19 equal signature slots that make a near-duplicate
+--       20 content_hash of the old version the change set was computed from ('' none)
+--       21 paragraphs added  22 removed  23 changed (comma-separated indexes)
+--       24 packed signature ('' none)  25.. band keys
+-- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
+-- with content other than ARGV[20]: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
 -- worker/storage/recordform.py); a version 1 record (one JSON object) is read as well.
 -- A new id is a `duplicate` instead of a record when its id or content hash was pruned
@@ -15,6 +23,7 @@
 -- gains this source and URL). seen_in is written once a story was seen in more than one
 -- place (readers show a feed record without it as seen in its own source and URL); it is
 -- always the last key of the meta JSON. Seeds have none.
+local BUCKET_CAP = 8 -- ids kept per LSH bucket: the earliest, who decide clusters
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 
@@ -24,6 +33,10 @@ local version, ingested_at, event = 1, ARGV[6], 'created'
 local seen = {{source = source, url = url}}
 local old = redis.call('GET', KEYS[2])
 local outcome, reason, result_id = nil, nil, id
+local sig, min_slots = ARGV[24], tonumber(ARGV[19])
+local bands = {}
+for i = 25, #ARGV do bands[#bands + 1] = ARGV[i] end
+local cluster
 
 local function tombstoned(member)
   local until_at = redis.call('ZSCORE', KEYS[10], member)
@@ -55,13 +68,82 @@ local function strip_seen(raw)
   return at and string.sub(raw, 1, at - 1) or string.sub(raw, 1, -2)
 end
 
+-- A near-duplicate entry: seq (12 digits), band count (2), signature length (4), the band
+-- keys, the signature, the cluster id.
+local function parse(entry)
+  local nb, sl = tonumber(string.sub(entry, 13, 14)), tonumber(string.sub(entry, 15, 18))
+  local sig_at = 19 + nb * 8
+  return {seq = string.sub(entry, 1, 12), sig = string.sub(entry, sig_at, sig_at + sl - 1),
+    cluster = string.sub(entry, sig_at + sl)}
+end
+
+local function equal_slots(a, b)
+  if #a ~= #b then return -1 end
+  local n = 0
+  for i = 1, #a, 4 do
+    if string.sub(a, i, i + 3) == string.sub(b, i, i + 3) then n = n + 1 end
+  end
+  return n
+end
+
+-- The cluster of the earliest indexed record sharing a band and enough slots, or nil.
+local function nearest(buckets)
+  local best, seen = nil, {}
+  seen[id] = true
+  for _, list in ipairs(buckets) do
+    if list then
+      for other in string.gmatch(list, '%S+') do
+        if not seen[other] then
+          seen[other] = true
+          local entry = redis.call('GET', ARGV[17] .. other)
+          if entry then
+            local e = parse(entry)
+            if (best == nil or e.seq < best.seq) and equal_slots(e.sig, sig) >= min_slots then
+              best = e
+            end
+          end
+        end
+      end
+    end
+  end
+  return best and best.cluster
+end
+
+local function index(cluster, buckets)
+  local seq = redis.call('INCR', KEYS[12])
+  redis.call('SET', ARGV[17] .. id, string.format('%012d%02d%04d', seq, #bands, #sig) ..
+    table.concat(bands) .. sig .. cluster)
+  local fields = {}
+  for i, band in ipairs(bands) do
+    local list = buckets[i]
+    if not list then
+      fields[#fields + 1], fields[#fields + 2] = band, id
+    elseif select(2, string.gsub(list, ' ', ' ')) + 1 < BUCKET_CAP then
+      fields[#fields + 1], fields[#fields + 2] = band, list .. ' ' .. id
+    end
+  end
+  if #fields > 0 then redis.call('HSET', KEYS[11], unpack(fields)) end
+end
+
+-- A new record's cluster: its nearest earlier near-duplicate's, else its own id.
+local function assign_cluster()
+  if sig == '' or redis.call('EXISTS', ARGV[17] .. id) == 1 then return id end
+  local buckets = redis.call('HMGET', KEYS[11], unpack(bands))
+  local cluster = nearest(buckets) or id
+  index(cluster, buckets)
+  return cluster
+end
+
 if old then
   local prev = cjson.decode((split(old)))
   if prev.content_hash == hash then
     outcome = 'duplicate'
+  elseif prev.content_hash ~= ARGV[20] then
+    return cjson.encode({stale = true, id = id})
   else
     outcome, event = 'updated', 'updated'
     version, ingested_at = prev.version + 1, prev.ingested_at
+    if type(prev.cluster) == 'string' then cluster = prev.cluster end
     if type(prev.seen_in) == 'table' and #prev.seen_in > 0 then
       seen = prev.seen_in
       add_seen(seen, {source = source, url = url})
@@ -92,16 +174,24 @@ end
 outcome = outcome or 'created'
 
 if outcome ~= 'duplicate' then
-  local body = string.sub(ARGV[1], 1, -2) ..
+  cluster = cluster or assign_cluster()
+  local body = string.sub(ARGV[1], 1, -2) .. ',"cluster":' .. cjson.encode(cluster) ..
     ',"ingested_at":"' .. ingested_at .. '","version":' .. version
   redis.call('SET', KEYS[2], with_seen(body, seen) .. '\n' .. ARGV[12])
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
+  redis.call('ZADD', ARGV[18] .. cluster, score, id)
   redis.call('SADD', KEYS[5], source)
   redis.call('HSET', KEYS[6], hash, id)
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'event', event, 'id', id,
-    'version', version, 'kind', ARGV[10], 'source', source, 'content_hash', hash,
-    'at', ARGV[6])
+  local fields = {'event', event, 'id', id, 'version', version, 'kind', ARGV[10],
+    'source', source, 'content_hash', hash, 'at', ARGV[6],
+    'clustered', cluster ~= id and cluster or ''}
+  if event == 'updated' then
+    for i, name in ipairs({'paragraphs_added', 'paragraphs_removed', 'paragraphs_changed'}) do
+      fields[#fields + 1], fields[#fields + 2] = name, ARGV[20 + i]
+    end
+  end
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', unpack(fields))
 end
 local counter = {created = 'records', updated = 'updates', duplicate = 'duplicates'}
 redis.call('HINCRBY', KEYS[8], counter[outcome], 1)

@@ -1,0 +1,54 @@
+"""Fields for search and NLP, added to every record just before it is stored.
+
+* ``language`` and ``language_confidence`` (:mod:`worker.text.language`) of the title and
+  the first :data:`LANGUAGE_CHARS` characters of the text: the detector's cost grows with
+  the length, its answer stops changing long before;
+* ``paragraph_hashes`` (:mod:`worker.text.changes`), from which the store computes the
+  change set of an update;
+* ``content_source`` ``feed`` for feed records whose text the full-text step left alone;
+* the MinHash signature and LSH bands of the title and text (:mod:`worker.text.neardup`),
+  carried beside the record for the store's script, which assigns ``cluster``. A text
+  without words gets none (it would match every other such text) and is its own cluster.
+"""
+
+from __future__ import annotations
+
+from worker.core.models import Accepted, Prepared, Record
+from worker.core.settings import Settings
+from worker.text import neardup
+from worker.text.changes import paragraph_hashes
+from worker.text.language import detect
+
+LANGUAGE_CHARS = 2000
+
+
+def enrich(item: Prepared, settings: Settings) -> Prepared:
+    """The item with its record's NLP fields set (and its signature, when clustering is on)."""
+    if not isinstance(item, Accepted):
+        return item
+    record = with_fields(item.record)
+    if not settings.neardup:
+        return Accepted(item.item_id, record)
+    signature, bands = neardup_keys(f"{record.title}\n\n{record.text}")
+    return Accepted(item.item_id, record, signature, bands)
+
+
+def with_fields(record: Record) -> Record:
+    """The record with language, confidence, paragraph hashes and content source."""
+    language, confidence = detect(f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}")
+    update: dict[str, object] = {
+        "language": language,
+        "language_confidence": round(confidence, 4),
+        "paragraph_hashes": paragraph_hashes(record.paragraphs),
+    }
+    if record.kind == "feed" and record.content_source is None:
+        update["content_source"] = "feed"
+    return record.model_copy(update=update)
+
+
+def neardup_keys(text: str) -> tuple[bytes, tuple[bytes, ...]]:
+    """Packed signature and binary band keys of a text; empty when it has no words."""
+    if not neardup.has_words(text):
+        return b"", ()
+    signature = neardup.signature(text)
+    return neardup.pack(signature), tuple(bytes.fromhex(b) for b in neardup.bands(signature))

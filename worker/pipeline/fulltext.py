@@ -1,0 +1,145 @@
+"""Full text from the article page, for feed entries that carry only a summary.
+
+A feed record gets its page fetched when all of these hold:
+
+* full text is on for its feed: the feed's ``full_text`` in the subscriptions file
+  (``INGEST_FEEDS_FILE``, matched on the record's source, the feed URL), else
+  ``INGEST_FULL_TEXT`` (default off);
+* its text has fewer than ``INGEST_FULL_TEXT_MIN_WORDS`` words;
+* its link is http(s).
+
+The page goes through the feed fetcher (:func:`worker.sources.fetch.fetch_page`: address
+guard, size and time caps, redirects; not the feed's own headers or credentials) and
+trafilatura (:func:`worker.text.article.extract_article`).
+On success the record's paragraphs, text, word count and content hash are the page's,
+``content_source`` is ``page`` and ``summary`` keeps the feed's text. On failure the record
+keeps the feed's text, ``content_source`` is ``feed`` and ``full_text_error`` is a reason
+code: ``page.<what>`` for each ``feed.<what>`` code of the fetcher (``page.http_404``,
+``page.timeout``, ``page.blocked_address``...), ``page.not_html`` for another content
+type, ``page.no_text`` when no main text was found. The entry itself is never rejected.
+
+An entry stored before with text from its page and the same feed text is not fetched
+again: it keeps the stored page text. A failed fetch is tried again whenever the feed is
+parsed again (not after a 304).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from worker.core.errors import ConfigError, FeedFetchError, Reason
+from worker.core.models import Accepted, Prepared, Record
+from worker.core.settings import Settings
+from worker.pipeline.subscriptions import settings_feeds
+from worker.sources.fetch import fetch_page
+from worker.storage.store import Store
+from worker.text.article import extract_article
+from worker.text.normalise import content_hash, join_paragraphs, split_paragraphs, word_count
+
+log = logging.getLogger(__name__)
+URL_SCHEMES = ("http://", "https://")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class FullText:
+    """The full-text step of one batch: which feeds want it, and the pages fetched."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._feeds: dict[str, bool | None] | None = None
+
+    def complete(self, items: list[Prepared]) -> list[Prepared]:
+        """The items, with the page's text in each record that wants it."""
+        wanted = [n for n, item in enumerate(items) if self.wants(item)]
+        if not wanted:
+            return items
+        ids = [items[n].record.id for n in wanted]  # type: ignore[union-attr]
+        stored = self.store.reader.get_many(ids)
+        done = list(items)
+        for n in wanted:
+            item = items[n]
+            assert isinstance(item, Accepted)
+            record = with_page(item.record, stored.get(item.record.id), self.settings)
+            done[n] = Accepted(item.item_id, record)
+        return done
+
+    def wants(self, item: Prepared) -> bool:
+        """Whether the item is a short feed record with an http(s) link of a full-text feed."""
+        if not isinstance(item, Accepted) or item.record.kind != "feed":
+            return False
+        record = item.record
+        if not (record.url or "").startswith(URL_SCHEMES):
+            return False
+        return record.word_count < self.settings.full_text_min_words and self.enabled(record.source)
+
+    def enabled(self, feed: str) -> bool:
+        """Full text for this feed: its own ``full_text``, else the global setting."""
+        if self._feeds is None:
+            self._feeds = self._load()
+        own = self._feeds.get(feed)
+        return self.settings.full_text if own is None else own
+
+    def _load(self) -> dict[str, bool | None]:
+        try:
+            subs = settings_feeds(self.settings).feeds
+        except ConfigError as e:  # the worker goes on; beat and `ingest feeds` name the fix
+            log.warning("full text: feeds file unreadable, using INGEST_FULL_TEXT: %s", e)
+            return {}
+        return {s.url: s.full_text for s in subs}
+
+
+def with_page(record: Record, stored: Record | None, settings: Settings) -> Record:
+    """The record with its page's text, the stored page text, or the reason there is none."""
+    if stored is not None and stored.content_source == "page" and stored.summary == record.text:
+        return from_page(record, stored.paragraphs)
+    try:
+        paragraphs = page_paragraphs(record.url or "", settings)
+    except FeedFetchError as e:
+        return record.model_copy(
+            update={"content_source": "feed", "full_text_error": page_reason(e.reason)}
+        )
+    return from_page(record, paragraphs)
+
+
+def from_page(record: Record, paragraphs: list[str]) -> Record:
+    """The record with the page's paragraphs, the feed's text kept as ``summary``."""
+    text = join_paragraphs(paragraphs)
+    return record.model_copy(
+        update={
+            "paragraphs": paragraphs,
+            "text": text,
+            "word_count": word_count(text),
+            "content_hash": content_hash(record.title, text),
+            "content_source": "page",
+            "summary": record.text,
+            "full_text_error": None,
+        }
+    )
+
+
+def page_paragraphs(url: str, settings: Settings) -> list[str]:
+    """The normalised paragraphs of the page's main text; FeedFetchError when there are none.
+
+    Every page fetch goes through this call: per-host politeness (delays, robots rules)
+    belongs here.
+    """
+    result = fetch_page(url, settings)
+    kind = (result.content_type or "text/html").split(";")[0].strip().lower()
+    if kind not in HTML_TYPES:
+        raise FeedFetchError(Reason.PAGE_NOT_HTML, f"{url} is {kind}", source=url)
+    try:
+        text = extract_article(result.body or b"", result.final_url)
+    except Exception:  # a parser bug on a hostile page must not cost the entry
+        log.exception("article extraction failed on %s", url)
+        text = None
+    paragraphs = split_paragraphs(text) if text else []
+    if not paragraphs:
+        raise FeedFetchError(Reason.PAGE_NO_TEXT, f"no main text found in {url}", source=url)
+    return paragraphs
+
+
+def page_reason(reason: str) -> str:
+    """The ``page.*`` code of a fetcher's ``feed.*`` code (page codes pass through)."""
+    family, _, what = reason.partition(".")
+    return f"page.{what}" if family == "feed" and what else reason
