@@ -46,7 +46,7 @@ from worker.text.changes import diff, paragraph_hashes
 __all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
 # Rounds of "the record changed under us, diff again" before a commit gives up (transient).
-STALE_ROUNDS = 5
+STALE_ROUNDS = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,170 @@
+"""Full text from the article page: loopback pages, real Redis, a real worker (`ingest run`).
+
+The page (tests/text/fixtures/pages/harbour_bridge.html) has a cookie banner, navigation,
+a "most read" box, comments and a footer: none of them may end up in the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import add_enqueued, ingest, rss_bytes
+from tests.sources.feedserver import FeedServer, Handler
+from worker.core.models import Envelope, InputKind, Record
+from worker.core.settings import Settings
+from worker.pipeline.fulltext import FullText, page_reason
+from worker.pipeline.process import process_batch
+from worker.storage.store import Store
+
+LOOPBACK = "127.0.0.0/8"
+PAGES = Path(__file__).parent / "text" / "fixtures" / "pages"
+PAGE = (PAGES / "harbour_bridge.html").read_bytes()
+EXPECTED = json.loads((PAGES / "harbour_bridge.expected.json").read_text(encoding="utf-8"))
+SUMMARY = "The harbour bridge is open again."
+LONG = " ".join(["Enough words in the feed itself to need no page."] * 10)
+
+
+class Feed:
+    """A feed behind conditional GET, whose items link to pages on the same server."""
+
+    def __init__(self, *items: tuple[str, str, str]) -> None:
+        self.items, self.version = list(items), 1
+
+    def publish(self, *items: tuple[str, str, str]) -> None:
+        self.items, self.version = list(items), self.version + 1
+
+    def __call__(self, h: Handler) -> None:
+        etag = f'"v{self.version}"'
+        if h.headers.get("If-None-Match") == etag:
+            h.reply(304, ETag=etag)
+        else:
+            body = rss_bytes(*self.items, extra="<link>/story/{guid}</link>")
+            h.reply(200, body, ETag=etag, Content_Type="application/rss+xml")
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    server = FeedServer().start()
+    server.route("/story/bridge")(lambda h: h.reply(200, PAGE, Content_Type="text/html"))
+    server.route("/story/json")(lambda h: h.reply(200, b"{}", Content_Type="application/json"))
+    server.route("/story/empty")(
+        lambda h: h.reply(
+            200, b"<html><body><nav>Home</nav></body></html>", Content_Type="text/html"
+        )
+    )
+    server.route("/story/long")(lambda h: h.reply(200, PAGE, Content_Type="text/html"))
+    yield server
+    server.close()
+
+
+def feeds_file(tmp_path: Path, url: str, full_text: bool) -> Path:
+    path = tmp_path / "feeds.toml"
+    path.write_text(f'[[feed]]\nurl = "{url}"\nfull_text = {str(full_text).lower()}\n')
+    return path
+
+
+def by_guid(store: Store) -> dict[str, Record]:
+    """Records by the last part of their guid (feedparser resolves guids against the feed URL)."""
+    return {(r.guid or "").rsplit("/", 1)[-1]: r for r in store.records()}
+
+
+def test_short_entries_get_the_page_text_through_a_worker(
+    redis_url: str, server: FeedServer, store: Store, tmp_path: Path
+) -> None:
+    feed = Feed(
+        ("bridge", "Bridge reopens", SUMMARY),
+        ("gone", "Gone", "A page that is not there."),
+        ("json", "Data", "Not a page at all."),
+        ("empty", "Empty", "A page with nothing in it."),
+        ("long", "Long", LONG),
+    )
+    server.route("/feed")(feed)
+    url = server.url("/feed")
+    env = {
+        "INGEST_FEED_ALLOWED_NETWORKS": LOOPBACK,
+        "INGEST_FEEDS_FILE": str(feeds_file(tmp_path, url, True)),
+    }
+
+    def run() -> list[dict[str, object]]:
+        result = ingest("run", "--feed", url, "--json", url=redis_url, **env)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    assert [line["outcome"] for line in run()] == ["created"] * 5
+    records = by_guid(store)
+    bridge = records["bridge"]
+    assert (bridge.content_source, bridge.summary, bridge.full_text_error) == (
+        "page",
+        SUMMARY,
+        None,
+    )
+    for snippet in EXPECTED["present"]:
+        assert snippet in bridge.text
+    for snippet in EXPECTED["absent"]:
+        assert snippet not in bridge.text
+    assert bridge.word_count > 80
+    assert bridge.language == "en"
+    errors = {g: (records[g].content_source, records[g].full_text_error) for g in records}
+    assert errors == {
+        "bridge": ("page", None),
+        "gone": ("feed", "page.http_404"),
+        "json": ("feed", "page.not_html"),
+        "empty": ("feed", "page.no_text"),
+        "long": ("feed", None),
+    }
+    assert records["gone"].text == "A page that is not there."
+    assert "/story/long" not in server.paths  # long enough: no page fetched
+
+    # The feed changes; the stored page text is kept without fetching the page again.
+    feed.publish(("bridge", "Bridge reopens", SUMMARY), ("new", "New", LONG))
+    assert [line["outcome"] for line in run()] == ["duplicate", "created"]
+    assert server.paths.count("/story/bridge") == 1
+
+
+def run_feed(store: Store, settings: Settings, url: str, input_id: str) -> None:
+    add_enqueued(store, 1)
+    env = Envelope(input_id=input_id, kind=InputKind.FEED_URL, source=url, url=url)
+    process_batch([env.model_dump(mode="json", exclude_none=True)], store, settings)
+
+
+def test_per_feed_switch_overrides_the_global_setting(
+    server: FeedServer, store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    server.route("/feed")(Feed(("bridge", "Bridge reopens", SUMMARY)))
+    url = server.url("/feed")
+    allowed = {"feed_allowed_networks": (LOOPBACK,)}
+    off = settings.model_copy(
+        update={**allowed, "full_text": True, "feeds_file": feeds_file(tmp_path, url, False)}
+    )
+    run_feed(store, off, url, "off")
+    [record] = store.records()
+    assert (record.content_source, record.text) == ("feed", SUMMARY)
+    assert server.paths == ["/feed"]
+
+    on = settings.model_copy(update={**allowed, "feeds_file": feeds_file(tmp_path, url, True)})
+    assert not on.full_text
+    store.client.delete(store.keys.record(record.id))
+    run_feed(store, on, url + "?again", "on")  # another URL: not in the feeds file
+    assert "/story/bridge" not in server.paths
+    store.client.delete(store.keys.feed_state(url))  # no 304 this time
+    run_feed(store, on, url, "on-2")
+    assert server.paths.count("/story/bridge") == 1
+
+
+def test_a_bad_feeds_file_falls_back_to_the_global_setting(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "feeds.toml"
+    bad.write_text("[[feed]]\nurl = 3\n")
+    full = FullText(store, settings.model_copy(update={"feeds_file": bad, "full_text": True}))
+    assert full.enabled("https://example.com/feed")
+
+
+def test_page_reasons() -> None:
+    assert page_reason("feed.http_404") == "page.http_404"
+    assert page_reason("feed.blocked_address") == "page.blocked_address"
+    assert page_reason("page.no_text") == "page.no_text"
