@@ -1,0 +1,55 @@
+"""worker.pipeline.enrich on single records: no Redis involved."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from worker.core.models import Accepted, Record
+from worker.core.settings import Settings
+from worker.pipeline.enrich import enrich, neardup_keys
+from worker.text import neardup
+from worker.text.changes import paragraph_hashes
+from worker.text.normalise import content_hash
+
+
+def record(kind: str, paragraphs: list[str]) -> Record:
+    text = "\n\n".join(paragraphs)
+    return Record(
+        id=f"{kind}-x",
+        kind=kind,  # type: ignore[arg-type]
+        source="s",
+        title="Le conseil municipal",
+        published=None,
+        paragraphs=paragraphs,
+        text=text,
+        word_count=len(text.split()),
+        content_hash=content_hash("Le conseil municipal", text),
+        ingested_at=datetime.now(UTC),
+        version=1,
+    )
+
+
+def test_text_without_words_gets_no_signature() -> None:
+    assert neardup_keys("… — !! ?? ...") == (b"", ())
+
+
+def test_signature_and_bands_match_the_neardup_module() -> None:
+    signature, bands = neardup_keys("the council approved the harbour bridge budget")
+    sig = neardup.signature("the council approved the harbour bridge budget")
+    assert signature == neardup.pack(sig)
+    assert [b.hex() for b in bands] == neardup.bands(sig)
+    assert all(len(b) == 8 for b in bands)
+
+
+def test_enrich_sets_every_field() -> None:
+    paras = ["Le conseil municipal a approuvé le budget du nouveau pont du port lundi soir."]
+    item = enrich(Accepted("i", record("feed", paras)), Settings())
+    assert isinstance(item, Accepted)
+    assert item.record.language == "fr"
+    assert item.record.paragraph_hashes == paragraph_hashes(paras)
+    assert item.record.content_source == "feed"
+    assert len(item.signature) == 512
+    assert len(item.bands) == 32
+    off = enrich(Accepted("i", record("seed", paras)), Settings(neardup=False))
+    assert isinstance(off, Accepted)
+    assert (off.signature, off.bands, off.record.content_source) == (b"", (), None)
