@@ -85,7 +85,8 @@ def quality(url: str, per_topic: int) -> None:
     for kind, hits in flagged.items():
         print(f"{kind:<12} {len(hits):>5} {sum(hits) / len(hits):>8.3f}")
     for excluded in (set(), {"subst_20"}):
-        positives = [h for k, hs in flagged.items() if k not in excluded | {"same_topic"} for h in hs]
+        left_out = excluded | {"same_topic"}
+        positives = [h for k, hs in flagged.items() if k not in left_out for h in hs]
         false_pos = sum(flagged.get("same_topic", []))
         true_pos = sum(positives)
         precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 1.0
