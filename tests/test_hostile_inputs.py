@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import counts_add_up, ingest, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Record
 from worker.storage.store import Store
+from worker.text.changes import paragraph_hashes
 from worker.text.normalise import content_hash
 
 
@@ -113,6 +114,13 @@ def test_controls_from_a_feed_are_stripped_before_storing(store: Store, tmp_path
         "media": None,
         "image": None,
         "seen_in": [{"source": "news\\x1b[31m.xml", "url": None}],
+        "language": None,  # fewer than 20 letters
+        "language_confidence": 0.0,
+        "paragraph_hashes": paragraph_hashes(["Body [2J[H text."]),
+        "cluster": record.id,
+        "content_source": "feed",
+        "summary": None,
+        "full_text_error": None,
     }
 
 
