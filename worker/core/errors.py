@@ -59,9 +59,6 @@ class Reason(StrEnum):
     FEED_HOST_BACKOFF = "feed.host_backoff"
     FEED_AUTH = "feed.auth_missing"
     FEED_CONFIG = "feed.bad_config"
-    # Not rejections: a record's full_text_error (worker/pipeline/fulltext.py).
-    PAGE_NO_TEXT = "page.no_text"
-    PAGE_NOT_HTML = "page.not_html"
     ENTRY_NO_TITLE = "entry.no_title"
     ENTRY_NO_CONTENT = "entry.no_content"
     ENTRY_INVALID = "entry.invalid"

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 
-from worker.core.errors import ConfigError, FeedFetchError, Reason
+from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
 from worker.pipeline.subscriptions import settings_feeds
@@ -39,6 +39,9 @@ from worker.text.normalise import content_hash, join_paragraphs, split_paragraph
 log = logging.getLogger(__name__)
 URL_SCHEMES = ("http://", "https://")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# A record's full_text_error codes of its own (not rejections, so not in errors.Reason).
+PAGE_NOT_HTML = "page.not_html"
+PAGE_NO_TEXT = "page.no_text"
 
 
 class FullText:
@@ -127,7 +130,7 @@ def page_paragraphs(url: str, settings: Settings) -> list[str]:
     result = fetch_page(url, settings)
     kind = (result.content_type or "text/html").split(";")[0].strip().lower()
     if kind not in HTML_TYPES:
-        raise FeedFetchError(Reason.PAGE_NOT_HTML, f"{url} is {kind}", source=url)
+        raise FeedFetchError(PAGE_NOT_HTML, f"{url} is {kind}", source=url)
     try:
         text = extract_article(result.body or b"", result.final_url)
     except Exception:  # a parser bug on a hostile page must not cost the entry
@@ -135,7 +138,7 @@ def page_paragraphs(url: str, settings: Settings) -> list[str]:
         text = None
     paragraphs = split_paragraphs(text) if text else []
     if not paragraphs:
-        raise FeedFetchError(Reason.PAGE_NO_TEXT, f"no main text found in {url}", source=url)
+        raise FeedFetchError(PAGE_NO_TEXT, f"no main text found in {url}", source=url)
     return paragraphs
 
 
