@@ -37,6 +37,7 @@ from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
+from worker.queue.pacing import pacer_for
 from worker.queue.producer import InputRef, envelope_for, expand, expand_feeds, publish
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
@@ -298,7 +299,9 @@ def run_pipeline(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
         meter = CpuMeter(d.workers.pids(), server_pid(d.server))
         meter.begin()
         t0 = time.perf_counter()
-        report = publish(d.app, store, expand([str(folder)], _no_report()), store.settings)
+        refs = expand([str(folder)], _no_report())
+        pacer = pacer_for(store.settings, d.server.url)  # as `ingest enqueue` paces itself
+        report = publish(d.app, store, refs, store.settings, pacer=pacer)
         enqueued = time.perf_counter()
         done = wait_outcomes(store, total + 1)  # and the warm-up document
         used = meter.end(total)

@@ -66,6 +66,7 @@ def enqueue_paths(
     import gc
 
     from worker.queue.app import make_app
+    from worker.queue.pacing import pacer_for
     from worker.queue.producer import EnqueueReport, publish
     from worker.storage.store import Store
 
@@ -78,7 +79,17 @@ def enqueue_paths(
     # scanning it again and again while a large folder makes garbage (and at exit).
     gc.freeze()
     with progress_bar(None, "enqueue") as advance:
-        publish(app, store, refs, settings, reply_to=reply_to, report=report, progress=advance)
+        pacer = pacer_for(settings, url)
+        publish(
+            app,
+            store,
+            refs,
+            settings,
+            reply_to=reply_to,
+            report=report,
+            progress=advance,
+            pacer=pacer,
+        )
     return store, report
 
 

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=200, gt=0, le=5000, description="documents per task")
     batch_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="payload bytes per task")
+    max_queued_batches: int = Field(
+        default=20,
+        ge=0,
+        description="`ingest enqueue` and `run` wait while more tasks wait in the queue; 0: never",
+    )
+    enqueue_stall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a full queue may stand still before enqueue stops waiting for it",
+    )
     max_deliveries: int = Field(
         default=3, gt=0, description="deliveries lost to a dying worker before rejection"
     )

@@ -32,6 +32,7 @@ from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
 from worker.queue.broker import describe, refused
+from worker.queue.pacing import Pacer
 from worker.storage.connection import FULL, out_of_memory
 from worker.storage.store import Store
 
@@ -250,10 +251,11 @@ def publish(
     reply_to: str | None = None,
     report: EnqueueReport | None = None,
     progress: Callable[[int], None] | None = None,
+    pacer: Pacer | None = None,
 ) -> EnqueueReport:
     """Read, batch and publish inputs; counts an input as queued only once the broker has it."""
     items = (message_for(ref, settings, reply_to) for ref in refs)
-    return publish_items(app, store, items, settings, report=report, progress=progress)
+    return publish_items(app, store, items, settings, report=report, progress=progress, pacer=pacer)
 
 
 def publish_envelopes(
@@ -277,18 +279,22 @@ def publish_items(
     *,
     report: EnqueueReport | None = None,
     progress: Callable[[int], None] | None = None,
+    pacer: Pacer | None = None,
 ) -> EnqueueReport:
     """Park each batch with its ledger entry (one round trip), then publish it.
 
     The ledger entry exists before the publish: a producer that dies in between leaves a
     batch the recovery sweep publishes, never one that is lost. A publish that fails
-    takes the entry, the bytes and the count back.
+    takes the entry, the bytes and the count back. A ``pacer`` holds each batch back
+    while the queue is full (:mod:`worker.queue.pacing`).
     """
     report = report or EnqueueReport()
     # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
     ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
         for group in batches(items, settings):
+            if pacer is not None:
+                pacer.wait()
             batch_id = uuid.uuid4().hex
             batch = [m for m, _ in group]
             data = {m["input_id"]: d for m, d in group if d is not None}
