@@ -63,3 +63,28 @@ def test_read_command_imports_no_processing_library(
     assert not names & HEAVY, sorted(names & HEAVY)
     if command[0] == "records":
         assert "A stored story" in result.stdout
+
+
+def test_each_command_is_found_in_the_module_the_group_loads_for_it() -> None:
+    import importlib
+
+    from worker.cli.base import COMMAND_MODULES, main
+
+    for module in set(COMMAND_MODULES.values()):
+        importlib.import_module(module)
+    assert set(main.commands) == set(COMMAND_MODULES)
+    for name, command in main.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == COMMAND_MODULES[name], name
+
+
+def test_a_read_command_loads_no_other_command_module(redis_url: str) -> None:
+    result = ingest("stats", "--json", url=redis_url, PYTHONPROFILEIMPORTTIME="1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "worker.cli.operating" in modules
+    assert not modules & {"worker.cli.ingesting", "worker.cli.reading"}

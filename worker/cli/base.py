@@ -98,13 +98,36 @@ def progress_bar(
     return bar()
 
 
-class IngestGroup(click.Group):
-    """Turns every error into one clean line and a non-zero exit (``--debug``: traceback).
+# Each command's module, imported only when the command runs (or help lists it): a
+# command pays for its own imports, not for every other command's.
+COMMAND_MODULES = {
+    **dict.fromkeys(("run", "enqueue", "worker"), "worker.cli.ingesting"),
+    **dict.fromkeys(
+        ("stats", "prune", "metrics", "schema", "config", "health", "serve"),
+        "worker.cli.operating",
+    ),
+    **dict.fromkeys(("records", "rejections"), "worker.cli.reading"),
+    "feeds": "worker.cli.feeds",
+}
 
-    A bad setting exits 2, any other error 1, Ctrl-C 130. Click's own usage errors keep
-    their usual message; a bug (an exception we did not raise on purpose) says so and
-    points to ``--debug``.
+
+class IngestGroup(click.Group):
+    """Loads a command's module on first use; every error is one line and a non-zero exit.
+
+    ``--debug`` shows the traceback. A bad setting exits 2, any other error 1, Ctrl-C 130.
+    Click's own usage errors keep their usual message; a bug (an exception we did not raise
+    on purpose) says so and points to ``--debug``.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            # Registers its commands. __import__, not importlib.import_module: the import
+            # statement's path, which `python -X importtime` logs.
+            __import__(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

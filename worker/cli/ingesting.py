@@ -130,16 +130,38 @@ def run(
     A feed prints one line per entry, or one line when it fails as a whole or is not
     modified since the last fetch.
     """
+    from worker.runtime.run import LocalWorker
+
+    # Started first: it imports Celery and the pipeline while this process imports the
+    # producer, reads the inputs and starts the store; it learns the store's URL then.
+    local = LocalWorker().start()
+    try:
+        outcomes = run_with(local, paths, feeds, as_json, concurrency, timeout)
+    finally:
+        local.stop()
+    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
+        sys.exit(1)
+
+
+def run_with(
+    local: Any,
+    paths: tuple[str, ...],
+    feeds: tuple[str, ...],
+    as_json: bool,
+    concurrency: int | None,
+    timeout: float | None,
+) -> list[Outcome]:
+    """``ingest run`` with its worker process started: the outcomes, or exit on a signal."""
     from worker.core.signals import interrupting
     from worker.queue.producer import EnqueueReport
 
     settings = get_settings()
     report = EnqueueReport()
-    # Names only, no file read yet; a bad path fails here, before a worker starts.
+    # Names only, no file read yet; a bad path fails here, before the store starts.
     refs = list(input_refs(paths, feeds, report))
     try:
         with interrupting():
-            outcomes = run_locally(settings, refs, report, as_json, concurrency, timeout)
+            return run_locally(local, settings, refs, report, as_json, concurrency, timeout)
     except RunInterrupted as e:
         name = signal.Signals(e.signum).name
         left = "an unknown number of" if e.left is None else str(e.left)
@@ -148,11 +170,10 @@ def run(
             "inputs are left queued (a worker on this store will process them)"
         )
         sys.exit(128 + e.signum)
-    if strict and any(o.outcome is OutcomeKind.REJECTED for o in outcomes):
-        sys.exit(1)
 
 
 def run_locally(
+    local: Any,
     settings: Settings,
     refs: list[Any],
     report: Any,
@@ -160,33 +181,32 @@ def run_locally(
     concurrency: int | None,
     timeout: float | None,
 ) -> list[Outcome]:
-    """Start the run's worker (and the embedded server if needed), enqueue, wait, stop both.
+    """Start the embedded server if needed, point the run's worker at it, enqueue, wait.
 
-    A stop signal (RunInterrupted) stops what this run started, on its way out, and counts
-    the run's inputs left queued.
+    The worker is stopped before the server. A stop signal (RunInterrupted) stops what
+    this run started, on its way out, and counts the run's inputs left queued.
     """
     from worker.runtime import run as runner
     from worker.storage.store import Store
 
+    run_id = runner.new_run_id()
+    options = runner.worker_options(settings, run_id, concurrency, tasks_for(refs, settings))
     with backend(settings) as url:
-        run_id = runner.new_run_id()
-        command = runner.worker_command(settings, run_id, concurrency, tasks_for(refs, settings))
-        local = runner.LocalWorker(command, runner.worker_env(url))
+        local.attach(url, options)
         store = Store.from_url(url, settings)
         collector = runner.Collector(store, run_id)
         try:
-            local.start()
             enqueue_paths(url, settings, (), reply_to=run_id, report=report, refs=refs)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
             local.interrupt()  # its warm shutdown runs while the outcomes print
-            outcomes = collector.ordered(report.input_ids)
+            outcomes: list[Outcome] = collector.ordered(report.input_ids)
             show_run(outcomes, report.skipped, as_json, store)
         except RunInterrupted as e:
             local.stop()
             raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
         finally:
-            local.stop()
+            local.stop()  # before the embedded store stops
     return outcomes
 
 

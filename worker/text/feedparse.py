@@ -56,7 +56,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser
 from pydantic import ValidationError
 
 from worker.core.errors import Reason, RejectedInput
@@ -115,6 +114,8 @@ def parse_feed(
     found = 0
     if max_entries is not None:
         data, found = keep_entries(data, max_entries)
+    import feedparser  # here: a worker that only ever sees seed documents never loads it
+
     try:
         parsed = feedparser.parse(
             io.BytesIO(data),

@@ -26,8 +26,6 @@ from __future__ import annotations
 import html
 import re
 
-import nh3
-
 from worker.text.normalise import normalise_inline, split_paragraphs
 
 # Elements whose boundaries end a paragraph. Everything else is inline: its tags go, its
@@ -57,6 +55,8 @@ _TAG = re.compile(r'<(/?)([a-zA-Z][^\s/>]*)(?:\s+[^\s=>]+(?:="[^"]*")?)*\s*/?>')
 
 def sanitise(fragment: str) -> str:
     """The fragment as escaped text with only bare block tags, unsafe content gone."""
+    import nh3  # here: seed documents never need it
+
     return nh3.clean(
         fragment,
         tags=set(BLOCK_TAGS),

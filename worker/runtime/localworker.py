@@ -1,0 +1,83 @@
+"""The worker process of ``ingest run``: started first, told where the store is later.
+
+``python -m worker.runtime.localworker`` imports Celery and the pipeline at once, while
+``ingest run`` starts the embedded store and reads the inputs; then it reads one JSON line
+on stdin (the store's URL, the queue, the node name, the pool, the log level: see
+:class:`worker.runtime.run.LocalWorker`) and runs a Celery worker on it. It skips Celery's
+command line (``celery -A worker worker``), whose imports alone take a quarter of a
+second. Stdin closed before the line: nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import orjson
+
+from worker.core.settings import ENV_PREFIX, get_settings
+
+POLL_SECONDS = 0.1
+
+
+def serve(options: dict[str, Any]) -> int:
+    """Run a Celery worker on the store and queue the options name; its exit code."""
+    from celery.utils.nodenames import default_nodename, host_format
+
+    from worker.queue.app import make_app
+
+    url = str(options["url"])
+    os.environ[f"{ENV_PREFIX}REDIS_URL"] = url  # as `celery -A worker` would find it
+    get_settings.cache_clear()
+    app = make_app(get_settings(), url)
+    # A warm shutdown waits for the BRPOP in flight to return (kombu drains it before
+    # closing the channel), and the loop notices the stop signal only then: with kombu's
+    # 1 s timeout that is half a second on average, every run. This short-lived worker
+    # asks again every 0.1 s instead.
+    transport = dict(app.conf.broker_transport_options or {})
+    app.conf.broker_transport_options = {**transport, "polling_interval": POLL_SECONDS}
+    extra: dict[str, Any] = {}
+    if options.get("concurrency"):
+        extra["concurrency"] = int(options["concurrency"])
+    worker = app.Worker(
+        hostname=host_format(default_nodename(str(options["name"]))),
+        pool_cls=options.get("pool") or app.conf.worker_pool,
+        loglevel=str(options["loglevel"]),
+        queues=[str(options["queue"])],
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,
+        **extra,
+    )
+    worker.start()
+    return int(worker.exitcode or 0)
+
+
+def main() -> int:
+    # Imported here, not at the module's import (Celery's worker reads /proc at import):
+    # while ingest run starts the store, before the line arrives.
+    import celery.apps.worker  # noqa: F401
+
+    import worker.queue.app  # noqa: F401
+
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0  # ingest run stopped before it had a store
+    return serve(orjson.loads(line))
+
+
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown (a quarter of a second), output flushed.
+
+    The worker has stopped: its tasks are acknowledged and its connections closed.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    exit_now(main())
