@@ -510,6 +510,31 @@ class FirstOpen:
         return self.at
 
 
+class Peaks:
+    """The most tasks waiting in the broker queue and the most Redis memory, sampled."""
+
+    def __init__(self, store: Store, every: float = 0.05) -> None:
+        self.store, self.every = store, every
+        self.queued = self.memory = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        settings = self.store.settings
+        client, queue = redis.Redis.from_url(settings.redis_url or ""), settings.queue
+        while not self.stop.wait(self.every):
+            self.queued = max(self.queued, int(client.llen(queue)))
+            self.memory = max(self.memory, int(client.info("memory")["used_memory"]))
+
+    def __enter__(self) -> Peaks:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def start_up_cpu(url: str, runs: int = 3) -> float:
     """CPU seconds of ``ingest enqueue`` on an empty folder (start-up, imports, exit)."""
     used = []
@@ -545,14 +570,15 @@ def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
         meter = CpuMeter(d.workers.pids(), server_pid(d.server))
         meter.begin()
         opened = FirstOpen(folder)
-        proc, log = enqueue_command(folder, d.server.url)
-        _, status, usage = os.wait4(proc.pid, 0)
-        t0 = opened.moment()
-        enqueued = time.perf_counter()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError("ingest enqueue failed: " + log.read_text()[-2000:])
-        done = wait_outcomes(store, total + 1)  # and the warm-up document
+        with Peaks(store) as peaks:
+            proc, log = enqueue_command(folder, d.server.url)
+            _, status, usage = os.wait4(proc.pid, 0)
+            t0 = opened.moment()
+            enqueued = time.perf_counter()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise RuntimeError("ingest enqueue failed: " + log.read_text()[-2000:])
+            done = wait_outcomes(store, total + 1)  # and the warm-up document
         used = meter.end(total)
         producer = usage.ru_utime + usage.ru_stime - idle  # the work, not the start-up
         used["producer"] = round(producer / total * 1e6, 1)
@@ -564,6 +590,8 @@ def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
         "docs": total,
         "seconds": done - t0,
         "enqueue_seconds": enqueued - t0,
+        "peak_queued_tasks": peaks.queued,
+        "peak_memory_mb": round((peaks.memory - before) / 1e6, 1),
         "start_up_cpu_seconds": idle,
         "cpu_us": used,
         "memory": memory,
