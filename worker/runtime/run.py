@@ -143,9 +143,14 @@ def relay(stream: IO[bytes] | None) -> None:
                 sys.stderr.flush()
 
 
-def worker_env() -> dict[str, str]:
-    """The environment of the run's worker: ours (the store's URL comes on its stdin)."""
+def worker_env(url: str | None = None) -> dict[str, str]:
+    """A child worker's environment: ours, with the store's ``url`` when given.
+
+    The run's worker gets no URL here: it comes on its stdin.
+    """
     env = dict(os.environ)
+    if url is not None:
+        env["INGEST_REDIS_URL"] = url
     # Celery warns on every start as root; the run has nothing to do with it.
     env.setdefault("PYTHONWARNINGS", "ignore:You're running the worker with superuser privileges")
     return env
