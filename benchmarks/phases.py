@@ -585,6 +585,7 @@ def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
         used["total"] = round(used["producer"] + used["workers"] + used["redis"], 1)
         time.sleep(0.5)  # let the workers ack and the broker forget the messages
         memory = memory_report(store, before)
+        end_memory = memory_used(store) - before
         log.unlink()
     return {
         "docs": total,
@@ -592,6 +593,7 @@ def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
         "enqueue_seconds": enqueued - t0,
         "peak_queued_tasks": peaks.queued,
         "peak_memory_mb": round((peaks.memory - before) / 1e6, 1),
+        "end_memory_mb": round(end_memory / 1e6, 1),
         "start_up_cpu_seconds": idle,
         "cpu_us": used,
         "memory": memory,

@@ -221,7 +221,8 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
                 f"{size:,}: ingest enqueue done {user['enqueue_seconds']:.2f} s after its first "
                 f"read, last outcome at {user['seconds']:.2f} s; at most "
                 f"{user.get('peak_queued_tasks', '-')} tasks queued, Redis memory at most "
-                f"{user.get('peak_memory_mb', '-')} MB above its start"
+                f"{user.get('peak_memory_mb', '-')} MB above its start "
+                f"({user.get('end_memory_mb', '-')} MB at the end: the records)"
             )
     if "feed" in results:
         f = results["feed"]
