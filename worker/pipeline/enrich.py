@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
-from worker.text import neardup
 from worker.text.changes import paragraph_hashes
 from worker.text.language import detect
 
@@ -48,6 +47,9 @@ def with_fields(record: Record) -> Record:
 
 def neardup_keys(text: str) -> tuple[bytes, tuple[bytes, ...]]:
     """Packed signature and binary band keys of a text; empty when it has no words."""
+    # Here: a producer imports this module (through the tasks) and never needs numpy.
+    from worker.text import neardup
+
     if not neardup.has_words(text):
         return b"", ()
     signature = neardup.signature(text)

@@ -55,13 +55,24 @@ def serve(options: dict[str, Any]) -> int:
     return int(worker.exitcode or 0)
 
 
-def main() -> int:
-    # Imported here, not at the module's import (Celery's worker reads /proc at import):
-    # while ingest run starts the store, before the line arrives.
+def warm_up() -> None:
+    """Import Celery's worker and the pipeline, and load the language model.
+
+    Done while ``ingest run`` starts the store, before the line arrives, rather than on
+    the run's first document. Not at the module's import: Celery's worker reads /proc
+    when imported, and the model takes most of a second to load.
+    """
     import celery.apps.worker  # noqa: F401
 
     import worker.queue.app  # noqa: F401
+    from worker.text import neardup  # noqa: F401 (numpy)
+    from worker.text.language import identifier
 
+    identifier()
+
+
+def main() -> int:
+    warm_up()
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return 0  # ingest run stopped before it had a store
