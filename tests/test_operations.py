@@ -235,3 +235,14 @@ def scrape(url: str) -> str | None:
             return response.read().decode()  # type: ignore[no-any-return]
     except OSError:
         return None
+
+
+def test_a_worker_loads_the_language_model_before_its_pool_forks() -> None:
+    from worker.queue.preload import Preload
+    from worker.text.language import identifier
+
+    app = make_app(Settings(), "redis://h:1/0")
+    assert Preload in app.steps["worker"]
+    identifier.cache_clear()
+    Preload(parent=None)
+    assert identifier.cache_info().currsize == 1  # loaded, so forked children share it

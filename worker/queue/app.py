@@ -15,6 +15,7 @@ from worker.core.protocol import TASK_POLL_FEEDS, is_amqp, is_redis_url
 from worker.core.settings import Settings
 from worker.queue import tasks
 from worker.queue.base import IngestApp
+from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
 
 
@@ -92,5 +93,6 @@ def make_app(settings: Settings, url: str) -> IngestApp:
     tasks.register(app)
     app.steps["worker"].add(KombuGuard)
     app.steps["worker"].add(Recovery)
+    app.steps["worker"].add(Preload)
     install_celery_hooks(settings)
     return app

@@ -1,0 +1,26 @@
+"""Worker step: load the language model and numpy once, in the worker's main process.
+
+The pool's processes are forked after this step, so each starts with the model in memory
+(shared copy-on-write) instead of loading it (about a second) on its first document.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import bootsteps
+
+log = logging.getLogger(__name__)
+
+
+class Preload(bootsteps.Step):
+    """Load what every input needs before the pool forks."""
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        from worker.text import neardup  # noqa: F401  (numpy)
+        from worker.text.language import identifier
+
+        identifier()
+        log.debug("language model and numpy loaded before the pool starts")
