@@ -12,7 +12,8 @@ A stored record (``ns:record:{id}``) is, since schema version 2::
 Schema version 1 stored one JSON object with both ``text`` and ``paragraphs`` (no
 newline byte anywhere): :func:`decode` reads both forms. Measured on 3 KB news-like
 documents, version 1 took about 2.5x the text's bytes in Redis per record, version 2
-about 1x, indexes included (``benchmarks/pipeline.py``).
+about 1x with the record's own indexes (the near-duplicate index comes on top: see
+docs/scaling.md).
 """
 
 from __future__ import annotations
