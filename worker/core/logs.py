@@ -109,5 +109,7 @@ def install_celery_hooks(settings: Settings) -> None:
             dress(handler, settings)
         logging.captureWarnings(settings.log_format == "json")
 
-    after_setup_logger.connect(on_setup, weak=False)
-    after_setup_task_logger.connect(on_setup, weak=False)
+    # One connection per process however many apps it builds (each command, test or API
+    # server makes its own): the first app's settings decide, as they do for the logging.
+    after_setup_logger.connect(on_setup, weak=False, dispatch_uid="ingest.logs")
+    after_setup_task_logger.connect(on_setup, weak=False, dispatch_uid="ingest.logs.task")
