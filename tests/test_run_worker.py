@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.helpers import env_for, seed_bytes
+from worker.core.errors import RunInterrupted
 from worker.core.settings import Settings
+from worker.core.signals import interrupting
 from worker.queue.app import make_app
 from worker.queue.producer import InputRef, publish
 from worker.runtime.run import Collector, LocalWorker, new_run_id, worker_options
@@ -55,3 +59,25 @@ def test_an_attached_worker_processes_the_run_and_polls_briefly(
     assert [o.outcome.value for o in collector.ordered(report.input_ids)] == ["created"]
     assert local.process is not None
     assert local.process.returncode == 0
+
+
+def test_a_stop_signal_during_a_drain_loses_no_popped_marker(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal lands after the markers left the store: they are counted, then it stops."""
+    run_id = new_run_id()
+    store.replies.mark_done(run_id, [("a", 1), ("b", 1)])
+    take = store.replies.take
+
+    def take_then_signal(run: str, block: float) -> list[dict[str, object]]:
+        items = take(run, block)
+        signal.raise_signal(signal.SIGTERM)
+        return items
+
+    monkeypatch.setattr(store.replies, "take", take_then_signal)
+    collector = Collector(store, run_id)
+    with pytest.raises(RunInterrupted), interrupting():
+        collector.drain(block=0)
+    assert collector.done == {"a", "b"}
+    monkeypatch.undo()
+    assert collector.left(["a", "b", "c"]) == 1

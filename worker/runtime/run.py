@@ -25,6 +25,7 @@ import orjson
 from worker.core.errors import RunFailed, StoreUnavailable
 from worker.core.models import Outcome
 from worker.core.settings import Settings
+from worker.core.signals import deferred
 
 if TYPE_CHECKING:  # the run's worker starts before this process needs redis-py
     from worker.storage.store import Store
@@ -172,8 +173,11 @@ class Collector:
     def drain(self, block: float) -> int:
         """Read what has arrived (waiting up to ``block`` seconds); returns inputs completed."""
         before = len(self.done)
-        for item in self.store.replies.take(self.run_id, block):
-            self._take(item)
+        # What is popped from the store exists nowhere else: a stop signal raised between
+        # the pop and the bookkeeping would lose it and miscount what is left.
+        with deferred():
+            for item in self.store.replies.take(self.run_id, block):
+                self._take(item)
         return len(self.done) - before
 
     def _take(self, data: dict[str, object]) -> None:
