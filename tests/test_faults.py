@@ -148,9 +148,17 @@ def test_whole_worker_killed_mid_batch_fresh_worker_finishes(
     first = WorkerProcess(redis_url, **env).start()
     try:
         wait_for_records(store, 300, first)
-        # Kill while tasks are delivered and unacknowledged (on a loaded machine the
-        # worker may be between two deliveries at the moment the records show up).
-        wait_until(lambda: store.client.hlen("unacked") >= 1, timeout=30, what="a delivery")
+
+        # Kill while tasks are delivered and unacknowledged: the worker is frozen and
+        # looked at, and let go again when it stands between an ack and its next delivery.
+        def frozen_holding_a_delivery() -> bool:
+            first.freeze()
+            if store.client.hlen("unacked") >= 1:
+                return True
+            first.freeze(False)
+            return False
+
+        wait_until(frozen_holding_a_delivery, timeout=30, what="a delivery")
     finally:
         first.kill()
     unacked = store.client.hlen("unacked")
