@@ -203,8 +203,8 @@ def pairs(per_topic: int, seed: int = 14) -> list[tuple[str, str, str]]:
 
 def true_jaccard(a: str, b: str) -> float:
     """Exact Jaccard similarity of the two texts' shingle-hash sets."""
-    left = set(neardup.shingle_hashes(neardup.words(a), neardup.DEFAULT.shingle).tolist())
-    right = set(neardup.shingle_hashes(neardup.words(b), neardup.DEFAULT.shingle).tolist())
+    left = set(neardup.shingle_hashes(neardup.word_hashes(a), neardup.DEFAULT.shingle).tolist())
+    right = set(neardup.shingle_hashes(neardup.word_hashes(b), neardup.DEFAULT.shingle).tolist())
     return len(left & right) / len(left | right)
 
 
@@ -273,7 +273,7 @@ def main() -> None:
     args = parser.parse_args()
     config = neardup.DEFAULT
     print(
-        f"config: perm={config.perm} shingle={config.shingle} threshold={config.threshold} "
+        f"config: slots={config.slots} shingle={config.shingle} threshold={config.threshold} "
         f"bands={config.bands}x{config.rows} (LSH midpoint {config.lsh_threshold:.2f})"
     )
     rows = pairs(args.articles)

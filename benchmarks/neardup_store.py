@@ -12,7 +12,8 @@ atomic upsert script, as in a worker.
    same-topic negatives) is stored as two seeds in a namespace of its own; the pair is
    *flagged* when the second record's ``cluster`` is the first record's id.
 2. **Memory**: ``used_memory`` after storing the same documents with clustering off and
-   on, per record; plus ``MEMORY USAGE`` of one ``nd:{id}`` entry and of the ``lsh`` hash.
+   on, per record; plus ``MEMORY USAGE`` of one ``nd:{seq}`` entry and of the ``nd:ids`` and
+   ``nd:bands`` hashes.
 3. **Throughput**: ``--docs`` documents (articles and, for one in five, an edited copy) in
    batches of 200, clustering off then on, alternated ``--rounds`` times; wall and CPU time
    of this process (the Lua script's time is in Redis's CPU, reported apart).
@@ -138,10 +139,12 @@ def ingest(url: str, texts: list[str], neardup: bool, server_pid: int) -> dict[s
         "clusters": float(len({r.cluster for r in store.records()})),
     }
     if neardup:
-        some = next(iter(store.records(limit=1)))
-        result["nd_entry"] = float(store.client.memory_usage(store.keys.neardup(some.id)) or 0)
-        lsh = store.client.memory_usage(store.keys.lsh, samples=0) or 0
-        result["lsh_hash"] = float(lsh) / stats["records"]
+        client, keys = store.client, store.keys
+        result["nd_entry"] = float(client.memory_usage(keys.neardup(1)) or 0)
+        ids = client.memory_usage(keys.neardup_ids, samples=0) or 0
+        result["ids_hash"] = float(ids) / stats["records"]
+        bands = client.memory_usage(keys.neardup_bands, samples=0) or 0
+        result["bands_hash"] = float(bands) / stats["records"]
     store.client.flushdb()
     store.close()
     return result
@@ -171,7 +174,8 @@ def throughput(url: str, docs: int, rounds: int, server_pid: int) -> None:
     print(f"CPU (worker + Redis) {total_on / total_off:.2f}x")
     print(
         f"memory the index adds: {on['bytes'] - off['bytes']:.0f} bytes per record "
-        f"(one nd entry {on['nd_entry']:.0f} B, lsh hash {on['lsh_hash']:.0f} B per record)"
+        f"(one nd entry {on['nd_entry']:.0f} B; per record: ids hash {on['ids_hash']:.0f} B, "
+        f"bands hash {on['bands_hash']:.0f} B; the rest: cluster sets, key overhead)"
     )
 
 

@@ -142,6 +142,12 @@ def test_near_duplicates_join_the_earliest_cluster(store: Store, settings: Setti
     assert clustered == {original.id: "", copy.id: original.id, other.id: ""}
     assert {r.id for r in store.records(cluster=original.id)} == {original.id, copy.id}
     assert [r.id for r in store.records(cluster=other.id)] == [other.id]
+    # A record alone in its cluster costs no set; the listing finds it all the same.
+    assert not store.client.exists(store.keys.cluster(other.id))
+    assert store.client.zcard(store.keys.cluster(original.id)) == 2
+    assert list(store.records(cluster=other.id, source="Original.txt")) == []
+    assert list(store.records(cluster=other.id, since="2999-01-01")) == []
+    assert list(store.records(cluster=copy.id)) == []  # a member is not a cluster
     assert list(store.records(cluster=original.id, source="Unrelated.txt")) == []
     # A later copy of the copy joins the same (earliest) cluster.
     [third] = run(store, settings, seed_message("Third copy", story[:3] + story[4:7]))
@@ -169,8 +175,9 @@ def test_clustering_off_makes_every_record_its_own_cluster(
     story = paragraphs(4)
     a, b = run(store, off, seed_message("A", story), seed_message("B", story[1:]))
     assert (a.cluster, b.cluster) == (a.id, b.id)
-    assert store.client.hlen(store.keys.lsh) == 0
-    assert not store.client.exists(store.keys.neardup(a.id))
+    assert store.client.hlen(store.keys.neardup_bands) == 0
+    assert store.client.hlen(store.keys.neardup_ids) == 0
+    assert not store.client.exists(store.keys.neardup(1))
 
 
 def test_threshold_setting_decides(store: Store, settings: Settings) -> None:
@@ -303,16 +310,21 @@ def test_retention_removes_neardup_entries_and_cluster_members(
         seed_message("Fresh", paragraphs(8), day=new_day),
     )
     assert copy.cluster == old.id
-    assert store.client.hlen(store.keys.lsh) > 0
+    assert store.client.hlen(store.keys.neardup_bands) > 0
+    seqs = store.client.hmget(store.keys.neardup_ids, [old.id, copy.id, fresh.id])
+    assert all(seqs)
+    assert store.client.exists(*[store.keys.neardup(s.decode()) for s in seqs]) == 3
     retained = settings.model_copy(update={"record_retention_days": 7})
     report = prune(Store(store.client, retained))
     assert report.records == 2
-    assert not store.client.exists(store.keys.neardup(old.id), store.keys.neardup(copy.id))
+    gone = [store.keys.neardup(s.decode()) for s in seqs[:2]]
+    assert not store.client.exists(*gone)
     assert not store.client.exists(store.keys.cluster(old.id))
-    # Only the fresh record's band keys are left, each holding only its id.
-    buckets = store.client.hvals(store.keys.lsh)
-    assert buckets
-    assert {b.decode() for b in buckets} == {fresh.id}
+    assert store.client.hkeys(store.keys.neardup_ids) == [fresh.id.encode()]
+    # Only the fresh record's band keys are left, each holding only its seq.
+    buckets = store.client.hvals(store.keys.neardup_bands)
+    assert len(buckets) == 12
+    assert set(buckets) == {seqs[2]}
     # A copy of the pruned story starts a cluster of its own.
     [again] = run(store, settings, seed_message("Again", story[2:], day=new_day))
     assert again.cluster == again.id

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from worker.core.models import Accepted, Record
 from worker.core.settings import Settings
-from worker.pipeline.enrich import enrich, neardup_keys
+from worker.pipeline.enrich import enrich, packed_signature
 from worker.text import neardup
 from worker.text.changes import paragraph_hashes
 from worker.text.normalise import content_hash
@@ -30,15 +30,14 @@ def record(kind: str, paragraphs: list[str]) -> Record:
 
 
 def test_text_without_words_gets_no_signature() -> None:
-    assert neardup_keys("… — !! ?? ...") == (b"", ())
+    assert packed_signature("… — !! ?? ...") == b""
 
 
-def test_signature_and_bands_match_the_neardup_module() -> None:
-    signature, bands = neardup_keys("the council approved the harbour bridge budget")
+def test_signature_matches_the_neardup_module() -> None:
+    signature = packed_signature("the council approved the harbour bridge budget")
     sig = neardup.signature("the council approved the harbour bridge budget")
     assert signature == neardup.pack(sig)
-    assert [b.hex() for b in bands] == neardup.bands(sig)
-    assert all(len(b) == 8 for b in bands)
+    assert len(signature) == 128
 
 
 def test_enrich_sets_every_field() -> None:
@@ -48,8 +47,7 @@ def test_enrich_sets_every_field() -> None:
     assert item.record.language == "fr"
     assert item.record.paragraph_hashes == paragraph_hashes(paras)
     assert item.record.content_source == "feed"
-    assert len(item.signature) == 512
-    assert len(item.bands) == 32
+    assert len(item.signature) == 128
     off = enrich(Accepted("i", record("seed", paras)), Settings(neardup=False))
     assert isinstance(off, Accepted)
-    assert (off.signature, off.bands, off.record.content_source) == (b"", (), None)
+    assert (off.signature, off.record.content_source) == (b"", None)

@@ -40,14 +40,17 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:slot:{input_id}        string   the start reserved for a deferred feed fetch (expires)
     ns:tombstones             zset     "id:{id}" and "hash:{content_hash}" of pruned records
                                        -> epoch seconds until which they stay deleted
-    ns:cluster:{id}           zset     record ids of one near-duplicate cluster, scored as
-                                       ns:idx:published
-    ns:nd:{id}                string   a record's near-duplicate entry: packed signature
-                                       (512 bytes), its 32 band keys (8 bytes each), its
-                                       ingest order (12 digits), its cluster id
+    ns:cluster:{id}           zset     record ids of one near-duplicate cluster of two or
+                                       more records, scored as ns:idx:published (a record
+                                       alone in its cluster has none)
+    ns:nd:{seq}               string   the near-duplicate entry of the seq-th record indexed:
+                                       its packed signature (worker.text.bandspec), then
+                                       its cluster id
     ns:nd:seq                 string   counter of records indexed for near-duplicates
-    ns:lsh                    hash     band key (8 bytes) -> ids of the records in that
-                                       bucket, space-separated, earliest first (capped)
+    ns:nd:ids                 hash     record id -> its seq in the near-duplicate index
+    ns:nd:bands               hash     band key (band number, 2 * rows signature bytes) ->
+                                       seqs of the records in that bucket, space-separated,
+                                       earliest first (capped)
 """
 
 from __future__ import annotations
@@ -166,16 +169,20 @@ class Keys:
     def cluster(self, cluster_id: str) -> str:
         return f"{self.ns}:cluster:{cluster_id}"
 
-    def neardup(self, record_id: str) -> str:
-        return f"{self.ns}:nd:{record_id}"
+    def neardup(self, seq: int | str) -> str:
+        return f"{self.ns}:nd:{seq}"
 
     @property
     def neardup_seq(self) -> str:
         return f"{self.ns}:nd:seq"
 
     @property
-    def lsh(self) -> str:
-        return f"{self.ns}:lsh"
+    def neardup_ids(self) -> str:
+        return f"{self.ns}:nd:ids"
+
+    @property
+    def neardup_bands(self) -> str:
+        return f"{self.ns}:nd:bands"
 
     @property
     def record_prefix(self) -> str:

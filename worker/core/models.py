@@ -226,7 +226,6 @@ class Accepted:
     item_id: str
     record: Record
     signature: bytes = b""  # packed MinHash signature (worker.text.neardup); b"": not indexed
-    bands: tuple[bytes, ...] = ()  # its LSH band keys, 8 bytes each
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@
 * ``paragraph_hashes`` (:mod:`worker.text.changes`), from which the store computes the
   change set of an update;
 * ``content_source`` ``feed`` for feed records whose text the full-text step left alone;
-* the MinHash signature and LSH bands of the title and text (:mod:`worker.text.neardup`),
-  carried beside the record for the store's script, which assigns ``cluster``. A text
+* the MinHash signature of the title and text (:mod:`worker.text.neardup`), carried
+  beside the record for the store's script, which reads its LSH bands and assigns
+  ``cluster``. A text
   without words gets none (it would match every other such text) and is its own cluster.
 """
 
@@ -28,8 +29,7 @@ def enrich(item: Prepared, settings: Settings) -> Prepared:
     record = with_fields(item.record)
     if not settings.neardup:
         return Accepted(item.item_id, record)
-    signature, bands = neardup_keys(f"{record.title}\n\n{record.text}")
-    return Accepted(item.item_id, record, signature, bands)
+    return Accepted(item.item_id, record, packed_signature(f"{record.title}\n\n{record.text}"))
 
 
 def with_fields(record: Record) -> Record:
@@ -45,12 +45,9 @@ def with_fields(record: Record) -> Record:
     return record.model_copy(update=update)
 
 
-def neardup_keys(text: str) -> tuple[bytes, tuple[bytes, ...]]:
-    """Packed signature and binary band keys of a text; empty when it has no words."""
+def packed_signature(text: str) -> bytes:
+    """The packed MinHash signature of a text; empty when it has no words."""
     # Here: a producer imports this module (through the tasks) and never needs numpy.
     from worker.text import neardup
 
-    if not neardup.has_words(text):
-        return b"", ()
-    signature = neardup.signature(text)
-    return neardup.pack(signature), tuple(bytes.fromhex(b) for b in neardup.bands(signature))
+    return neardup.packed(text)

@@ -110,6 +110,10 @@ class RecordReader:
         one near-duplicate cluster, narrowed to ``source`` when both are given.
         """
         index, high, low = self._record_range(since, until, source, cluster)
+        if cluster is not None and not self._redis.exists(index):
+            # A record alone in its cluster has no set: the cluster is that record.
+            yield from _limited(self._alone(cluster, high, low, source), limit)
+            return
         both = cluster is not None and source is not None
         found = self._values(index, high, low, page, None if both else limit, self._records)
         yield from _limited((r for r in found if not both or r.source == source), limit)
@@ -148,6 +152,17 @@ class RecordReader:
             low = f"({NO_DATE_SCORE}"
         high = end.timestamp() if end else "+inf"
         return index, high, low
+
+    def _alone(
+        self, record_id: str, high: float | str, low: float | str, source: str | None
+    ) -> Iterator[Record]:
+        """The record that is a cluster of its own, if it is in the bounds and the source."""
+        score = self._redis.zscore(self.keys.by_published, record_id)
+        if score is None or not _within(float(score), low) or not _within(-float(score), high, -1):
+            return
+        record = self.get(record_id)
+        if record is not None and record.cluster == record_id and source in (None, record.source):
+            yield record
 
     def _records(self, ids: list[str]) -> Iterator[Record]:
         yield from (r for r in self._load_records(ids) if r is not None)
@@ -431,3 +446,14 @@ def _limited(items: Iterator[T], limit: int | None) -> Iterator[T]:
         yield item
         if limit is not None and n >= limit:
             return
+
+
+def _within(score: float, bound: float | str, sign: int = 1) -> bool:
+    """Whether ``score`` is at or past a ZRANGEBYSCORE lower bound (``(x`` exclusive).
+
+    With ``sign`` -1 the bound is an upper one and ``score`` comes negated.
+    """
+    text = str(bound)
+    exclusive = text.startswith("(")
+    limit = sign * float(text.removeprefix("("))
+    return score > limit if exclusive else score >= limit

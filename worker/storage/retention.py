@@ -28,6 +28,7 @@ from worker.storage import scripts
 from worker.storage.connection import guarded
 from worker.storage.reads import NO_DATE_SCORE, RecordReader
 from worker.storage.store import Store
+from worker.text import bandspec
 
 
 @dataclass
@@ -95,7 +96,8 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     keys.stats,
                     keys.tombstones,
                     keys.record_events,
-                    keys.lsh,
+                    keys.neardup_bands,
+                    keys.neardup_ids,
                 ],
                 args=[
                     cutoff.timestamp(),
@@ -107,6 +109,8 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     settings.stream_maxlen,
                     keys.neardup(""),
                     keys.cluster(""),
+                    bandspec.BANDS,
+                    bandspec.ROWS,
                     *ids,
                 ],
             )

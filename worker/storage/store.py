@@ -13,7 +13,7 @@ their own modules and hang off it: ``store.ledger`` (batches in flight, parked b
 
 from __future__ import annotations
 
-import math
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,12 +41,16 @@ from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
 from worker.storage.reads import NO_DATE_SCORE, RecordReader
 from worker.storage.replies import Replies
+from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 
 __all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
-# Rounds of "the record changed under us, diff again" before a commit gives up (transient).
+# Rounds of "the record changed under us, diff again" before a commit gives up (transient),
+# each after a random pause of up to STALE_PAUSE * 2**round seconds (capped at 0.05 s), so
+# that writers racing on one record spread out instead of losing to one another in step.
 STALE_ROUNDS = 20
+STALE_PAUSE = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +155,11 @@ class Store:
         self, items: Sequence[Prepared], results: list[Any], reply: str, now: str
     ) -> list[Any]:
         """Send again, with a fresh change set, the upserts the script found stale."""
-        for _ in range(STALE_ROUNDS):
+        for round_ in range(STALE_ROUNDS):
             stale = [n for n, raw in enumerate(results) if b'"stale":true' in _bytes(raw)]
             if not stale:
                 return results
+            time.sleep(random.uniform(0, min(0.05, STALE_PAUSE * 2**round_)))
             accepted = [items[n] for n in stale]
             olds = self.reader.get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
             pipe = self.client.pipeline(transaction=False)
@@ -201,8 +206,9 @@ class Store:
         k, rec = self.keys, item.record
         meta, packed = recordform.encode(rec)
         on = self.settings.neardup and bool(item.signature)
-        signature, bands = (item.signature, item.bands) if on else (b"", ())
-        min_slots = math.ceil(self.settings.neardup_threshold * len(signature) / 4 - 1e-9)
+        signature = item.signature if on else b""
+        slots = len(signature) // bandspec.SLOT_BYTES
+        min_slots = bandspec.min_equal_slots(self.settings.neardup_threshold, slots)
         self._upsert(
             keys=[
                 k.outcome(item.item_id),
@@ -215,8 +221,9 @@ class Store:
                 k.stats,
                 reply,
                 k.tombstones,
-                k.lsh,
+                k.neardup_bands,
                 k.neardup_seq,
+                k.neardup_ids,
             ],
             args=[
                 meta,
@@ -243,7 +250,8 @@ class Store:
                 base.removed,
                 base.changed,
                 signature,
-                *bands,
+                bandspec.BANDS,
+                bandspec.ROWS,
             ],
             client=pipe,
         )

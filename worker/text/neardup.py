@@ -1,76 +1,80 @@
-"""Near-duplicate detection: MinHash over word shingles, banded for LSH look-ups.
+"""Near-duplicate detection: one-permutation MinHash over word shingles, banded for LSH.
 
 The flow for one text::
 
-    text -> words -> k-word shingles -> 32-bit shingle hashes -> MinHash signature
-         -> bands (hex strings, the Redis look-up keys)
+    text -> words -> k-word shingles -> 64-bit shingle hashes -> 64 bins, 16-bit minima
+         -> signature (128 bytes) -> bands (the first rows of it, read in Redis)
 
-**Words.** NFKC, casefolded; a word is a run of letters/digits, except that each
-Han/Kana character is a word of its own (those scripts do not separate words by spaces).
+**Words.** NFKC, casefolded, in UTF-8: a word is a run of ASCII letters and digits and
+non-ASCII characters, cut at everything else and at the common non-ASCII punctuation
+(U+00A0-U+00BF, U+2000-U+206F, U+3000-U+303F); each Kana/Han character (U+3040-U+9FFF)
+is a word of its own (those scripts do not separate words by spaces). Done on the bytes
+with numpy: a regular expression over the text cost more than all the rest together.
 
 **Shingles.** Every run of ``shingle`` consecutive words. A text with fewer words than
 that is one shingle; a text without words has no shingles and gets the sentinel signature
-(every slot ``0xFFFFFFFF``), so all empty texts are near-duplicates of one another: do
-not look up texts for which :func:`has_words` is false.
+(every slot ``0xFFFF``), so all empty texts are near-duplicates of one another: do not
+index texts for which :func:`has_words` is false (:func:`packed` gives ``b""`` for them).
 
-**Hashes.** Each distinct word is hashed once with BLAKE2b (64 bits, stable across
-processes and machines, unlike ``hash()``); a shingle's hash combines its words' hashes
-with fixed odd multipliers, is mixed (the SplitMix64 finaliser) and keeps its top 31 bits.
+**Hashes.** A word's hash is a polynomial of its bytes modulo ``2**64`` plus a multiple
+of its length, computed for all words of a text at once (:func:`word_hashes`): stable
+across processes and machines, unlike ``hash()``. A shingle's hash combines its words'
+hashes with fixed odd 64-bit multipliers and is mixed by the SplitMix64 finaliser.
 
-**MinHash.** Permutation ``i`` is the universal hash ``h_i(x) = (a_i * x + b_i) mod p``
-with the Mersenne prime ``p = 2**31 - 1``, ``1 <= a_i < p`` and ``0 <= b_i < p`` derived
-from BLAKE2b of ``(seed, i)`` (not from an RNG whose stream could change). Everything is
-below ``2**31``, so ``a_i * x + b_i < 2**62`` fits uint64. (numpy's ``%`` measured faster
-here than Mersenne folds ``(v & p) + (v >> 31)``.) (A 61-bit prime with 32-bit ``a_i`` was
-tried first: the product then wraps ``p`` only a few times, the "permutations" all order
-shingles nearly alike, and the estimate was off by 0.3.) Slot ``i`` of the signature is
-``min_x h_i(x)``. Two texts
-share a slot with probability about their Jaccard similarity ``J`` of shingle sets, so
-the fraction of equal slots estimates ``J`` (standard error ``sqrt(J(1 - J) / perm)``,
-0.044 at ``J = 0.5`` with 128 permutations).
+**One-permutation MinHash** (Li, Owen and Zhang, 2012). The top 6 bits of a shingle's
+hash pick one of ``slots`` = 64 bins; slot ``i`` of the signature is the low 16 bits of
+the smallest hash in bin ``i``. One hash per shingle replaces one per shingle and
+permutation: the 128-permutation MinHash this replaces cost 0.27 ms per 2 KB text with
+numpy, this one (words included) about 0.06 ms. A bin no shingle fell in (a short text)
+takes the minimum of the first non-empty bin in a fixed pseudo-random order of its own
+("optimal densification", Shrivastava 2017), rehashed with its own number so that a
+short text's slots are not copies of one another. Two texts share a slot with
+probability about the Jaccard similarity ``J`` of their shingle sets (plus ``2**-16``
+for two unrelated 16-bit values), so the fraction of equal slots estimates ``J``, with
+standard error about ``sqrt(J(1 - J) / 64)``, 0.063 at ``J = 0.5``.
 
-**LSH banding.** The signature is cut into ``b`` bands of ``r`` rows (``b * r <= perm``);
-each band is hashed to a hex string. Two texts share at least one band with probability
-``P(J) = 1 - (1 - J**r)**b``, an S-curve whose steepest point is near
-``t = (1 / b) ** (1 / r)``. :func:`choose_bands` picks ``b, r`` with ``t`` just below the
-Jaccard threshold: a band match only makes a *candidate*, which is then accepted only when
-:func:`similarity` reaches the threshold, so a low ``t`` costs a few extra comparisons and
-buys recall. Defaults: 128 permutations, 3-word shingles, threshold 0.5, 32 bands of 4 rows
-(``t = 0.42``; ``P(0.5) = 0.88``, ``P(0.6) = 0.99``, ``P(0.3) = 0.23``, ``P(0.1) = 0.003``).
-On synthetic news (``benchmarks/neardup_quality.py``) that flags every rewritten headline,
-dropped paragraph, added boilerplate and 5% word substitution, 94% of 10% substitutions,
-no 20% substitution (a rewrite, not a copy) and no same-topic article (estimates up to 0.28).
-A higher threshold loses light edits; a lower one buys little and risks merging stories.
+**LSH banding.** Band ``i`` is slots ``i*r .. i*r + r - 1`` of the signature: its key is the
+band number (one byte) and those ``2r`` bytes, read straight from the packed signature,
+so the Redis script needs no hashing and can find the bands of a stored entry again.
+Two texts share at least one of ``b`` bands with probability ``P(J) = 1 - (1 - J**r)**b``,
+an S-curve whose steepest point is near ``t = (1 / b) ** (1 / r)``. A band match only makes
+a *candidate*, accepted when :func:`similarity` reaches the threshold. Defaults: 3-word
+shingles, threshold 0.5, 12 bands of 3 rows (``t = 0.44``; ``P(0.5) = 0.80``,
+``P(0.6) = 0.93``, ``P(0.7) = 0.99``, ``P(0.2) = 0.09``). Twelve bands, not more,
+because every band is one field of a Redis hash per record (about 40 bytes): the index
+must stay small beside the record (docs/performance.md). On synthetic news
+(``benchmarks/neardup_quality.py``) that flags every rewritten headline, dropped
+paragraph, added boilerplate and 5% word substitution, most 10% substitutions, no 20%
+substitution (a rewrite, not a copy) and no same-topic article.
 
-**Packing.** :func:`pack` writes the slots as little-endian ``uint32`` (512 bytes for 128
-permutations). The estimated Jaccard of two packed signatures is the fraction of equal
-4-byte slots, which a Lua script can count with ``string.sub`` alone.
+**Packing.** :func:`pack` writes the slots as little-endian ``uint16`` (128 bytes). The
+estimated Jaccard of two packed signatures is the fraction of equal 2-byte slots, which
+the Lua script counts from ``string.byte``.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-Signature = npt.NDArray[np.uint32]
+from worker.text import bandspec
 
-PRIME = (1 << 31) - 1
+Signature = npt.NDArray[np.uint16]
+
 SEED = 14
-EMPTY_SLOT = 0xFFFFFFFF
-_P = np.uint64(PRIME)
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W_\u3040-\u30ff\u3400-\u9fff]+")
+EMPTY_SLOT = 0xFFFF
+SLOT_BYTES = bandspec.SLOT_BYTES
 # Odd 64-bit constants (digits of pi and e) weighting each word's position in a shingle.
 _POSITION = np.array(
     [0x243F6A8885A308D3, 0x13198A2E03707345, 0xA4093822299F31D1, 0x082EFA98EC4E6C89,
      0x452821E638D01377, 0xBE5466CF34E90C6D, 0xC0AC29B7C97C50DD, 0x3F84D5B5B5470917],
     dtype=np.uint64,
 )  # fmt: skip
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +82,17 @@ class NearDupConfig:
     """Parameters of signatures and bands; every record compared must share them."""
 
     threshold: float = 0.5
-    perm: int = 128
+    slots: int = bandspec.SLOTS
     shingle: int = 3
-    bands: int = 32
-    rows: int = 4
+    bands: int = bandspec.BANDS
+    rows: int = bandspec.ROWS
     seed: int = SEED
 
     def __post_init__(self) -> None:
-        if self.bands * self.rows > self.perm:
-            raise ValueError("bands * rows must not exceed perm")
+        if self.bands * self.rows > self.slots:
+            raise ValueError("bands * rows must not exceed slots")
+        if self.slots & (self.slots - 1) or not 2 <= self.slots <= 256:
+            raise ValueError("slots must be a power of two from 2 to 256")
         if not 1 <= self.shingle <= len(_POSITION):
             raise ValueError(f"shingle must be between 1 and {len(_POSITION)}")
 
@@ -100,52 +106,85 @@ DEFAULT = NearDupConfig()
 
 
 def words(text: str) -> list[str]:
-    """Split text into casefolded words (each Han/Kana character is a word)."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    """The words :func:`signature` sees, as strings (for tests and for reading)."""
+    data, starts, ends = _spans(text)
+    raw = data.tobytes()
+    return [raw[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 def has_words(text: str) -> bool:
     """Tell whether the text has at least one word, i.e. a meaningful signature."""
-    return _WORD.search(text) is not None
+    return _spans(text)[1].size > 0
+
+
+def word_hashes(text: str) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of every word of the text, in order (stable across processes).
+
+    A word's bytes ``c_0 .. c_n`` give ``sum(c_k * K**k) mod 2**64``, computed for all words
+    at once from the prefix sums of ``c_k * K**k`` (``K`` odd, so ``K**-s`` exists mod
+    ``2**64`` and shifts a word starting at byte ``s`` back to 0), plus its length times a constant.
+    """
+    data, starts, ends = _spans(text)
+    if starts.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    powers, inverses = _powers(data.size + 1)
+    prefix = np.zeros(data.size + 1, dtype=np.uint64)
+    np.cumsum(data.astype(np.uint64) * powers[: data.size], out=prefix[1:])
+    values = (prefix[ends] - prefix[starts]) * inverses[starts]
+    return values + (ends - starts).astype(np.uint64) * _GOLDEN
 
 
 def signature(text: str, config: NearDupConfig = DEFAULT) -> Signature:
-    """MinHash signature of the text's word shingles: ``config.perm`` uint32 slots."""
-    hashes = shingle_hashes(words(text), config.shingle)
+    """One-permutation MinHash of the text's word shingles: ``config.slots`` uint16 slots."""
+    return _minhash(word_hashes(text), config)
+
+
+def packed(text: str, config: NearDupConfig = DEFAULT) -> bytes:
+    """The packed signature of a text, or ``b""`` when it has no words (not to be indexed)."""
+    words_of = word_hashes(text)
+    return pack(_minhash(words_of, config)) if words_of.size else b""
+
+
+def _minhash(word_hashes_of: npt.NDArray[np.uint64], config: NearDupConfig) -> Signature:
+    hashes = shingle_hashes(word_hashes_of, config.shingle)
     if hashes.size == 0:
-        return np.full(config.perm, EMPTY_SLOT, dtype=np.uint32)
-    a, b = _permutations(config.perm, config.seed)
-    table: npt.NDArray[np.uint64] = np.multiply.outer(a, hashes)
-    table += b[:, None]
-    table %= _P
-    minima: Signature = table.min(axis=1).astype(np.uint32)
-    return minima
+        return np.full(config.slots, EMPTY_SLOT, dtype=np.uint16)
+    starts, numbers, shift = _bins(config.slots)
+    # Sorted, the hashes come bin by bin (the top bits); the first at or after a bin's
+    # start is its minimum, if it is still in that bin.
+    keys = np.sort(hashes)
+    minima = keys[np.minimum(np.searchsorted(keys, starts), keys.size - 1)]
+    filled = (minima >> shift) == numbers
+    if not filled.all():
+        empty = np.flatnonzero(~filled)
+        order = _donors(config.slots, config.seed)[empty]  # each empty bin's donor order
+        donor = order[np.arange(empty.size), filled[order].argmax(axis=1)]
+        # The donor's minimum, rehashed with the bin number: a short text's slots differ
+        # from one another, so two short texts agree by chance on each slot apart.
+        minima[empty] = _mix64(minima[donor] + (empty.astype(np.uint64) + 1) * _GOLDEN)
+    return (minima & np.uint64(0xFFFF)).astype(np.uint16)
 
 
-def shingle_hashes(tokens: list[str], size: int) -> npt.NDArray[np.uint64]:
-    """Distinct 31-bit hashes (held in uint64) of every run of ``size`` tokens."""
-    if not tokens:
+def shingle_hashes(hashes: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.uint64]:
+    """The 64-bit hash of every run of ``size`` words (repeats kept), from word hashes."""
+    if hashes.size == 0:
         return np.empty(0, dtype=np.uint64)
-    index: dict[str, int] = {}
-    positions = [index.setdefault(t, len(index)) for t in tokens]
-    digests = b"".join([hashlib.blake2b(t.encode(), digest_size=8).digest() for t in index])
-    per_token = np.frombuffer(digests, dtype="<u8").astype(np.uint64)[positions]
-    width = min(size, len(tokens))
-    count = len(tokens) - width + 1
-    combined = np.zeros(count, dtype=np.uint64)
-    for offset in range(width):
-        combined += per_token[offset : offset + count] * _POSITION[offset]
-    return np.unique(_mix64(combined) >> np.uint64(33))
+    width = min(size, hashes.size)
+    count = hashes.size - width + 1
+    combined = hashes[:count] * _POSITION[0]
+    for offset in range(1, width):
+        combined += hashes[offset : offset + count] * _POSITION[offset]
+    return _mix64(combined)
 
 
-def bands(sig: Signature, config: NearDupConfig = DEFAULT) -> list[str]:
-    """One 16-hex-digit key per band; band ``i``'s key also depends on ``i``."""
-    raw = sig.astype("<u4").tobytes()
-    width = 4 * config.rows
-    return [
-        hashlib.blake2b(raw[i * width : (i + 1) * width], digest_size=8, salt=_salt(i)).hexdigest()
-        for i in range(config.bands)
-    ]
+def bands(sig: Signature | bytes, config: NearDupConfig = DEFAULT) -> list[bytes]:
+    """The band keys: band number (one byte), then that band's ``rows`` packed slots.
+
+    upsert.lua and prune.lua cut the same keys out of a packed signature.
+    """
+    raw = sig if isinstance(sig, bytes) else pack(sig)
+    width = SLOT_BYTES * config.rows
+    return [bytes([i]) + raw[i * width : (i + 1) * width] for i in range(config.bands)]
 
 
 def similarity(a: Signature | bytes, b: Signature | bytes) -> float:
@@ -159,24 +198,24 @@ def similarity(a: Signature | bytes, b: Signature | bytes) -> float:
 
 
 def pack(sig: Signature) -> bytes:
-    """Serialise a signature as little-endian uint32 slots."""
-    return sig.astype("<u4").tobytes()
+    """Serialise a signature as little-endian uint16 slots."""
+    return sig.astype("<u2").tobytes()
 
 
 def unpack(data: bytes) -> Signature:
     """Inverse of :func:`pack`."""
-    if len(data) % 4:
-        raise ValueError("packed signature length must be a multiple of 4")
-    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    if len(data) % SLOT_BYTES:
+        raise ValueError("packed signature length must be a multiple of 2")
+    return np.frombuffer(data, dtype="<u2").astype(np.uint16)
 
 
-def choose_bands(perm: int, threshold: float) -> tuple[int, int]:
-    """The ``(bands, rows)`` with ``b * r <= perm`` whose S-curve midpoint is the highest
+def choose_bands(slots: int, threshold: float) -> tuple[int, int]:
+    """The ``(bands, rows)`` with ``b * r <= slots`` whose S-curve midpoint is the highest
     one not above ``threshold`` (ties: more rows, a steeper curve)."""
-    options = [(b, r) for r in range(1, perm + 1) for b in [perm // r] if b >= 1]
+    options = [(b, r) for r in range(1, slots + 1) for b in [slots // r] if b >= 1]
     below = [(b, r) for b, r in options if (1 / b) ** (1 / r) <= threshold]
     if not below:
-        return perm, 1
+        return slots, 1
     return max(below, key=lambda br: ((1 / br[0]) ** (1 / br[1]), br[1]))
 
 
@@ -189,10 +228,6 @@ def _as_signature(value: Signature | bytes) -> Signature:
     return unpack(value) if isinstance(value, bytes) else value
 
 
-def _hash64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-
-
 def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64 finaliser: spreads every input bit over the output (wrapping uint64)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -200,14 +235,91 @@ def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return x ^ (x >> np.uint64(31))
 
 
+def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The text's UTF-8 bytes (NFKC, casefolded) and the start and end of each word in them.
+
+    A word is a run of word bytes: ASCII letters and digits, and the bytes of non-ASCII
+    characters other than the separators (U+00A0-U+00BF: no-break space, guillemets,
+    inverted marks; U+2000-U+206F: general punctuation, quotes, dashes; U+3000-U+303F: CJK
+    punctuation). A character from U+3040 to U+9FFF (Kana, Han) is a word of its own.
+    """
+    raw = unicodedata.normalize("NFKC", text).casefold().encode()
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if raw.isascii():  # most news: no multi-byte separator, no Kana or Han
+        padded = np.frombuffer(b"\0" + raw.translate(_WORD_TABLE) + b"\0", dtype=np.int8)
+        step = padded[1:] - padded[:-1]
+        return data, np.flatnonzero(step == 1), np.flatnonzero(step == -1)
+    word = _WORD_BYTE[data]
+    lead = np.flatnonzero((data == 0xC2) | (data == 0xE2) | (data == 0xE3))
+    if lead.size:
+        follow = data[np.minimum(lead + 1, data.size - 1)]
+        two = lead[(data[lead] == 0xC2) & (follow >= 0xA0)]
+        three = lead[
+            ((data[lead] == 0xE2) & ((follow == 0x80) | (follow == 0x81)))
+            | ((data[lead] == 0xE3) & (follow == 0x80))
+        ]
+        for width, at in ((2, two), (3, three)):
+            for k in range(width):
+                word[np.minimum(at + k, data.size - 1)] = False
+    edge = np.zeros(data.size + 1, dtype=bool)  # a word starts or ends before byte i
+    edge[:-1] = word
+    edge[1:] ^= word
+    cjk = np.flatnonzero((data >= 0xE3) & (data <= 0xE9) & word)
+    if cjk.size:  # each such character is a word: cut before and after its three bytes
+        edge[cjk] = True
+        edge[np.minimum(cjk + 3, data.size)] = True
+    starts = np.flatnonzero(edge[:-1] & word)
+    ends = np.flatnonzero(edge[1:] & word) + 1
+    return data, starts, ends
+
+
+def _word_bytes() -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=bool)
+    for low, high in ((ord("0"), ord("9")), (ord("a"), ord("z")), (ord("A"), ord("Z"))):
+        table[low : high + 1] = True
+    table[0x80:] = True
+    return table
+
+
+_WORD_BYTE = _word_bytes()
+_WORD_TABLE = bytes(_WORD_BYTE.astype(np.uint8))  # for bytes.translate: 1 for a word byte
+_POWER_BASE = 0x9E3779B97F4A7C15 | 1
+_MASK = (1 << 64) - 1
+
+
+@functools.lru_cache(maxsize=1)
+def _power_table(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    powers = np.empty(size, dtype=np.uint64)
+    inverses = np.empty(size, dtype=np.uint64)
+    inverse_base = pow(_POWER_BASE, -1, 1 << 64)
+    p, q = 1, 1
+    for i in range(size):
+        powers[i], inverses[i] = p, q
+        p, q = p * _POWER_BASE & _MASK, q * inverse_base & _MASK
+    return powers, inverses
+
+
+def _powers(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """``K**i`` and ``K**-i`` mod ``2**64`` for ``i < size`` (a table grown in powers of 2)."""
+    return _power_table(max(1 << 16, 1 << (size - 1).bit_length()))
+
+
 @functools.lru_cache(maxsize=8)
-def _permutations(perm: int, seed: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    """The ``a_i`` and ``b_i`` of each permutation, derived from BLAKE2b, not an RNG."""
-    a = [_hash64(f"{seed}:{i}:a".encode()) % (PRIME - 1) + 1 for i in range(perm)]
-    b = [_hash64(f"{seed}:{i}:b".encode()) % PRIME for i in range(perm)]
-    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
+def _bins(slots: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], np.uint64]:
+    """Each bin's smallest hash, each bin's number, and the shift from a hash to its bin."""
+    shift = np.uint64(64 - slots.bit_length() + 1)
+    numbers = np.arange(slots, dtype=np.uint64)
+    return numbers << shift, numbers, shift
 
 
-@functools.lru_cache(maxsize=256)
-def _salt(band: int) -> bytes:
-    return band.to_bytes(16, "little")
+@functools.lru_cache(maxsize=8)
+def _donors(slots: int, seed: int) -> npt.NDArray[np.intp]:
+    """Row ``i``: the bins an empty bin ``i`` borrows from, in order.
+
+    Each row is the bins sorted by a hash of (seed, row, bin): fixed by this code alone,
+    not by an RNG whose stream a numpy release could change.
+    """
+    rows = np.arange(slots, dtype=np.uint64)[:, None] << np.uint64(16)
+    cells = np.arange(slots, dtype=np.uint64)[None, :]
+    keys = _mix64((np.uint64(seed) << np.uint64(32)) | rows | cells)
+    return np.argsort(keys, axis=1, kind="stable").astype(np.intp)

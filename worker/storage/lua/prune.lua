@@ -4,26 +4,30 @@
 -- still in its feed, is not created again, and a `deleted` event on the record stream; it
 -- leaves its near-duplicate cluster and the LSH look-up index.
 -- KEYS: 1 by_published  2 by_content_hash  3 sources  4 stats  5 tombstones  6 record_events
---       7 lsh
+--       7 neardup bands  8 neardup ids
 -- ARGV: 1 cutoff score  2 no-date score  3 record key prefix  4 by_source key prefix
 --       5 now (ISO, UTC)  6 tombstones expire at (epoch s)  7 stream maxlen
---       8 neardup key prefix  9 cluster key prefix  10.. record ids
+--       8 neardup key prefix  9 cluster key prefix  10 bands  11 rows per band
+--       12.. record ids
 local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pruned = 0
 
--- Drop a record's near-duplicate entry and its id from each LSH bucket it is in (the
--- entry's layout is upsert.lua's).
+-- Drop a record's near-duplicate entry and its seq from each LSH bucket it is in (the
+-- entry's layout and the band keys are upsert.lua's).
 local function forget_neardup(id)
-  local entry = redis.call('GET', ARGV[8] .. id)
+  local seq = redis.call('HGET', KEYS[8], id)
+  if not seq then return end
+  redis.call('HDEL', KEYS[8], id)
+  local entry = redis.call('GET', ARGV[8] .. seq)
   if not entry then return end
-  local nb = tonumber(string.sub(entry, 13, 14))
-  for b = 0, nb - 1 do
-    local band = string.sub(entry, 19 + b * 8, 26 + b * 8)
+  local width = 2 * tonumber(ARGV[11])
+  for b = 0, tonumber(ARGV[10]) - 1 do
+    local band = string.char(b) .. string.sub(entry, b * width + 1, (b + 1) * width)
     local list = redis.call('HGET', KEYS[7], band)
     if list then
       local kept = {}
-      for other in string.gmatch(list, '%S+') do
-        if other ~= id then kept[#kept + 1] = other end
+      for other in string.gmatch(list, '%d+') do
+        if other ~= seq then kept[#kept + 1] = other end
       end
       if #kept == 0 then
         redis.call('HDEL', KEYS[7], band)
@@ -32,10 +36,10 @@ local function forget_neardup(id)
       end
     end
   end
-  redis.call('DEL', ARGV[8] .. id)
+  redis.call('DEL', ARGV[8] .. seq)
 end
 
-for i = 10, #ARGV do
+for i = 12, #ARGV do
   local id = ARGV[i]
   local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if score and score < cutoff and score > nodate then

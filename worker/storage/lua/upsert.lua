@@ -2,8 +2,8 @@
 -- near-duplicate cluster, the event, the counters and the input's outcome change together
 -- or not at all.
 -- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
---       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones  11 lsh
---       12 neardup seq
+--       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones
+--       11 neardup bands  12 neardup seq  13 neardup ids
 -- ARGV: 1 record meta JSON without ingested_at/version/seen_in/cluster  2 id
 --       3 content_hash  4 score  5 source  6 now (ISO, UTC)  7 outcome ttl
 --       8 stream maxlen  9 input id  10 kind  11 old by_source key prefix
@@ -12,7 +12,7 @@
 --       18 cluster key prefix  19 equal signature slots that make a near-duplicate
 --       20 content_hash of the old version the change set was computed from ('' none)
 --       21 paragraphs added  22 removed  23 changed (comma-separated indexes)
---       24 packed signature ('' none)  25.. band keys
+--       24 packed signature ('' none)  25 bands  26 rows per band (worker/text/bandspec.py)
 -- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
 -- with content other than ARGV[20]: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
@@ -23,7 +23,7 @@
 -- gains this source and URL). seen_in is written once a story was seen in more than one
 -- place (readers show a feed record without it as seen in its own source and URL); it is
 -- always the last key of the meta JSON. Seeds have none.
-local BUCKET_CAP = 8 -- ids kept per LSH bucket: the earliest, who decide clusters
+local BUCKET_CAP = 4 -- record seqs kept per LSH bucket: the earliest, who decide clusters
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 
@@ -34,8 +34,7 @@ local seen = {{source = source, url = url}}
 local old = redis.call('GET', KEYS[2])
 local outcome, reason, result_id = nil, nil, id
 local sig, min_slots = ARGV[24], tonumber(ARGV[19])
-local bands = {}
-for i = 25, #ARGV do bands[#bands + 1] = ARGV[i] end
+local nbands, rows = tonumber(ARGV[25]) or 0, tonumber(ARGV[26]) or 0
 local cluster
 
 local function tombstoned(member)
@@ -68,58 +67,67 @@ local function strip_seen(raw)
   return at and string.sub(raw, 1, at - 1) or string.sub(raw, 1, -2)
 end
 
--- A near-duplicate entry: seq (12 digits), band count (2), signature length (4), the band
--- keys, the signature, the cluster id.
-local function parse(entry)
-  local nb, sl = tonumber(string.sub(entry, 13, 14)), tonumber(string.sub(entry, 15, 18))
-  local sig_at = 19 + nb * 8
-  return {seq = string.sub(entry, 1, 12), sig = string.sub(entry, sig_at, sig_at + sl - 1),
-    cluster = string.sub(entry, sig_at + sl)}
+-- Band i's key: its number (one byte), then its rows' bytes of the packed signature.
+local function band_keys()
+  local keys, width = {}, 2 * rows
+  for i = 0, nbands - 1 do
+    keys[#keys + 1] = string.char(i) .. string.sub(sig, i * width + 1, (i + 1) * width)
+  end
+  return keys
 end
 
-local function equal_slots(a, b)
-  if #a ~= #b then return -1 end
-  local n = 0
-  for i = 1, #a, 4 do
-    if string.sub(a, i, i + 3) == string.sub(b, i, i + 3) then n = n + 1 end
+-- Whether at least min_slots of the 2-byte slots of two signatures are equal; it stops
+-- as soon as the answer is known.
+local mine  -- the new signature's bytes, read once
+local function near(other)
+  if #other < #sig then return false end
+  mine = mine or {string.byte(sig, 1, -1)}
+  local a, b = mine, {string.byte(other, 1, #sig)}
+  local equal, left = 0, #sig / 2
+  for i = 1, #sig, 2 do
+    if a[i] == b[i] and a[i + 1] == b[i + 1] then equal = equal + 1 end
+    left = left - 1
+    if equal >= min_slots then return true end
+    if equal + left < min_slots then return false end
   end
-  return n
+  return false
 end
 
 -- The cluster of the earliest indexed record sharing a band and enough slots, or nil.
+-- Buckets hold seqs, earliest first: a bucket is read up to its first near-duplicate,
+-- and a seq later than the best found so far is not read at all.
 local function nearest(buckets)
-  local best, seen = nil, {}
-  seen[id] = true
+  local best, best_seq, tried = nil, math.huge, {}
   for _, list in ipairs(buckets) do
     if list then
-      for other in string.gmatch(list, '%S+') do
-        if not seen[other] then
-          seen[other] = true
-          local entry = redis.call('GET', ARGV[17] .. other)
-          if entry then
-            local e = parse(entry)
-            if (best == nil or e.seq < best.seq) and equal_slots(e.sig, sig) >= min_slots then
-              best = e
-            end
+      for word in string.gmatch(list, '%d+') do
+        local seq = tonumber(word)
+        if seq >= best_seq then break end
+        if not tried[seq] then
+          tried[seq] = true
+          local entry = redis.call('GET', ARGV[17] .. word)
+          if entry and near(entry) then
+            best, best_seq = string.sub(entry, #sig + 1), seq
+            break
           end
         end
       end
     end
   end
-  return best and best.cluster
+  return best
 end
 
-local function index(cluster, buckets)
+local function index(cluster, keys, buckets)
   local seq = redis.call('INCR', KEYS[12])
-  redis.call('SET', ARGV[17] .. id, string.format('%012d%02d%04d', seq, #bands, #sig) ..
-    table.concat(bands) .. sig .. cluster)
+  redis.call('SET', ARGV[17] .. seq, sig .. cluster)
+  redis.call('HSET', KEYS[13], id, seq)
   local fields = {}
-  for i, band in ipairs(bands) do
+  for i, band in ipairs(keys) do
     local list = buckets[i]
     if not list then
-      fields[#fields + 1], fields[#fields + 2] = band, id
+      fields[#fields + 1], fields[#fields + 2] = band, seq
     elseif select(2, string.gsub(list, ' ', ' ')) + 1 < BUCKET_CAP then
-      fields[#fields + 1], fields[#fields + 2] = band, list .. ' ' .. id
+      fields[#fields + 1], fields[#fields + 2] = band, list .. ' ' .. seq
     end
   end
   if #fields > 0 then redis.call('HSET', KEYS[11], unpack(fields)) end
@@ -127,10 +135,16 @@ end
 
 -- A new record's cluster: its nearest earlier near-duplicate's, else its own id.
 local function assign_cluster()
-  if sig == '' or redis.call('EXISTS', ARGV[17] .. id) == 1 then return id end
-  local buckets = redis.call('HMGET', KEYS[11], unpack(bands))
+  if sig == '' or nbands == 0 then return id end
+  local have = redis.call('HGET', KEYS[13], id)
+  if have then  -- indexed before (its record since lost): keep what it was given
+    local entry = redis.call('GET', ARGV[17] .. have)
+    return entry and string.sub(entry, #sig + 1) or id
+  end
+  local keys = band_keys()
+  local buckets = redis.call('HMGET', KEYS[11], unpack(keys))
   local cluster = nearest(buckets) or id
-  index(cluster, buckets)
+  index(cluster, keys, buckets)
   return cluster
 end
 
@@ -180,7 +194,15 @@ if outcome ~= 'duplicate' then
   redis.call('SET', KEYS[2], with_seen(body, seen) .. '\n' .. ARGV[12])
   redis.call('ZADD', KEYS[3], score, id)
   redis.call('ZADD', KEYS[4], score, id)
-  redis.call('ZADD', ARGV[18] .. cluster, score, id)
+  -- A cluster's set is made when a second record joins it (with its first record).
+  local members = ARGV[18] .. cluster
+  if cluster ~= id and redis.call('EXISTS', members) == 0 then
+    local first_score = redis.call('ZSCORE', KEYS[3], cluster)
+    if first_score then redis.call('ZADD', members, first_score, cluster) end
+  end
+  if cluster ~= id or redis.call('EXISTS', members) == 1 then
+    redis.call('ZADD', members, score, id)
+  end
   redis.call('SADD', KEYS[5], source)
   redis.call('HSET', KEYS[6], hash, id)
   local fields = {'event', event, 'id', id, 'version', version, 'kind', ARGV[10],
