@@ -6,8 +6,11 @@ a "most read" box, comments and a footer: none of them may end up in the record.
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,11 @@ from tests.helpers import add_enqueued, ingest, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.models import Envelope, InputKind, Record
 from worker.core.settings import Settings
-from worker.pipeline.fulltext import FullText, page_reason
+from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
+from worker.storage.hosts import Gate
 from worker.storage.store import Store
+from worker.text.normalise import content_hash
 
 LOOPBACK = "127.0.0.0/8"
 PAGES = Path(__file__).parent / "text" / "fixtures" / "pages"
@@ -87,6 +92,7 @@ def test_short_entries_get_the_page_text_through_a_worker(
     env = {
         "INGEST_FEED_ALLOWED_NETWORKS": LOOPBACK,
         "INGEST_FEEDS_FILE": str(feeds_file(tmp_path, url, True)),
+        "INGEST_FEED_HOST_DELAY": "0.2",  # pages on the feed's host: polite, not slow
     }
 
     def run() -> list[dict[str, object]]:
@@ -168,3 +174,69 @@ def test_page_reasons() -> None:
     assert page_reason("feed.http_404") == "page.http_404"
     assert page_reason("feed.blocked_address") == "page.blocked_address"
     assert page_reason("page.no_text") == "page.no_text"
+
+
+def short_entry(page_url: str, n: int) -> Record:
+    return Record(
+        id=f"feed-{n:024x}",
+        kind="feed",
+        source="http://127.0.0.1/feed",
+        title=f"Story {n}",
+        published=None,
+        paragraphs=[SUMMARY],
+        text=SUMMARY,
+        word_count=7,
+        content_hash=content_hash(f"Story {n}", SUMMARY),
+        ingested_at=datetime.now(UTC),
+        version=1,
+        url=page_url,
+    )
+
+
+def page_settings(settings: Settings, **update: object) -> Settings:
+    return settings.model_copy(update={"feed_allowed_networks": (LOOPBACK,), **update})
+
+
+def test_a_page_host_blocked_longer_than_the_wait_is_not_fetched(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    store.hosts.block("127.0.0.1", 60)
+    record = with_page(
+        short_entry(server.url("/story/bridge"), 1), None, page_settings(settings), store
+    )
+    assert (record.content_source, record.full_text_error) == ("feed", "page.host_backoff")
+    assert record.text == SUMMARY
+    assert server.paths == []
+
+
+def test_a_page_answering_429_blocks_its_host_for_feeds_and_pages(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    server.route("/story/busy")(lambda h: h.reply(429, b"slow down", Retry_After="120"))
+    polite = page_settings(settings, feed_host_delay=0.0)
+    first = with_page(short_entry(server.url("/story/busy"), 1), None, polite, store)
+    assert first.full_text_error == "page.http_429"
+    second = with_page(short_entry(server.url("/story/bridge"), 2), None, polite, store)
+    assert second.full_text_error == "page.host_backoff"
+    assert server.paths == ["/story/busy"]
+    slot = store.hosts.acquire("127.0.0.1", "feed", concurrency=1, delay=0, lease=5, max_wait=60)
+    assert slot.gate is Gate.BLOCKED  # a feed on that host waits too
+
+
+def test_pages_on_one_host_keep_the_host_delay_apart(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    started: list[float] = []
+
+    def page(h: Handler) -> None:
+        started.append(time.monotonic())
+        h.reply(200, PAGE, Content_Type="text/html")
+
+    server.route("/story/timed")(page)
+    polite = page_settings(settings, feed_host_delay=0.6, feed_host_wait=5.0)
+    for n in range(3):
+        record = with_page(short_entry(server.url(f"/story/timed?{n}"), n), None, polite, store)
+        assert record.content_source == "page"
+    assert len(started) == 3
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert all(gap >= 0.55 for gap in gaps), gaps

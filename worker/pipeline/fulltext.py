@@ -9,14 +9,18 @@ A feed record gets its page fetched when all of these hold:
 * its link is http(s).
 
 The page goes through the feed fetcher (:func:`worker.sources.fetch.fetch_page`: address
-guard, size and time caps, redirects; not the feed's own headers or credentials) and
-trafilatura (:func:`worker.text.article.extract_article`).
+guard, size and time caps, redirects; not the feed's own headers or credentials) under
+the per-host politeness of feeds (:func:`worker.pipeline.politeness.page_slot`: the page's
+host gets no more fetches at once, nor closer together, than a feed's; a 429/503 with
+Retry-After blocks it for feeds and pages alike), and trafilatura
+(:func:`worker.text.article.extract_article`).
 On success the record's paragraphs, text, word count and content hash are the page's,
 ``content_source`` is ``page`` and ``summary`` keeps the feed's text. On failure the record
 keeps the feed's text, ``content_source`` is ``feed`` and ``full_text_error`` is a reason
 code: ``page.<what>`` for each ``feed.<what>`` code of the fetcher (``page.http_404``,
 ``page.timeout``, ``page.blocked_address``...), ``page.not_html`` for another content
-type, ``page.no_text`` when no main text was found. The entry itself is never rejected.
+type, ``page.no_text`` when no main text was found, ``page.host_backoff`` when the page's
+host was not free within ``INGEST_FEED_HOST_WAIT``. The entry itself is never rejected.
 
 An entry stored before with text from its page and the same feed text is not fetched
 again: it keeps the stored page text. A failed fetch is tried again whenever the feed is
@@ -30,7 +34,8 @@ import logging
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import settings_feeds
+from worker.pipeline.politeness import page_slot
+from worker.pipeline.subscriptions import plan_for, settings_feeds
 from worker.sources.fetch import fetch_page
 from worker.storage.store import Store
 from worker.text.article import extract_article
@@ -63,7 +68,7 @@ class FullText:
         for n in wanted:
             item = items[n]
             assert isinstance(item, Accepted)
-            record = with_page(item.record, stored.get(item.record.id), self.settings)
+            record = with_page(item.record, stored.get(item.record.id), self.settings, self.store)
             done[n] = Accepted(item.item_id, record)
         return done
 
@@ -92,12 +97,23 @@ class FullText:
         return {s.url: s.full_text for s in subs}
 
 
-def with_page(record: Record, stored: Record | None, settings: Settings) -> Record:
-    """The record with its page's text, the stored page text, or the reason there is none."""
+def with_page(
+    record: Record, stored: Record | None, settings: Settings, store: Store | None = None
+) -> Record:
+    """The record with its page's text, the stored page text, or the reason there is none.
+
+    With a ``store``, the fetch waits for a slot on the page's host (see the module doc).
+    """
     if stored is not None and stored.content_source == "page" and stored.summary == record.text:
         return from_page(record, stored.paragraphs)
+    url = record.url or ""
     try:
-        paragraphs = page_paragraphs(record.url or "", settings)
+        if store is None:
+            paragraphs = page_paragraphs(url, settings)
+        else:
+            concurrency, delay = host_rules(settings, record.source)
+            with page_slot(store, settings, url, f"page:{record.id}", concurrency, delay):
+                paragraphs = page_paragraphs(url, settings)
     except FeedFetchError as e:
         return record.model_copy(
             update={"content_source": "feed", "full_text_error": page_reason(e.reason)}
@@ -121,12 +137,18 @@ def from_page(record: Record, paragraphs: list[str]) -> Record:
     )
 
 
-def page_paragraphs(url: str, settings: Settings) -> list[str]:
-    """The normalised paragraphs of the page's main text; FeedFetchError when there are none.
+def host_rules(settings: Settings, feed: str) -> tuple[int, float]:
+    """Per-host concurrency and delay for the pages of this feed: the feeds file's, else
+    the settings' (a feeds file that cannot be read does not cost the page)."""
+    try:
+        plan = plan_for(settings, feed)
+    except FeedFetchError:
+        return settings.feed_host_concurrency, settings.feed_host_delay
+    return plan.concurrency, plan.delay
 
-    Every page fetch goes through this call: per-host politeness (delays, robots rules)
-    belongs here.
-    """
+
+def page_paragraphs(url: str, settings: Settings) -> list[str]:
+    """The normalised paragraphs of the page's main text; FeedFetchError when there are none."""
     result = fetch_page(url, settings)
     kind = (result.content_type or "text/html").split(";")[0].strip().lower()
     if kind not in HTML_TYPES:

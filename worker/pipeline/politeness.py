@@ -13,6 +13,12 @@ on the feed's host before the fetch and gives it back after:
 A 429 or 503 answer with Retry-After blocks the whole host for that long (capped by
 ``INGEST_FEED_MAX_BACKOFF``), so every feed on it waits, not only the one that asked.
 Politeness is per host name of the subscribed URL; a redirect elsewhere is not counted.
+
+:func:`page_slot` does the same for an article page fetched for its full text, on the
+page's host under the same rules (the feeds file's per-host concurrency and delay), except
+that a page is never deferred: a slot within ``INGEST_FEED_HOST_WAIT`` is waited for, and
+a host not free by then fails the page as ``feed.host_backoff`` (the record keeps the
+feed's text, with ``page.host_backoff``; the page is tried again when the feed is).
 """
 
 from __future__ import annotations
@@ -49,6 +55,44 @@ def host_slot(
         yield
         return
     _acquire(store, settings, url, host, token, plan)
+    with _held(store, settings, host, token):
+        yield
+
+
+@contextmanager
+def page_slot(
+    store: Store, settings: Settings, url: str, token: str, concurrency: int, delay: float
+) -> Iterator[None]:
+    """Hold a fetch slot on a page's host, waiting at most ``INGEST_FEED_HOST_WAIT``."""
+    host = host_of(url)
+    if host is None:
+        yield
+        return
+    deadline = time.monotonic() + settings.feed_host_wait
+    while True:
+        slot = store.hosts.acquire(
+            host,
+            token,
+            concurrency=concurrency,
+            delay=delay,
+            lease=settings.feed_timeout + LEASE_MARGIN,
+            max_wait=max(deadline - time.monotonic(), 0.0),
+        )
+        if slot.gate is Gate.GO:
+            break
+        if slot.gate is Gate.BLOCKED:
+            detail = f"host {host} is not free for another {slot.seconds:.0f} s; the page is "
+            raise FeedFetchError(
+                Reason.FEED_HOST_BACKOFF, detail + "fetched again with the feed", source=url
+            )
+        time.sleep(slot.seconds)
+    with _held(store, settings, host, token):
+        yield
+
+
+@contextmanager
+def _held(store: Store, settings: Settings, host: str, token: str) -> Iterator[None]:
+    """A slot taken: a 429/503 with Retry-After blocks the host; the slot is given back."""
     try:
         yield
     except FeedHttpError as e:
