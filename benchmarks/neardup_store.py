@@ -13,7 +13,7 @@ atomic upsert script, as in a worker.
    *flagged* when the second record's ``cluster`` is the first record's id.
 2. **Memory**: ``used_memory`` after storing the same documents with clustering off and
    on, per record; plus ``MEMORY USAGE`` of one ``nd:{seq}`` entry and of the ``nd:ids`` and
-   ``nd:bands`` hashes.
+   ``nd:b*`` band shards.
 3. **Throughput**: ``--docs`` documents (articles and, for one in five, an edited copy) in
    batches of 200, clustering off then on, alternated ``--rounds`` times; wall and CPU time
    of this process (the Lua script's time is in Redis's CPU, reported apart).
@@ -143,7 +143,8 @@ def ingest(url: str, texts: list[str], neardup: bool, server_pid: int) -> dict[s
         result["nd_entry"] = float(client.memory_usage(keys.neardup(1)) or 0)
         ids = client.memory_usage(keys.neardup_ids, samples=0) or 0
         result["ids_hash"] = float(ids) / stats["records"]
-        bands = client.memory_usage(keys.neardup_bands, samples=0) or 0
+        shards = list(client.scan_iter(keys.neardup_shard_prefix + "*", 1000))
+        bands = sum(client.memory_usage(k, samples=0) or 0 for k in shards)
         result["bands_hash"] = float(bands) / stats["records"]
     store.client.flushdb()
     store.close()
@@ -175,7 +176,7 @@ def throughput(url: str, docs: int, rounds: int, server_pid: int) -> None:
     print(
         f"memory the index adds: {on['bytes'] - off['bytes']:.0f} bytes per record "
         f"(one nd entry {on['nd_entry']:.0f} B; per record: ids hash {on['ids_hash']:.0f} B, "
-        f"bands hash {on['bands_hash']:.0f} B; the rest: cluster sets, key overhead)"
+        f"band shards {on['bands_hash']:.0f} B; the rest: cluster sets, key overhead)"
     )
 
 

@@ -64,8 +64,13 @@ def bench_settings(url: str) -> Settings:
 
 
 def child_env(url: str) -> dict[str, str]:
-    """Our environment without INGEST_* settings, pointed at the benchmark's Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    """Our environment without INGEST_* settings, pointed at the benchmark's Redis.
+
+    ``INGEST_NEARDUP`` is kept, so that ``INGEST_NEARDUP=false ./dev bench`` measures every
+    path without the near-duplicate index (the baseline reads it too).
+    """
+    keep = ("INGEST_NEARDUP",)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_") or k in keep}
     env.update({"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": NAMESPACE, "PYTHONWARNINGS": QUIET})
     return env
 

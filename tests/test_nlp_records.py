@@ -23,6 +23,7 @@ from worker.pipeline import process as pipeline
 from worker.pipeline.enrich import enrich
 from worker.storage.retention import prune
 from worker.storage.store import Store
+from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 from worker.text.normalise import content_hash
 
@@ -126,6 +127,12 @@ def test_language_and_paragraph_hashes(store: Store, settings: Settings) -> None
     assert orjson.loads(meta)["language"] is None  # stored as null, not left out
 
 
+def bucket_values(store: Store) -> list[bytes]:
+    """Every value of every LSH bucket shard: the seqs filed, one entry per band."""
+    shards = store.client.scan_iter(store.keys.neardup_shard_prefix + "*")
+    return [v for key in shards for v in store.client.hvals(key)]
+
+
 def test_near_duplicates_join_the_earliest_cluster(store: Store, settings: Settings) -> None:
     story = paragraphs(1)
     original, copy, other = run(
@@ -175,7 +182,7 @@ def test_clustering_off_makes_every_record_its_own_cluster(
     story = paragraphs(4)
     a, b = run(store, off, seed_message("A", story), seed_message("B", story[1:]))
     assert (a.cluster, b.cluster) == (a.id, b.id)
-    assert store.client.hlen(store.keys.neardup_bands) == 0
+    assert bucket_values(store) == []
     assert store.client.hlen(store.keys.neardup_ids) == 0
     assert not store.client.exists(store.keys.neardup(1))
 
@@ -310,7 +317,7 @@ def test_retention_removes_neardup_entries_and_cluster_members(
         seed_message("Fresh", paragraphs(8), day=new_day),
     )
     assert copy.cluster == old.id
-    assert store.client.hlen(store.keys.neardup_bands) > 0
+    assert bucket_values(store)
     seqs = store.client.hmget(store.keys.neardup_ids, [old.id, copy.id, fresh.id])
     assert all(seqs)
     assert store.client.exists(*[store.keys.neardup(s.decode()) for s in seqs]) == 3
@@ -322,9 +329,7 @@ def test_retention_removes_neardup_entries_and_cluster_members(
     assert not store.client.exists(store.keys.cluster(old.id))
     assert store.client.hkeys(store.keys.neardup_ids) == [fresh.id.encode()]
     # Only the fresh record's band keys are left, each holding only its seq.
-    buckets = store.client.hvals(store.keys.neardup_bands)
-    assert len(buckets) == 12
-    assert set(buckets) == {seqs[2]}
+    assert bucket_values(store) == [seqs[2]] * 12
     # A copy of the pruned story starts a cluster of its own.
     [again] = run(store, settings, seed_message("Again", story[2:], day=new_day))
     assert again.cluster == again.id
@@ -354,3 +359,37 @@ def test_concurrent_writers_agree_on_one_cluster(
     assert len(records) == len(copies)
     first_id = events(store)[0]["id"]
     assert {r.cluster for r in records} == {first_id}
+
+
+def test_clusters_are_found_across_shard_levels_and_pruned_from_theirs(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Levels of two records each: a copy filed at a later level finds the first record,
+    and retention drops each pruned seq from the shards of its own level."""
+    monkeypatch.setattr(bandspec, "LEVELS", ((2, 8), (4, 12), (0, 16)))
+    story = paragraphs(9)
+    old_day = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
+    new_day = datetime.now(UTC).date().isoformat()
+    first, _, _, copy, _, again = run(
+        store,
+        settings,
+        seed_message("First", story, day=old_day),  # seq 1, level 1
+        seed_message("Other 1", paragraphs(10), day=new_day),  # seq 2, level 1
+        seed_message("Other 2", paragraphs(11), day=new_day),  # seq 3, level 2
+        seed_message("Copy", story[1:], day=old_day),  # seq 4, level 2
+        seed_message("Other 3", paragraphs(12), day=new_day),  # seq 5, level 3
+        seed_message("Again", story[:-1], day=new_day),  # seq 6, level 3
+    )
+    assert (copy.cluster, again.cluster) == (first.id, first.id)
+    prefix = store.keys.neardup_shard_prefix
+    levels = {
+        k.decode().removeprefix(prefix).split(":")[0] for k in store.client.scan_iter(prefix + "*")
+    }
+    assert levels == {"1", "2", "3"}
+    assert sorted(bucket_values(store)).count(b"1") == 12
+    retained = settings.model_copy(update={"record_retention_days": 7})
+    assert prune(Store(store.client, retained)).records == 2
+    left = b" ".join(bucket_values(store)).split()
+    assert b"1" not in left
+    assert b"4" not in left
+    assert {left.count(s) for s in (b"2", b"3", b"5", b"6")} == {12}

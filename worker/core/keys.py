@@ -48,9 +48,10 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        its cluster id
     ns:nd:seq                 string   counter of records indexed for near-duplicates
     ns:nd:ids                 hash     record id -> its seq in the near-duplicate index
-    ns:nd:bands               hash     band key (band number, 2 * rows signature bytes) ->
-                                       seqs of the records in that bucket, space-separated,
-                                       earliest first (capped)
+    ns:nd:b{level}:{band}:{top}  hash  one shard of the LSH buckets: band value (2 * rows
+                                       signature bytes) -> seqs of the records in that
+                                       bucket, space-separated, earliest first (capped);
+                                       {top} is the value's top bits (worker.text.bandspec)
 """
 
 from __future__ import annotations
@@ -181,8 +182,9 @@ class Keys:
         return f"{self.ns}:nd:ids"
 
     @property
-    def neardup_bands(self) -> str:
-        return f"{self.ns}:nd:bands"
+    def neardup_shard_prefix(self) -> str:
+        """Prefix of the LSH bucket shards (``nd:b{level}:{band}:{top}``), for scans."""
+        return f"{self.ns}:nd:b"
 
     @property
     def record_prefix(self) -> str:

@@ -40,6 +40,10 @@ def server_config(
         "maxmemory-policy noeviction",
         f"appendonly {'yes' if persist else 'no'}",
         "appendfsync everysec",
+        # The LSH bucket shards of the near-duplicate index stay listpacks up to this size
+        # (worker/text/bandspec.py; config/redis.conf says the same for docker-compose).
+        "hash-max-listpack-entries 512",
+        "hash-max-listpack-value 64",
     ]
     return "\n".join(lines) + "\n"
 

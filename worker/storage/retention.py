@@ -96,7 +96,6 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     keys.stats,
                     keys.tombstones,
                     keys.record_events,
-                    keys.neardup_bands,
                     keys.neardup_ids,
                 ],
                 args=[
@@ -111,6 +110,7 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
                     keys.cluster(""),
                     bandspec.BANDS,
                     bandspec.ROWS,
+                    bandspec.levels_arg(),
                     *ids,
                 ],
             )

@@ -221,7 +221,6 @@ class Store:
                 k.stats,
                 reply,
                 k.tombstones,
-                k.neardup_bands,
                 k.neardup_seq,
                 k.neardup_ids,
             ],
@@ -252,6 +251,7 @@ class Store:
                 signature,
                 bandspec.BANDS,
                 bandspec.ROWS,
+                bandspec.levels_arg(),
             ],
             client=pipe,
         )

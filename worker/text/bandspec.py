@@ -19,3 +19,17 @@ def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
     exact = threshold * slots
     whole = int(exact)
     return max(1, whole + (exact - whole > 1e-9))
+
+
+# LSH buckets live in small hashes, "shards", each named by a band and the top bits of the
+# band's value, so that Redis keeps each one as a listpack (about 15 bytes a field, against
+# about 60 in one big hash; hash-max-listpack-entries must be 512, as in the embedded
+# server). A record is filed under the level of its seq: the first 100,000 records in
+# 12 x 2**8 shards, the next 1.5 million in 12 x 2**12, and so on, so that a full level
+# holds about 400 fields per shard. A look-up reads the band's shard at every level so far.
+LEVELS: tuple[tuple[int, int], ...] = ((25_000, 8), (400_000, 12), (6_400_000, 16), (0, 20))
+
+
+def levels_arg(levels: tuple[tuple[int, int], ...] | None = None) -> str:
+    """The levels as the scripts read them: ``last_seq:bits`` pairs (0: no last seq)."""
+    return " ".join(f"{last}:{bits}" for last, bits in levels or LEVELS)

@@ -41,8 +41,8 @@ an S-curve whose steepest point is near ``t = (1 / b) ** (1 / r)``. A band match
 a *candidate*, accepted when :func:`similarity` reaches the threshold. Defaults: 3-word
 shingles, threshold 0.5, 12 bands of 3 rows (``t = 0.44``; ``P(0.5) = 0.80``,
 ``P(0.6) = 0.93``, ``P(0.7) = 0.99``, ``P(0.2) = 0.09``). Twelve bands, not more,
-because every band is one field of a Redis hash per record (about 40 bytes): the index
-must stay small beside the record (docs/performance.md). On synthetic news
+because every band is one bucket entry per record and one Redis call per look-up and per
+write: the index must stay small and quick beside the record (docs/scaling.md). On synthetic news
 (``benchmarks/neardup_quality.py``) that flags every rewritten headline, dropped
 paragraph, added boilerplate and 5% word substitution, most 10% substitutions, no 20%
 substitution (a rewrite, not a copy) and no same-topic article.

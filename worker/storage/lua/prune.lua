@@ -4,42 +4,65 @@
 -- still in its feed, is not created again, and a `deleted` event on the record stream; it
 -- leaves its near-duplicate cluster and the LSH look-up index.
 -- KEYS: 1 by_published  2 by_content_hash  3 sources  4 stats  5 tombstones  6 record_events
---       7 neardup bands  8 neardup ids
+--       7 neardup ids
 -- ARGV: 1 cutoff score  2 no-date score  3 record key prefix  4 by_source key prefix
 --       5 now (ISO, UTC)  6 tombstones expire at (epoch s)  7 stream maxlen
 --       8 neardup key prefix  9 cluster key prefix  10 bands  11 rows per band
---       12.. record ids
+--       12 shard levels (10-12: worker/text/bandspec.py)  13.. record ids
 local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pruned = 0
 
--- Drop a record's near-duplicate entry and its seq from each LSH bucket it is in (the
--- entry's layout and the band keys are upsert.lua's).
+local rows, levels = tonumber(ARGV[11]), {}
+for last, bits in string.gmatch(ARGV[12], '(%d+):(%d+)') do
+  levels[#levels + 1] = {tonumber(last), tonumber(bits)}
+end
+
+-- upsert.lua's level_of, band_value and shard.
+local function level_of(seq)
+  for n, level in ipairs(levels) do
+    if level[1] == 0 or seq <= level[1] then return n end
+  end
+  return #levels
+end
+
+local function band_value(s, i)
+  return string.sub(s, i * 2 * rows + 1, (i + 1) * 2 * rows)
+end
+
+local function shard(level, i, value)
+  local b1, b2, b3 = string.byte(value, 1, 3)
+  local top = math.floor((b1 * 65536 + b2 * 256 + b3) / 2 ^ (24 - levels[level][2]))
+  return ARGV[8] .. 'b' .. level .. ':' .. i .. ':' .. top
+end
+
+-- Drop a record's near-duplicate entry, its id, and its seq from each band's bucket.
 local function forget_neardup(id)
-  local seq = redis.call('HGET', KEYS[8], id)
+  local seq = redis.call('HGET', KEYS[7], id)
   if not seq then return end
-  redis.call('HDEL', KEYS[8], id)
+  redis.call('HDEL', KEYS[7], id)
   local entry = redis.call('GET', ARGV[8] .. seq)
-  if not entry then return end
-  local width = 2 * tonumber(ARGV[11])
+  if not entry or #levels == 0 then return end
+  local level = level_of(tonumber(seq))
   for b = 0, tonumber(ARGV[10]) - 1 do
-    local band = string.char(b) .. string.sub(entry, b * width + 1, (b + 1) * width)
-    local list = redis.call('HGET', KEYS[7], band)
+    local value = band_value(entry, b)
+    local key = shard(level, b, value)
+    local list = redis.call('HGET', key, value)
     if list then
       local kept = {}
       for other in string.gmatch(list, '%d+') do
         if other ~= seq then kept[#kept + 1] = other end
       end
       if #kept == 0 then
-        redis.call('HDEL', KEYS[7], band)
+        redis.call('HDEL', key, value)
       else
-        redis.call('HSET', KEYS[7], band, table.concat(kept, ' '))
+        redis.call('HSET', key, value, table.concat(kept, ' '))
       end
     end
   end
   redis.call('DEL', ARGV[8] .. seq)
 end
 
-for i = 12, #ARGV do
+for i = 13, #ARGV do
   local id = ARGV[i]
   local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
   if score and score < cutoff and score > nodate then

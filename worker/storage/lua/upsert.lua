@@ -3,7 +3,7 @@
 -- or not at all.
 -- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
 --       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones
---       11 neardup bands  12 neardup seq  13 neardup ids
+--       11 neardup seq  12 neardup ids
 -- ARGV: 1 record meta JSON without ingested_at/version/seen_in/cluster  2 id
 --       3 content_hash  4 score  5 source  6 now (ISO, UTC)  7 outcome ttl
 --       8 stream maxlen  9 input id  10 kind  11 old by_source key prefix
@@ -12,7 +12,8 @@
 --       18 cluster key prefix  19 equal signature slots that make a near-duplicate
 --       20 content_hash of the old version the change set was computed from ('' none)
 --       21 paragraphs added  22 removed  23 changed (comma-separated indexes)
---       24 packed signature ('' none)  25 bands  26 rows per band (worker/text/bandspec.py)
+--       24 packed signature ('' none)  25 bands  26 rows per band  27 shard levels
+--       (the last three: worker/text/bandspec.py)
 -- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
 -- with content other than ARGV[20]: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
@@ -35,6 +36,10 @@ local old = redis.call('GET', KEYS[2])
 local outcome, reason, result_id = nil, nil, id
 local sig, min_slots = ARGV[24], tonumber(ARGV[19])
 local nbands, rows = tonumber(ARGV[25]) or 0, tonumber(ARGV[26]) or 0
+local levels = {}
+for last, bits in string.gmatch(ARGV[27] or '', '(%d+):(%d+)') do
+  levels[#levels + 1] = {tonumber(last), tonumber(bits)}
+end
 local cluster
 
 local function tombstoned(member)
@@ -67,13 +72,24 @@ local function strip_seen(raw)
   return at and string.sub(raw, 1, at - 1) or string.sub(raw, 1, -2)
 end
 
--- Band i's key: its number (one byte), then its rows' bytes of the packed signature.
-local function band_keys()
-  local keys, width = {}, 2 * rows
-  for i = 0, nbands - 1 do
-    keys[#keys + 1] = string.char(i) .. string.sub(sig, i * width + 1, (i + 1) * width)
+-- The level a seq is filed under, band i's value in a packed signature, and the shard
+-- (a small hash: band value -> seqs) that holds that value at a level. prune.lua has the
+-- same three functions.
+local function level_of(seq)
+  for n, level in ipairs(levels) do
+    if level[1] == 0 or seq <= level[1] then return n end
   end
-  return keys
+  return #levels
+end
+
+local function band_value(s, i)
+  return string.sub(s, i * 2 * rows + 1, (i + 1) * 2 * rows)
+end
+
+local function shard(level, i, value)
+  local b1, b2, b3 = string.byte(value, 1, 3)
+  local top = math.floor((b1 * 65536 + b2 * 256 + b3) / 2 ^ (24 - levels[level][2]))
+  return ARGV[17] .. 'b' .. level .. ':' .. i .. ':' .. top
 end
 
 -- Whether at least min_slots of the 2-byte slots of two signatures are equal; it stops
@@ -99,7 +115,7 @@ end
 local function nearest(buckets)
   local best, best_seq, tried = nil, math.huge, {}
   for _, list in ipairs(buckets) do
-    if list then
+    if list ~= '' then
       for word in string.gmatch(list, '%d+') do
         local seq = tonumber(word)
         if seq >= best_seq then break end
@@ -117,34 +133,44 @@ local function nearest(buckets)
   return best
 end
 
-local function index(cluster, keys, buckets)
-  local seq = redis.call('INCR', KEYS[12])
-  redis.call('SET', ARGV[17] .. seq, sig .. cluster)
-  redis.call('HSET', KEYS[13], id, seq)
-  local fields = {}
-  for i, band in ipairs(keys) do
-    local list = buckets[i]
-    if not list then
-      fields[#fields + 1], fields[#fields + 2] = band, seq
-    elseif select(2, string.gsub(list, ' ', ' ')) + 1 < BUCKET_CAP then
-      fields[#fields + 1], fields[#fields + 2] = band, list .. ' ' .. seq
-    end
-  end
-  if #fields > 0 then redis.call('HSET', KEYS[11], unpack(fields)) end
+local function count(list)
+  if list == '' then return 0 end
+  return select(2, string.gsub(list, ' ', ' ')) + 1
 end
 
--- A new record's cluster: its nearest earlier near-duplicate's, else its own id.
-local function assign_cluster()
-  if sig == '' or nbands == 0 then return id end
-  local have = redis.call('HGET', KEYS[13], id)
-  if have then  -- indexed before (its record since lost): keep what it was given
-    local entry = redis.call('GET', ARGV[17] .. have)
-    return entry and string.sub(entry, #sig + 1) or id
+-- File the new record under its seq: its entry, its id, its seq in each band's bucket at
+-- the seq's level (a bucket holding BUCKET_CAP seqs at all levels together is full).
+local function index(seq, cluster, values, shards, current, buckets)
+  redis.call('SET', ARGV[17] .. seq, sig .. cluster)
+  redis.call('HSET', KEYS[12], id, seq)
+  for i = 1, nbands do
+    if count(buckets[i]) < BUCKET_CAP then
+      local mine = current[i]
+      redis.call('HSET', shards[i], values[i], mine and (mine .. ' ' .. seq) or seq)
+    end
   end
-  local keys = band_keys()
-  local buckets = redis.call('HMGET', KEYS[11], unpack(keys))
+end
+
+-- A new record's cluster: its nearest earlier near-duplicate's, else its own id. (A new
+-- record has no entry yet: retention drops a record's entry with the record.)
+local function assign_cluster()
+  if sig == '' or nbands == 0 or #levels == 0 then return id end
+  local seq = redis.call('INCR', KEYS[11])
+  local top = level_of(seq)
+  local values, shards, buckets, current = {}, {}, {}, {}
+  for i = 1, nbands do
+    local value, parts = band_value(sig, i - 1), {}
+    values[i] = value
+    for level = 1, top do  -- earlier levels hold earlier seqs: the lists stay in order
+      local key = shard(level, i - 1, value)
+      local list = redis.call('HGET', key, value)
+      if list then parts[#parts + 1] = list end
+      if level == top then shards[i], current[i] = key, list or nil end
+    end
+    buckets[i] = #parts == 1 and parts[1] or table.concat(parts, ' ')
+  end
   local cluster = nearest(buckets) or id
-  index(cluster, keys, buckets)
+  index(seq, cluster, values, shards, current, buckets)
   return cluster
 end
 
@@ -196,12 +222,14 @@ if outcome ~= 'duplicate' then
   redis.call('ZADD', KEYS[4], score, id)
   -- A cluster's set is made when a second record joins it (with its first record).
   local members = ARGV[18] .. cluster
-  if cluster ~= id and redis.call('EXISTS', members) == 0 then
-    local first_score = redis.call('ZSCORE', KEYS[3], cluster)
-    if first_score then redis.call('ZADD', members, first_score, cluster) end
-  end
-  if cluster ~= id or redis.call('EXISTS', members) == 1 then
+  if cluster ~= id then
+    if redis.call('EXISTS', members) == 0 then
+      local first_score = redis.call('ZSCORE', KEYS[3], cluster)
+      if first_score then redis.call('ZADD', members, first_score, cluster) end
+    end
     redis.call('ZADD', members, score, id)
+  elseif outcome == 'updated' and redis.call('EXISTS', members) == 1 then
+    redis.call('ZADD', members, score, id)  -- the first record of a cluster: a new score
   end
   redis.call('SADD', KEYS[5], source)
   redis.call('HSET', KEYS[6], hash, id)
