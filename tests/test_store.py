@@ -14,6 +14,7 @@ from tests.helpers import seed_bytes
 from worker.core.models import Envelope, InputKind, OutcomeKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
+from worker.storage import scripts
 from worker.storage.store import Store
 
 
@@ -167,3 +168,12 @@ def test_records_filters(dated: Store) -> None:
 def test_records_paging_reads_everything(dated: Store) -> None:
     assert len(list(dated.records(limit=None, page=3))) == 10
     assert len(list(dated.records(limit=7, page=3))) == 7
+
+
+def test_scripts_splice_their_includes() -> None:
+    """upsert.lua and prune.lua share lsh.lua: each gets its text in place of the marker."""
+    shared = scripts.source("lsh.lua")
+    for name in ("upsert.lua", "prune.lua"):
+        text = scripts.source(name)
+        assert not scripts.INCLUDE.search(text)
+        assert shared in text

@@ -12,28 +12,8 @@
 local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pruned = 0
 
-local rows, levels = tonumber(ARGV[11]), {}
-for last, bits in string.gmatch(ARGV[12], '(%d+):(%d+)') do
-  levels[#levels + 1] = {tonumber(last), tonumber(bits)}
-end
-
--- upsert.lua's level_of, band_value and shard.
-local function level_of(seq)
-  for n, level in ipairs(levels) do
-    if level[1] == 0 or seq <= level[1] then return n end
-  end
-  return #levels
-end
-
-local function band_value(s, i)
-  return string.sub(s, i * 2 * rows + 1, (i + 1) * 2 * rows)
-end
-
-local function shard(level, i, value)
-  local b1, b2, b3 = string.byte(value, 1, 3)
-  local top = math.floor((b1 * 65536 + b2 * 256 + b3) / 2 ^ (24 - levels[level][2]))
-  return ARGV[8] .. 'b' .. level .. ':' .. i .. ':' .. top
-end
+--#include lsh.lua
+local lsh = lsh_layout(ARGV[8], tonumber(ARGV[11]), ARGV[12])
 
 -- Drop a record's near-duplicate entry, its id, and its seq from each band's bucket.
 local function forget_neardup(id)
@@ -41,11 +21,11 @@ local function forget_neardup(id)
   if not seq then return end
   redis.call('HDEL', KEYS[7], id)
   local entry = redis.call('GET', ARGV[8] .. seq)
-  if not entry or #levels == 0 then return end
-  local level = level_of(tonumber(seq))
+  if not entry or #lsh.levels == 0 then return end
+  local level = lsh.level_of(tonumber(seq))
   for b = 0, tonumber(ARGV[10]) - 1 do
-    local value = band_value(entry, b)
-    local key = shard(level, b, value)
+    local value = lsh.band_value(entry, b)
+    local key = lsh.shard(level, b, value)
     local list = redis.call('HGET', key, value)
     if list then
       local kept = {}

@@ -36,10 +36,6 @@ local old = redis.call('GET', KEYS[2])
 local outcome, reason, result_id = nil, nil, id
 local sig, min_slots = ARGV[24], tonumber(ARGV[19])
 local nbands, rows = tonumber(ARGV[25]) or 0, tonumber(ARGV[26]) or 0
-local levels = {}
-for last, bits in string.gmatch(ARGV[27] or '', '(%d+):(%d+)') do
-  levels[#levels + 1] = {tonumber(last), tonumber(bits)}
-end
 local cluster
 
 local function tombstoned(member)
@@ -72,25 +68,8 @@ local function strip_seen(raw)
   return at and string.sub(raw, 1, at - 1) or string.sub(raw, 1, -2)
 end
 
--- The level a seq is filed under, band i's value in a packed signature, and the shard
--- (a small hash: band value -> seqs) that holds that value at a level. prune.lua has the
--- same three functions.
-local function level_of(seq)
-  for n, level in ipairs(levels) do
-    if level[1] == 0 or seq <= level[1] then return n end
-  end
-  return #levels
-end
-
-local function band_value(s, i)
-  return string.sub(s, i * 2 * rows + 1, (i + 1) * 2 * rows)
-end
-
-local function shard(level, i, value)
-  local b1, b2, b3 = string.byte(value, 1, 3)
-  local top = math.floor((b1 * 65536 + b2 * 256 + b3) / 2 ^ (24 - levels[level][2]))
-  return ARGV[17] .. 'b' .. level .. ':' .. i .. ':' .. top
-end
+--#include lsh.lua
+local lsh = lsh_layout(ARGV[17], rows, ARGV[27])
 
 -- Whether at least min_slots of the 2-byte slots of two signatures are equal; it stops
 -- as soon as the answer is known.
@@ -154,15 +133,15 @@ end
 -- A new record's cluster: its nearest earlier near-duplicate's, else its own id. (A new
 -- record has no entry yet: retention drops a record's entry with the record.)
 local function assign_cluster()
-  if sig == '' or nbands == 0 or #levels == 0 then return id end
+  if sig == '' or nbands == 0 or #lsh.levels == 0 then return id end
   local seq = redis.call('INCR', KEYS[11])
-  local top = level_of(seq)
+  local top = lsh.level_of(seq)
   local values, shards, buckets, current = {}, {}, {}, {}
   for i = 1, nbands do
-    local value, parts = band_value(sig, i - 1), {}
+    local value, parts = lsh.band_value(sig, i - 1), {}
     values[i] = value
     for level = 1, top do  -- earlier levels hold earlier seqs: the lists stay in order
-      local key = shard(level, i - 1, value)
+      local key = lsh.shard(level, i - 1, value)
       local list = redis.call('HGET', key, value)
       if list then parts[#parts + 1] = list end
       if level == top then shards[i], current[i] = key, list or nil end
