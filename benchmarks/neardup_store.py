@@ -15,8 +15,9 @@ atomic upsert script, as in a worker.
    on, per record; plus ``MEMORY USAGE`` of one ``nd:{seq}`` entry and of the ``nd:ids`` and
    ``nd:b*`` band shards.
 3. **Throughput**: ``--docs`` documents (articles and, for one in five, an edited copy) in
-   batches of 200, clustering off then on, alternated ``--rounds`` times; wall and CPU time
-   of this process (the Lua script's time is in Redis's CPU, reported apart).
+   batches of 200, clustering off then on, alternated ``--rounds`` times, each run in a
+   fresh server after a warm-up batch; wall and CPU time of this process (the Lua script's
+   time is in Redis's CPU, reported apart).
 """
 
 from __future__ import annotations
@@ -151,13 +152,16 @@ def ingest(url: str, texts: list[str], neardup: bool, server_pid: int) -> dict[s
     return result
 
 
-def throughput(url: str, docs: int, rounds: int, server_pid: int) -> None:
+def throughput(docs: int, rounds: int) -> None:
+    """Each run in a fresh server: ``used_memory`` then counts that run's keys alone."""
     texts = corpus(docs)
-    ingest(url, texts[:BATCH], True, server_pid)  # warm up: language model, scripts
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     for _ in range(rounds):
         for on in (False, True):
-            runs[on].append(ingest(url, texts, on, server_pid))
+            with private_redis() as server:
+                assert server.process is not None
+                ingest(server.url, texts[:BATCH], on, server.process.pid)  # warm up
+                runs[on].append(ingest(server.url, texts, on, server.process.pid))
     print(f"\n{docs} documents, batches of {BATCH}, median of {rounds} alternated runs")
     print(f"{'clustering':<10} {'wall ms/doc':>11} {'cpu ms/doc':>10} {'redis cpu':>9} ", end="")
     print(f"{'bytes/rec':>9} {'clusters':>8}")
@@ -187,12 +191,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternated off/on runs")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
-    with private_redis() as server:
-        assert server.process is not None
-        pid = server.process.pid
-        if not args.skip_quality:
+    if not args.skip_quality:
+        with private_redis() as server:
             quality(server.url, args.articles)
-        throughput(server.url, args.docs, args.rounds, pid)
+    throughput(args.docs, args.rounds)
 
 
 if __name__ == "__main__":

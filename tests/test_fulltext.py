@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import pytest
 
 from tests.helpers import add_enqueued, ingest, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
-from worker.core.models import Envelope, InputKind, Record
+from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
@@ -240,3 +241,40 @@ def test_pages_on_one_host_keep_the_host_delay_apart(
     assert len(started) == 3
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 0.55 for gap in gaps), gaps
+
+
+class Limit(Exception):
+    """Raised from a signal handler mid-fetch, as Celery's soft time limit is."""
+
+
+def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    def slow(h: Handler) -> None:
+        time.sleep(3)
+        h.reply(200, PAGE, Content_Type="text/html")
+
+    server.route("/story/slow")(slow)
+    polite = page_settings(settings, feed_host_delay=0.0, full_text=True)
+    items = [
+        Accepted("a", short_entry(server.url("/story/slow"), 1)),
+        Accepted("b", short_entry(server.url("/story/bridge"), 2)),
+    ]
+
+    def strike(_signum: int, _frame: object) -> None:
+        raise Limit
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        done = FullText(store, polite, timeouts=(Limit,)).complete(list(items))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    records = [d.record for d in done if isinstance(d, Accepted)]
+    assert [(r.content_source, r.full_text_error) for r in records] == [
+        ("feed", "page.timeout"),
+        ("feed", "page.timeout"),
+    ]
+    assert [r.text for r in records] == [SUMMARY, SUMMARY]
+    assert "/story/bridge" not in server.paths  # no page fetched once the limit struck

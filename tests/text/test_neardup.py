@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.text import neardup
+from worker.text import bandspec, neardup
 
 WORDS = [
     "council",
@@ -245,3 +245,9 @@ def test_words_follow_the_documented_rule(text: str) -> None:
 @given(st.text(max_size=80))
 def test_words_follow_the_documented_rule_for_any_text(text: str) -> None:
     assert neardup.words(text) == reference_words(text)
+
+
+def test_packed_signatures_are_whole_8_byte_chunks() -> None:
+    """upsert.lua compares signatures 8 bytes at a time."""
+    assert (bandspec.SLOTS * bandspec.SLOT_BYTES) % 8 == 0
+    assert len(neardup.packed("any text at all")) % 8 == 0

@@ -20,7 +20,9 @@ keeps the feed's text, ``content_source`` is ``feed`` and ``full_text_error`` is
 code: ``page.<what>`` for each ``feed.<what>`` code of the fetcher (``page.http_404``,
 ``page.timeout``, ``page.blocked_address``...), ``page.not_html`` for another content
 type, ``page.no_text`` when no main text was found, ``page.host_backoff`` when the page's
-host was not free within ``INGEST_FEED_HOST_WAIT``. The entry itself is never rejected.
+host was not free within ``INGEST_FEED_HOST_WAIT``, ``page.timeout`` for a page that timed
+out and for every page left when the task's soft time limit struck during the full-text
+step (the batch is stored with the feeds' text). The entry itself is never rejected.
 
 An entry stored before with text from its page and the same feed text is not fetched
 again: it keeps the stored page text. A failed fetch is tried again whenever the feed is
@@ -47,14 +49,18 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 # A record's full_text_error codes of its own (not rejections, so not in errors.Reason).
 PAGE_NOT_HTML = "page.not_html"
 PAGE_NO_TEXT = "page.no_text"
+PAGE_TIMEOUT = "page.timeout"  # also the fetcher's feed.timeout, as page_reason maps it
 
 
 class FullText:
     """The full-text step of one batch: which feeds want it, and the pages fetched."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, timeouts: tuple[type[BaseException], ...] = ()
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.timeouts = timeouts  # the task's soft time limit: no page is worth the batch
         self._feeds: dict[str, bool | None] | None = None
 
     def complete(self, items: list[Prepared]) -> list[Prepared]:
@@ -65,10 +71,20 @@ class FullText:
         ids = [items[n].record.id for n in wanted]  # type: ignore[union-attr]
         stored = self.store.reader.get_many(ids)
         done = list(items)
+        out_of_time = False
         for n in wanted:
             item = items[n]
             assert isinstance(item, Accepted)
-            record = with_page(item.record, stored.get(item.record.id), self.settings, self.store)
+            record = item.record
+            if out_of_time:
+                record = without_page(record, PAGE_TIMEOUT)
+            else:
+                try:
+                    record = with_page(record, stored.get(record.id), self.settings, self.store)
+                except self.timeouts:
+                    log.warning("time limit reached while fetching pages; the rest keep feed text")
+                    out_of_time = True
+                    record = without_page(record, PAGE_TIMEOUT)
             done[n] = Accepted(item.item_id, record)
         return done
 
@@ -115,10 +131,13 @@ def with_page(
             with page_slot(store, settings, url, f"page:{record.id}", concurrency, delay):
                 paragraphs = page_paragraphs(url, settings)
     except FeedFetchError as e:
-        return record.model_copy(
-            update={"content_source": "feed", "full_text_error": page_reason(e.reason)}
-        )
+        return without_page(record, page_reason(e.reason))
     return from_page(record, paragraphs)
+
+
+def without_page(record: Record, reason: str) -> Record:
+    """The record with the feed's text and the reason it has no page text."""
+    return record.model_copy(update={"content_source": "feed", "full_text_error": reason})
 
 
 def from_page(record: Record, paragraphs: list[str]) -> Record:

@@ -79,7 +79,7 @@ def process_batch(
         for reply_to, group in _by_reply(messages):
             fetcher = FeedFetcher(store, settings)
             prepared = [(i, prepare_message(m, settings, fetcher, timeouts)) for i, m in group]
-            outcomes += _commit(store, settings, reply_to, prepared, fetcher)
+            outcomes += _commit(store, settings, reply_to, prepared, fetcher, timeouts)
         return outcomes
 
 
@@ -97,7 +97,7 @@ def process_alone(
             items = prepare_message(message, settings, fetcher, timeouts)
         reply = message.get("reply_to")
         reply_to = reply if isinstance(reply, str) else None
-        return _commit(store, settings, reply_to, [(input_id, items)], fetcher)
+        return _commit(store, settings, reply_to, [(input_id, items)], fetcher, timeouts)
 
 
 def lost_repeatedly(message: Mapping[str, Any], lost: int, settings: Settings) -> list[Prepared]:
@@ -128,11 +128,12 @@ def _commit(
     reply_to: str | None,
     prepared: Sequence[tuple[str, list[Prepared]]],
     fetcher: FeedFetcher,
+    timeouts: Timeouts = (),
 ) -> list[Outcome]:
     """Store the prepared items of some inputs, settle their claims, tell a waiting run."""
     # A feed became one item per entry: count the extra inputs before their outcomes.
     store.expand({i: len(group) for i, group in prepared if len(group) != 1})
-    items = FullText(store, settings).complete([p for _, g in prepared for p in g])
+    items = FullText(store, settings, timeouts).complete([p for _, g in prepared for p in g])
     items = [enriched(item, settings) for item in items]
     settled = [input_id for input_id, _ in prepared]
     outcomes = store.commit(items, reply_to=reply_to, settled=settled)

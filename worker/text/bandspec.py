@@ -8,8 +8,8 @@ one, so that reading and producing never load numpy.
 
 from __future__ import annotations
 
-SLOTS = 64  # signature slots (one-permutation MinHash bins)
-SLOT_BYTES = 2  # each slot packed as a little-endian uint16
+SLOTS = 64  # signature slots (one-permutation MinHash bins); upsert.lua compares a
+SLOT_BYTES = 2  # signature 8 bytes at a time: SLOTS * SLOT_BYTES is a multiple of 8
 BANDS = 12  # LSH bands, each one field of a Redis hash per record
 ROWS = 3  # slots per band: a band key is its number (1 byte) and 2 * ROWS bytes
 
@@ -21,12 +21,13 @@ def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
     return max(1, whole + (exact - whole > 1e-9))
 
 
-# LSH buckets live in small hashes, "shards", each named by a band and the top bits of the
-# band's value, so that Redis keeps each one as a listpack (about 15 bytes a field, against
-# about 60 in one big hash; hash-max-listpack-entries must be 512, as in the embedded
-# server). A record is filed under the level of its seq: the first 100,000 records in
-# 12 x 2**8 shards, the next 1.5 million in 12 x 2**12, and so on, so that a full level
-# holds about 400 fields per shard. A look-up reads the band's shard at every level so far.
+# LSH buckets live in small hashes, "shards", each named by a level, a band and the top
+# bits of the band's value, so that Redis keeps each one as a listpack (about 13 bytes a
+# field, against about 60 in one big hash). A record is filed under the level of its seq:
+# the first 25,000 records in 12 x 2**8 shards, the next 375,000 in 12 x 2**12, and so on,
+# so that a full level holds about 100 fields per shard (under Redis 7's default listpack
+# limit of 128 entries; the embedded server and config/redis.conf allow 512). A look-up
+# reads the band's shard at every level so far.
 LEVELS: tuple[tuple[int, int], ...] = ((25_000, 8), (400_000, 12), (6_400_000, 16), (0, 20))
 
 
