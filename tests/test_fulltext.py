@@ -22,6 +22,7 @@ from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
+from worker.pipeline.subscriptions import HostRules
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 from worker.text.normalise import content_hash
@@ -198,13 +199,17 @@ def page_settings(settings: Settings, **update: object) -> Settings:
     return settings.model_copy(update={"feed_allowed_networks": (LOOPBACK,), **update})
 
 
+def rules_of(settings: Settings) -> HostRules:
+    return HostRules(settings.feed_host_concurrency, settings.feed_host_delay)
+
+
 def test_a_page_host_blocked_longer_than_the_wait_is_not_fetched(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
     store.hosts.block("127.0.0.1", 60)
-    record = with_page(
-        short_entry(server.url("/story/bridge"), 1), None, page_settings(settings), store
-    )
+    polite = page_settings(settings)
+    entry = short_entry(server.url("/story/bridge"), 1)
+    record = with_page(entry, None, polite, store, rules_of(polite))
     assert (record.content_source, record.full_text_error) == ("feed", "page.host_backoff")
     assert record.text == SUMMARY
     assert server.paths == []
@@ -215,9 +220,13 @@ def test_a_page_answering_429_blocks_its_host_for_feeds_and_pages(
 ) -> None:
     server.route("/story/busy")(lambda h: h.reply(429, b"slow down", Retry_After="120"))
     polite = page_settings(settings, feed_host_delay=0.0)
-    first = with_page(short_entry(server.url("/story/busy"), 1), None, polite, store)
+    first = with_page(
+        short_entry(server.url("/story/busy"), 1), None, polite, store, rules_of(polite)
+    )
     assert first.full_text_error == "page.http_429"
-    second = with_page(short_entry(server.url("/story/bridge"), 2), None, polite, store)
+    second = with_page(
+        short_entry(server.url("/story/bridge"), 2), None, polite, store, rules_of(polite)
+    )
     assert second.full_text_error == "page.host_backoff"
     assert server.paths == ["/story/busy"]
     slot = store.hosts.acquire("127.0.0.1", "feed", concurrency=1, delay=0, lease=5, max_wait=60)
@@ -236,7 +245,8 @@ def test_pages_on_one_host_keep_the_host_delay_apart(
     server.route("/story/timed")(page)
     polite = page_settings(settings, feed_host_delay=0.6, feed_host_wait=5.0)
     for n in range(3):
-        record = with_page(short_entry(server.url(f"/story/timed?{n}"), n), None, polite, store)
+        entry = short_entry(server.url(f"/story/timed?{n}"), n)
+        record = with_page(entry, None, polite, store, rules_of(polite))
         assert record.content_source == "page"
     assert len(started) == 3
     gaps = [b - a for a, b in itertools.pairwise(started)]

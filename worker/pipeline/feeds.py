@@ -126,7 +126,7 @@ class FeedFetcher:
         url = envelope.url or envelope.source
         try:
             plan = plan_for(self.settings, url)
-            with host_slot(self.store, self.settings, url, envelope.input_id, plan):
+            with host_slot(self.store, self.settings, url, envelope.input_id, plan.host):
                 result = self._fetch(url, self.store.seen(envelope.input_id), plan)
             if result.status == 304:
                 items: list[Prepared] = [NotModified(envelope.input_id, envelope.source)]

@@ -10,7 +10,7 @@ A feed record gets its page fetched when all of these hold:
 
 The page goes through the feed fetcher (:func:`worker.sources.fetch.fetch_page`: address
 guard, size and time caps, redirects; not the feed's own headers or credentials) under
-the per-host politeness of feeds (:func:`worker.pipeline.politeness.page_slot`: the page's
+the per-host politeness of feeds (:func:`worker.pipeline.politeness.host_slot`: the page's
 host gets no more fetches at once, nor closer together, than a feed's; a 429/503 with
 Retry-After blocks it for feeds and pages alike), and trafilatura
 (:func:`worker.text.article.extract_article`).
@@ -36,8 +36,8 @@ import logging
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
-from worker.pipeline.politeness import page_slot
-from worker.pipeline.subscriptions import plan_for, settings_feeds
+from worker.pipeline.politeness import host_slot
+from worker.pipeline.subscriptions import HostRules, host_rules, settings_feeds
 from worker.sources.fetch import fetch_page
 from worker.storage.store import Store
 from worker.text.article import extract_article
@@ -62,6 +62,7 @@ class FullText:
         self.settings = settings
         self.timeouts = timeouts  # the task's soft time limit: no page is worth the batch
         self._feeds: dict[str, bool | None] | None = None
+        self._host = HostRules(settings.feed_host_concurrency, settings.feed_host_delay)
 
     def complete(self, items: list[Prepared]) -> list[Prepared]:
         """The items, with the page's text in each record that wants it."""
@@ -75,17 +76,15 @@ class FullText:
         for n in wanted:
             item = items[n]
             assert isinstance(item, Accepted)
-            record = item.record
-            if out_of_time:
-                record = without_page(record, PAGE_TIMEOUT)
-            else:
+            record = None
+            if not out_of_time:
                 try:
-                    record = with_page(record, stored.get(record.id), self.settings, self.store)
+                    old = stored.get(item.record.id)
+                    record = with_page(item.record, old, self.settings, self.store, self._host)
                 except self.timeouts:
                     log.warning("time limit reached while fetching pages; the rest keep feed text")
                     out_of_time = True
-                    record = without_page(record, PAGE_TIMEOUT)
-            done[n] = Accepted(item.item_id, record)
+            done[n] = Accepted(item.item_id, record or without_page(item.record, PAGE_TIMEOUT))
         return done
 
     def wants(self, item: Prepared) -> bool:
@@ -105,31 +104,29 @@ class FullText:
         return self.settings.full_text if own is None else own
 
     def _load(self) -> dict[str, bool | None]:
+        """Each feed's ``full_text``; the file's per-host rules, kept for the page fetches."""
         try:
-            subs = settings_feeds(self.settings).feeds
+            config = settings_feeds(self.settings)
         except ConfigError as e:  # the worker goes on; beat and `ingest feeds` name the fix
             log.warning("full text: feeds file unreadable, using INGEST_FULL_TEXT: %s", e)
             return {}
-        return {s.url: s.full_text for s in subs}
+        self._host = host_rules(self.settings, config.defaults)
+        return {s.url: s.full_text for s in config.feeds}
 
 
 def with_page(
-    record: Record, stored: Record | None, settings: Settings, store: Store | None = None
+    record: Record, stored: Record | None, settings: Settings, store: Store, rules: HostRules
 ) -> Record:
     """The record with its page's text, the stored page text, or the reason there is none.
 
-    With a ``store``, the fetch waits for a slot on the page's host (see the module doc).
+    The fetch waits for a slot on the page's host under ``rules`` (see the module doc).
     """
     if stored is not None and stored.content_source == "page" and stored.summary == record.text:
         return from_page(record, stored.paragraphs)
     url = record.url or ""
     try:
-        if store is None:
+        with host_slot(store, settings, url, f"page:{record.id}", rules, defer=False):
             paragraphs = page_paragraphs(url, settings)
-        else:
-            concurrency, delay = host_rules(settings, record.source)
-            with page_slot(store, settings, url, f"page:{record.id}", concurrency, delay):
-                paragraphs = page_paragraphs(url, settings)
     except FeedFetchError as e:
         return without_page(record, page_reason(e.reason))
     return from_page(record, paragraphs)
@@ -154,16 +151,6 @@ def from_page(record: Record, paragraphs: list[str]) -> Record:
             "full_text_error": None,
         }
     )
-
-
-def host_rules(settings: Settings, feed: str) -> tuple[int, float]:
-    """Per-host concurrency and delay for the pages of this feed: the feeds file's, else
-    the settings' (a feeds file that cannot be read does not cost the page)."""
-    try:
-        plan = plan_for(settings, feed)
-    except FeedFetchError:
-        return settings.feed_host_concurrency, settings.feed_host_delay
-    return plan.concurrency, plan.delay
 
 
 def page_paragraphs(url: str, settings: Settings) -> list[str]:

@@ -14,11 +14,12 @@ A 429 or 503 answer with Retry-After blocks the whole host for that long (capped
 ``INGEST_FEED_MAX_BACKOFF``), so every feed on it waits, not only the one that asked.
 Politeness is per host name of the subscribed URL; a redirect elsewhere is not counted.
 
-:func:`page_slot` does the same for an article page fetched for its full text, on the
-page's host under the same rules (the feeds file's per-host concurrency and delay), except
-that a page is never deferred: a slot within ``INGEST_FEED_HOST_WAIT`` is waited for, and
-a host not free by then fails the page as ``feed.host_backoff`` (the record keeps the
-feed's text, with ``page.host_backoff``; the page is tried again when the feed is).
+:func:`host_slot` with ``defer=False`` does the same for an article page fetched for its
+full text, on the page's host under the same rules (the feeds file's per-host concurrency
+and delay), except that a page is never deferred: a slot within ``INGEST_FEED_HOST_WAIT``
+is waited for, and a host not free by then fails the page as ``feed.host_backoff`` (the
+record keeps the feed's text, with ``page.host_backoff``; the page is tried again when the
+feed is).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 
 from worker.core.errors import FeedFetchError, FeedHttpError, HostBusy, Reason
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import FeedPlan
+from worker.pipeline.subscriptions import HostRules
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 
@@ -47,52 +48,24 @@ def host_of(url: str) -> str | None:
 
 @contextmanager
 def host_slot(
-    store: Store, settings: Settings, url: str, token: str, plan: FeedPlan
+    store: Store,
+    settings: Settings,
+    url: str,
+    token: str,
+    rules: HostRules,
+    *,
+    defer: bool = True,
 ) -> Iterator[None]:
-    """Hold a fetch slot on the URL's host for the time of the block (see module doc)."""
+    """Hold a fetch slot on the URL's host for the time of the block (see module doc).
+
+    ``defer`` False (an article page): a slot further than ``INGEST_FEED_HOST_WAIT`` away
+    fails the fetch as ``feed.host_backoff`` instead of deferring the task.
+    """
     host = host_of(url)
     if host is None:
         yield
         return
-    _acquire(store, settings, url, host, token, plan)
-    with _held(store, settings, host, token):
-        yield
-
-
-@contextmanager
-def page_slot(
-    store: Store, settings: Settings, url: str, token: str, concurrency: int, delay: float
-) -> Iterator[None]:
-    """Hold a fetch slot on a page's host, waiting at most ``INGEST_FEED_HOST_WAIT``."""
-    host = host_of(url)
-    if host is None:
-        yield
-        return
-    deadline = time.monotonic() + settings.feed_host_wait
-    while True:
-        slot = store.hosts.acquire(
-            host,
-            token,
-            concurrency=concurrency,
-            delay=delay,
-            lease=settings.feed_timeout + LEASE_MARGIN,
-            max_wait=max(deadline - time.monotonic(), 0.0),
-        )
-        if slot.gate is Gate.GO:
-            break
-        if slot.gate is Gate.BLOCKED:
-            detail = f"host {host} is not free for another {slot.seconds:.0f} s; the page is "
-            raise FeedFetchError(
-                Reason.FEED_HOST_BACKOFF, detail + "fetched again with the feed", source=url
-            )
-        time.sleep(slot.seconds)
-    with _held(store, settings, host, token):
-        yield
-
-
-@contextmanager
-def _held(store: Store, settings: Settings, host: str, token: str) -> Iterator[None]:
-    """A slot taken: a 429/503 with Retry-After blocks the host; the slot is given back."""
+    _acquire(store, settings, url, host, token, rules, defer)
     try:
         yield
     except FeedHttpError as e:
@@ -104,22 +77,32 @@ def _held(store: Store, settings: Settings, host: str, token: str) -> Iterator[N
 
 
 def _acquire(
-    store: Store, settings: Settings, url: str, host: str, token: str, plan: FeedPlan
+    store: Store,
+    settings: Settings,
+    url: str,
+    host: str,
+    token: str,
+    rules: HostRules,
+    defer: bool,
 ) -> None:
     deadline = time.monotonic() + settings.feed_host_wait
     while True:
+        left = deadline - time.monotonic()
         slot = store.hosts.acquire(
             host,
             token,
-            concurrency=plan.concurrency,
-            delay=plan.delay,
+            concurrency=rules.concurrency,
+            delay=rules.delay,
             lease=settings.feed_timeout + LEASE_MARGIN,
-            max_wait=settings.feed_max_defer,
+            max_wait=settings.feed_max_defer if defer else max(left, 0.0),
         )
         if slot.gate is Gate.GO:
             return
         if slot.gate is Gate.BLOCKED:
             detail = f"host {host} is not free for another {slot.seconds:.0f} s "
+            if not defer:
+                detail += "; the page is fetched again with the feed"
+                raise FeedFetchError(Reason.FEED_HOST_BACKOFF, detail, source=url)
             detail += "(its Retry-After, or that many feeds ahead); polled again then"
             raise FeedFetchError(
                 Reason.FEED_HOST_BACKOFF,
@@ -128,6 +111,6 @@ def _acquire(
                 retryable=True,
                 retry_after=slot.seconds,
             )
-        if slot.seconds > deadline - time.monotonic():
+        if defer and slot.seconds > left:
             raise HostBusy(host, slot.seconds)
         time.sleep(slot.seconds)

@@ -70,13 +70,20 @@ def subscription_for(settings: Settings, url: str) -> Subscription | None:
 
 
 @dataclass(frozen=True, slots=True)
+class HostRules:
+    """Per-host politeness: fetches at a time, seconds between two starts."""
+
+    concurrency: int
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
 class FeedPlan:
     """What a fetch of one feed URL applies: request options, filters, host politeness."""
 
     options: RequestOptions
     rules: Rules
-    concurrency: int
-    delay: float
+    host: HostRules
 
 
 def plan_for(settings: Settings, url: str, environ: Mapping[str, str] = os.environ) -> FeedPlan:
@@ -98,10 +105,15 @@ def plan_for(settings: Settings, url: str, environ: Mapping[str, str] = os.envir
     return FeedPlan(
         options=RequestOptions(headers, (sub.proxy if sub else None) or defaults.proxy),
         rules=_rules(tuple(sub.keep), tuple(sub.block)) if sub else Rules(),
-        concurrency=defaults.per_host_concurrency or settings.feed_host_concurrency,
-        delay=settings.feed_host_delay
-        if defaults.per_host_delay is None
-        else defaults.per_host_delay,
+        host=host_rules(settings, defaults),
+    )
+
+
+def host_rules(settings: Settings, defaults: Defaults) -> HostRules:
+    """The feeds file's per-host rules, else the settings' (feeds and their pages alike)."""
+    return HostRules(
+        defaults.per_host_concurrency or settings.feed_host_concurrency,
+        settings.feed_host_delay if defaults.per_host_delay is None else defaults.per_host_delay,
     )
 
 

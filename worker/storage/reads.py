@@ -158,7 +158,7 @@ class RecordReader:
     ) -> Iterator[Record]:
         """The record that is a cluster of its own, if it is in the bounds and the source."""
         score = self._redis.zscore(self.keys.by_published, record_id)
-        if score is None or not _within(float(score), low) or not _within(-float(score), high, -1):
+        if score is None or not _in_range(float(score), low, high):
             return
         record = self.get(record_id)
         if record is not None and record.cluster == record_id and source in (None, record.source):
@@ -448,12 +448,12 @@ def _limited(items: Iterator[T], limit: int | None) -> Iterator[T]:
             return
 
 
-def _within(score: float, bound: float | str, sign: int = 1) -> bool:
-    """Whether ``score`` is at or past a ZRANGEBYSCORE lower bound (``(x`` exclusive).
+def _in_range(score: float, low: float | str, high: float | str) -> bool:
+    """Whether ``score`` lies between two ZRANGEBYSCORE bounds (``(x``: exclusive)."""
 
-    With ``sign`` -1 the bound is an upper one and ``score`` comes negated.
-    """
-    text = str(bound)
-    exclusive = text.startswith("(")
-    limit = sign * float(text.removeprefix("("))
-    return score > limit if exclusive else score >= limit
+    def past(bound: float | str, sign: int) -> bool:
+        text = str(bound)
+        limit = float(text.removeprefix("("))
+        return sign * score > sign * limit if text.startswith("(") else sign * score >= sign * limit
+
+    return past(low, 1) and past(high, -1)

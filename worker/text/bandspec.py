@@ -8,6 +8,8 @@ one, so that reading and producing never load numpy.
 
 from __future__ import annotations
 
+import math
+
 SLOTS = 64  # signature slots (one-permutation MinHash bins); upsert.lua compares a
 SLOT_BYTES = 2  # signature 8 bytes at a time: SLOTS * SLOT_BYTES is a multiple of 8
 BANDS = 12  # LSH bands, each one field of a Redis hash per record
@@ -16,9 +18,7 @@ ROWS = 3  # slots per band: a band key is its number (1 byte) and 2 * ROWS bytes
 
 def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
     """How many equal slots make two signatures of ``slots`` slots near-duplicates."""
-    exact = threshold * slots
-    whole = int(exact)
-    return max(1, whole + (exact - whole > 1e-9))
+    return max(1, math.ceil(threshold * slots - 1e-9))
 
 
 # LSH buckets live in small hashes, "shards", each named by a level, a band and the top
@@ -31,6 +31,6 @@ def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
 LEVELS: tuple[tuple[int, int], ...] = ((25_000, 8), (400_000, 12), (6_400_000, 16), (0, 20))
 
 
-def levels_arg(levels: tuple[tuple[int, int], ...] | None = None) -> str:
+def levels_arg() -> str:
     """The levels as the scripts read them: ``last_seq:bits`` pairs (0: no last seq)."""
-    return " ".join(f"{last}:{bits}" for last, bits in levels or LEVELS)
+    return " ".join(f"{last}:{bits}" for last, bits in LEVELS)

@@ -245,11 +245,12 @@ def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.
     """
     raw = unicodedata.normalize("NFKC", text).casefold().encode()
     data = np.frombuffer(raw, dtype=np.uint8)
+    marks = raw.translate(_WORD_TABLE)  # 1 for a word byte, 0 for another
     if raw.isascii():  # most news: no multi-byte separator, no Kana or Han
-        padded = np.frombuffer(b"\0" + raw.translate(_WORD_TABLE) + b"\0", dtype=np.int8)
+        padded = np.frombuffer(b"\0" + marks + b"\0", dtype=np.int8)
         step = padded[1:] - padded[:-1]
         return data, np.flatnonzero(step == 1), np.flatnonzero(step == -1)
-    word = _WORD_BYTE[data]
+    word = np.frombuffer(marks, dtype=bool).copy()
     lead = np.flatnonzero((data == 0xC2) | (data == 0xE2) | (data == 0xE3))
     if lead.size:
         follow = data[np.minimum(lead + 1, data.size - 1)]
@@ -273,16 +274,15 @@ def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.
     return data, starts, ends
 
 
-def _word_bytes() -> npt.NDArray[np.bool_]:
-    table = np.zeros(256, dtype=bool)
-    for low, high in ((ord("0"), ord("9")), (ord("a"), ord("z")), (ord("A"), ord("Z"))):
-        table[low : high + 1] = True
-    table[0x80:] = True
-    return table
+def _word_table() -> bytes:
+    """A ``bytes.translate`` table: 1 for ASCII letters and digits and non-ASCII bytes."""
+    word = set(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | set(
+        range(0x80, 0x100)
+    )
+    return bytes(1 if b in word else 0 for b in range(256))
 
 
-_WORD_BYTE = _word_bytes()
-_WORD_TABLE = bytes(_WORD_BYTE.astype(np.uint8))  # for bytes.translate: 1 for a word byte
+_WORD_TABLE = _word_table()
 _POWER_BASE = 0x9E3779B97F4A7C15 | 1
 _MASK = (1 << 64) - 1
 
