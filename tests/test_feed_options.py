@@ -202,6 +202,38 @@ def test_a_missing_secret_is_a_rejection_naming_the_variable(
     assert server.seen == []  # never asked without the credentials it needs
 
 
+@pytest.mark.parametrize(
+    ("edit", "extra", "reason", "message"),
+    [
+        (("news", "nouvelles ✓"), {}, "feed.bad_config", "): headers.X-Team must be Latin-1"),
+        (("reader/1.0", "reader ☃"), {}, "feed.bad_config", "user_agent must be Latin-1"),
+        (None, {"FEED_TOKEN": "tok-✓"}, "feed.auth_missing", "FEED_TOKEN holds a character"),
+    ],
+)
+def test_a_header_or_token_outside_latin1_is_one_line_not_a_crash(
+    redis_url: str,
+    server: FeedServer,
+    feeds_file: Path,
+    store: Store,
+    edit: tuple[str, str] | None,
+    extra: dict[str, str],
+    reason: str,
+    message: str,
+) -> None:
+    if edit:
+        feeds_file.write_text(feeds_file.read_text().replace(*edit))
+    url = server.url("/private" if edit else "/token")
+    result = ingest("run", "--feed", url, "--json", url=redis_url, **env(feeds_file), **extra)
+    assert result.returncode == 0, result.stderr
+    [line] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert line["reason"] == reason
+    assert "Traceback" not in result.stderr
+    [rejection] = store.rejections()
+    assert message in rejection.detail
+    assert "\n" not in rejection.detail
+    assert server.seen == []
+
+
 def test_json_feed_from_a_file_matches_the_same_feed_as_rss(
     redis_url: str, tmp_path: Path, store: Store
 ) -> None:

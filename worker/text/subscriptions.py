@@ -26,7 +26,8 @@ Every error is a :class:`~worker.core.errors.ConfigError` naming the feed (its n
 and the key; unknown keys are errors too. Secrets never live in the file nor in these
 objects: ``auth`` names environment variables, and :meth:`BasicAuth.resolve` /
 :meth:`BearerAuth.resolve` read them when a request is built. Header names are HTTP
-tokens, values carry no control characters (no CR/LF header injection), and the headers
+tokens, values carry no control characters (no CR/LF header injection) and nothing past
+Latin-1 (HTTP sends them as bytes; a bearer token is checked when resolved), and the headers
 the fetcher owns (:data:`RESERVED_HEADERS`) cannot be set. Proxy URLs are http(s) without
 credentials, like feed URLs. A URL listed twice keeps its first subscription.
 
@@ -235,7 +236,15 @@ def _header_value(value: Any, where: str) -> str:
         raise ConfigError(f"{where} must be a string of at most 4096 characters")
     if _CONTROL.search(value):
         raise ConfigError(f"{where} must not contain control characters (CR, LF, ...)")
+    if (char := _not_latin1(value)) is not None:
+        raise ConfigError(f"{where} must be Latin-1 (HTTP sends header bytes): {char} is not")
     return value.strip()
+
+
+def _not_latin1(value: str) -> str | None:
+    """The first character HTTP/1.1 cannot send in a header (U+XXXX), or None."""
+    char = next((c for c in value if ord(c) > 0xFF), None)
+    return None if char is None else f"U+{ord(char):04X}"
 
 
 def _auth(value: Any, where: str) -> Auth:
@@ -265,6 +274,8 @@ def _secret(environ: Mapping[str, str], name: str) -> str:
         raise MissingSecret(f"environment variable {name} is not set (feed auth)")
     if _CONTROL.search(value):
         raise MissingSecret(f"environment variable {name} holds a control character")
+    if _not_latin1(value) is not None:  # a bearer token goes into a header as it is
+        raise MissingSecret(f"environment variable {name} holds a character outside Latin-1")
     return value
 
 
