@@ -11,13 +11,16 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from worker.core.models import Record
 from worker.runtime.run import celery_worker_command
 from worker.runtime.serverbin import ServerBinary, bundled_server, probe
+from worker.text.normalise import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -174,6 +177,27 @@ def ingest(
 def seed_bytes(title: str, *paragraphs: str, day: str = "2024-03-05") -> bytes:
     body = "\n\n".join(paragraphs or ("A first paragraph of body text.",))
     return f"date {day} {title}\n\n{body}\n".encode()
+
+
+def old_record(
+    title: str, text: str, source: str, *, kind: str = "seed", url: str | None = None
+) -> Record:
+    """A Record as an earlier version stored it, controls and all (no normaliser)."""
+    now = datetime.now(UTC)
+    return Record(
+        id=f"{kind}-0123456789abcdef01234567",
+        kind=kind,
+        source=source,
+        title=title,
+        published=now,
+        paragraphs=[text],
+        text=text,
+        word_count=len(text.split()),
+        content_hash=content_hash(title, text),
+        ingested_at=now,
+        version=1,
+        url=url,
+    )
 
 
 def rss_bytes(*items: tuple[str, str, str], extra: str = "") -> bytes:
