@@ -12,7 +12,9 @@ on the feed's host before the fetch and gives it back after:
 
 A 429 or 503 answer with Retry-After blocks the whole host for that long (capped by
 ``INGEST_FEED_MAX_BACKOFF``), so every feed on it waits, not only the one that asked.
-Politeness is per host name of the subscribed URL; a redirect elsewhere is not counted.
+Politeness is per host of the subscribed URL, however it is spelt (``127.1`` and
+``2130706433`` are ``127.0.0.1``; names in lower-case IDNA, no trailing dot); a redirect
+elsewhere is not counted.
 
 :func:`host_slot` with ``defer=False`` does the same for an article page fetched for its
 full text, on the page's host under the same rules (the feeds file's per-host concurrency
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 from worker.core.errors import FeedFetchError, FeedHttpError, HostBusy, Reason
 from worker.core.settings import Settings
 from worker.pipeline.subscriptions import HostRules
+from worker.sources.netguard import canonical_host
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 
@@ -39,11 +42,13 @@ LEASE_MARGIN = 5.0  # seconds a lease outlives the fetch deadline
 
 
 def host_of(url: str) -> str | None:
-    """The lowercase host name of a URL, or None when it has none (the fetch rejects it)."""
+    """The canonical host of a URL (:func:`~worker.sources.netguard.canonical_host`: one
+    spelling per address or name), or None when it has none (the fetch rejects it)."""
     try:
-        return urlsplit(url).hostname or None
+        host = urlsplit(url).hostname
     except ValueError:
         return None
+    return canonical_host(host) if host else None
 
 
 @contextmanager

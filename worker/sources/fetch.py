@@ -103,7 +103,7 @@ class Target:
 
     @property
     def origin(self) -> tuple[bool, str, int]:
-        return self.https, self.host.lower(), self.port
+        return self.https, netguard.canonical_host(self.host), self.port
 
     @property
     def absolute(self) -> str:
