@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     full_text_min_words: int = Field(
         default=80, ge=1, description="feed entries with fewer words get their page fetched"
     )
+    full_text_max_backoff: int = Field(
+        default=900,
+        ge=0,
+        description="cap in seconds on how long a page's Retry-After holds back its host's pages",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

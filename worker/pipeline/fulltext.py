@@ -11,8 +11,9 @@ A feed record gets its page fetched when all of these hold:
 The page goes through the feed fetcher (:func:`worker.sources.fetch.fetch_page`: address
 guard, size and time caps, redirects; not the feed's own headers or credentials) under
 the per-host politeness of feeds (:func:`worker.pipeline.politeness.host_slot`: the page's
-host gets no more fetches at once, nor closer together, than a feed's; a 429/503 with
-Retry-After blocks it for feeds and pages alike), and trafilatura
+host gets no more fetches at once, nor closer together, than a feed's; a feed's 429/503
+with Retry-After blocks it for feeds and pages alike, a page's for pages only, capped by
+``INGEST_FULL_TEXT_MAX_BACKOFF``), and trafilatura
 (:func:`worker.text.article.extract_article`).
 On success the record's paragraphs, text, word count and content hash are the page's,
 ``content_source`` is ``page`` and ``summary`` keeps the feed's text. On failure the record
