@@ -10,7 +10,7 @@ import itertools
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import add_enqueued, ingest, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
-from worker.core.models import Accepted, Envelope, InputKind, Record
+from worker.core.models import Accepted, Envelope, InputKind, Prepared, Record
 from worker.core.settings import Settings
 from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
@@ -263,6 +263,16 @@ def test_pages_on_one_host_keep_the_host_delay_apart(
     assert all(gap >= 0.55 for gap in gaps), gaps
 
 
+def slow_page(seconds: float) -> Callable[[Handler], None]:
+    """A page route that answers after ``seconds``."""
+
+    def route(h: Handler) -> None:
+        time.sleep(seconds)
+        h.reply(200, PAGE, Content_Type="text/html")
+
+    return route
+
+
 class Limit(Exception):
     """Raised from a signal handler mid-fetch, as Celery's soft time limit is."""
 
@@ -270,11 +280,7 @@ class Limit(Exception):
 def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
-    def slow(h: Handler) -> None:
-        time.sleep(3)
-        h.reply(200, PAGE, Content_Type="text/html")
-
-    server.route("/story/slow")(slow)
+    server.route("/story/slow")(slow_page(3))
     polite = page_settings(settings, feed_host_delay=0.0, full_text=True)
     items = [
         Accepted("a", short_entry(server.url("/story/slow"), 1)),
@@ -298,3 +304,25 @@ def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
     ]
     assert [r.text for r in records] == [SUMMARY, SUMMARY]
     assert "/story/bridge" not in server.paths  # no page fetched once the limit struck
+
+
+def test_pages_past_the_task_budget_keep_their_feed_text(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    """Nine slow pages cannot hold a worker for minutes: the step stops at its budget."""
+
+    server.route("/story/slow")(slow_page(1.0))
+    polite = page_settings(settings, feed_host_delay=0.0, full_text=True, full_text_budget=2.5)
+    items: list[Prepared] = [
+        Accepted(str(n), short_entry(server.url(f"/story/slow?{n}"), n)) for n in range(9)
+    ]
+    start = time.monotonic()
+    done = FullText(store, polite).complete(items)
+    spent = time.monotonic() - start
+    assert spent < 4.0, spent
+    records = [d.record for d in done if isinstance(d, Accepted)]
+    sources = [(r.content_source, r.full_text_error) for r in records]
+    assert sources[:2] == [("page", None)] * 2
+    assert sources[2:] == [("feed", "page.over_budget")] * 7
+    assert [r.text for r in records[2:]] == [SUMMARY] * 7
+    assert len(server.paths) == 3  # the third was cut off at the budget, the rest not asked

@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     full_text_min_words: int = Field(
         default=80, ge=1, description="feed entries with fewer words get their page fetched"
     )
+    full_text_budget: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds one task may spend on article pages; pages past it keep feed text",
+    )
     full_text_max_backoff: int = Field(
         default=900,
         ge=0,

@@ -23,7 +23,9 @@ code: ``page.<what>`` for each ``feed.<what>`` code of the fetcher (``page.http_
 type, ``page.no_text`` when no main text was found, ``page.host_backoff`` when the page's
 host was not free within ``INGEST_FEED_HOST_WAIT``, ``page.timeout`` for a page that timed
 out and for every page left when the task's soft time limit struck during the full-text
-step (the batch is stored with the feeds' text). The entry itself is never rejected.
+step (the batch is stored with the feeds' text), ``page.over_budget`` for a page cut off
+or not asked for because the step had spent ``INGEST_FULL_TEXT_BUDGET`` seconds (each
+fetch and host wait is cut to what is left of it). The entry itself is never rejected.
 
 An entry stored before with text from its page and the same feed text is not fetched
 again: it keeps the stored page text. A failed fetch is tried again whenever the feed is
@@ -33,6 +35,7 @@ parsed again (not after a 304).
 from __future__ import annotations
 
 import logging
+import time
 
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
@@ -51,6 +54,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_NOT_HTML = "page.not_html"
 PAGE_NO_TEXT = "page.no_text"
 PAGE_TIMEOUT = "page.timeout"  # also the fetcher's feed.timeout, as page_reason maps it
+PAGE_OVER_BUDGET = "page.over_budget"
 
 
 class FullText:
@@ -74,6 +78,7 @@ class FullText:
         stored = self.store.reader.get_many(ids)
         done = list(items)
         out_of_time = False
+        budget_end = time.monotonic() + self.settings.full_text_budget
         for n in wanted:
             item = items[n]
             assert isinstance(item, Accepted)
@@ -81,11 +86,27 @@ class FullText:
             if not out_of_time:
                 try:
                     old = stored.get(item.record.id)
-                    record = with_page(item.record, old, self.settings, self.store, self._host)
+                    record = self._within(budget_end, item.record, old)
                 except self.timeouts:
                     log.warning("time limit reached while fetching pages; the rest keep feed text")
                     out_of_time = True
             done[n] = Accepted(item.item_id, record or without_page(item.record, PAGE_TIMEOUT))
+        return done
+
+    def _within(self, budget_end: float, record: Record, stored: Record | None) -> Record:
+        """:func:`with_page` with no more time than is left of the step's budget: its fetch
+        and its wait for the host are cut to it, and past it the page is not asked for."""
+        left = budget_end - time.monotonic()
+        if left <= 0:
+            return without_page(record, PAGE_OVER_BUDGET)
+        limits = {
+            "feed_timeout": min(self.settings.feed_timeout, left),
+            "feed_host_wait": min(self.settings.feed_host_wait, left),
+        }
+        settings = self.settings.model_copy(update=limits)
+        done = with_page(record, stored, settings, self.store, self._host)
+        if done.full_text_error == PAGE_TIMEOUT and time.monotonic() >= budget_end:
+            return without_page(record, PAGE_OVER_BUDGET)
         return done
 
     def wants(self, item: Prepared) -> bool:
