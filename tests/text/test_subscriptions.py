@@ -115,6 +115,7 @@ def test_defaults_of_defaults() -> None:
         ("[[feed]]\ninterval = 60", "feed 1: needs a url"),
         ("[[feed]]\nurl = 'ftp://x/'", "feed 1: url must be an http"),
         ("[[feed]]\nurl = 'javascript:alert(1)'", "feed 1: url must be an http"),
+        ("[[feed]]\nurl = 'https://me:pw@x/f'", r"feed 1: url https://\*\*\*@x/f: credentials"),
         (feed("intervall = 60"), r"feed 1 \(https://x.example/f\): unknown key.* intervall"),
         (feed("interval = 5"), r"feed 1 \(https://x.example/f\): interval must be .* >= 10"),
         (feed("interval = 60.0"), "interval must be a whole number"),

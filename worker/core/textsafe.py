@@ -19,13 +19,14 @@ Pure functions shared by every layer:
   surrogate escapes) into printable text: ``bad\\xff.txt``.
 - :func:`redact_userinfo` replaces the user info of every URL in a text (``user:pass@``,
   ``token@``) with ``***``; :func:`redact_query_secrets` the value of a ``?password=``
-  (or ``token``, ``secret``) query parameter.
+  (or ``token``, ``api_key``, ``sig``, ...) query parameter.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote_plus
 
 # Control characters (category Cc) that are not whitespace: ESC, BEL, NUL, DEL, C1 but NEL.
 _CONTROLS = "".join(
@@ -43,8 +44,16 @@ FORMAT = "".join(chr(c) for first, last in _FORMAT_RANGES for c in range(first, 
 _DELETE = dict.fromkeys(map(ord, _CONTROLS + FORMAT))
 _KEPT = "\n\t"
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/?#@\s]*@", re.IGNORECASE)
-# A secret passed as a URL query parameter (redis-py reads ?password=).
-_QUERY_SECRET = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)[^&#\s]*", re.I)
+# A URL query parameter (its name and value), and the names that hold a secret: a
+# password (redis-py reads ?password=), a token, a key, a signature, ... alone or as the
+# last word of a longer name (api_key, access_token, X-Amz-Signature), its own name
+# percent-decoded first.
+_QUERY_PARAM = re.compile(r"([?&])([^=&#\s]*)=([^&#\s]*)")
+_SECRET_NAME = re.compile(
+    r"(?:.*[_.-])?(?:password|passwd|pass|pwd|secret|token|key|apikey|sig|signature|auth"
+    r"|authorization|credentials?)",
+    re.I,
+)
 
 
 def strip_controls(text: str) -> str:
@@ -99,12 +108,21 @@ def redact_userinfo(text: str) -> str:
 
 
 def redact_query_secrets(text: str) -> str:
-    """``text`` with the value of every ``password=`` (``token=``, ...) URL parameter as ``***``."""
+    """``text`` with the value of every secret-looking URL parameter (``password=``,
+    ``token=``, ``api_key=``, ``sig=``, ...) as ``***``."""
     if "=" not in text:
         return text
-    return _QUERY_SECRET.sub(r"\1***", text)
+    return _QUERY_PARAM.sub(_mask_secret, text)
+
+
+def _mask_secret(param: re.Match[str]) -> str:
+    return f"{param[1]}{param[2]}=***" if _is_secret_name(param[2]) else param[0]
+
+
+def _is_secret_name(name: str) -> bool:
+    return _SECRET_NAME.fullmatch(unquote_plus(name)) is not None
 
 
 def has_query_secret(url: str) -> bool:
-    """True when ``url`` carries a password (or token) as a query parameter."""
-    return _QUERY_SECRET.search(url) is not None
+    """True when ``url`` carries a password (or token, key, ...) as a query parameter."""
+    return any(_is_secret_name(m[2]) for m in _QUERY_PARAM.finditer(url))

@@ -40,6 +40,7 @@ import time
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 from worker.pipeline.politeness import host_slot
 from worker.pipeline.subscriptions import HostRules, host_rules, settings_feeds
 from worker.sources.fetch import fetch_page
@@ -133,7 +134,8 @@ class FullText:
             log.warning("full text: feeds file unreadable, using INGEST_FULL_TEXT: %s", e)
             return {}
         self._host = host_rules(self.settings, config.defaults)
-        return {s.url: s.full_text for s in config.feeds}
+        # Keyed as records name their feed: secret query values masked.
+        return {redact_query_secrets(s.url): s.full_text for s in config.feeds}
 
 
 def with_page(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from worker.core.errors import ConfigError, FeedFetchError, Reason
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 from worker.sources.fetch import RequestOptions
 from worker.text.filters import Rules, compile_rules
 from worker.text.opml import OpmlFeed
@@ -164,5 +165,5 @@ def append_feeds(path: Path, found: list[OpmlFeed], default_interval: int) -> tu
 
 
 def as_opml(subs: list[Subscription]) -> list[OpmlFeed]:
-    """The subscriptions as OPML outlines (URL, title, category)."""
-    return [OpmlFeed(s.url, s.title, s.category) for s in subs]
+    """The subscriptions as OPML outlines (URL, title, category), secret query values masked."""
+    return [OpmlFeed(redact_query_secrets(s.url), s.title, s.category) for s in subs]

@@ -28,8 +28,9 @@ objects: ``auth`` names environment variables, and :meth:`BasicAuth.resolve` /
 :meth:`BearerAuth.resolve` read them when a request is built. Header names are HTTP
 tokens, values carry no control characters (no CR/LF header injection) and nothing past
 Latin-1 (HTTP sends them as bytes; a bearer token is checked when resolved), and the headers
-the fetcher owns (:data:`RESERVED_HEADERS`) cannot be set. Proxy URLs are http(s) without
-credentials, like feed URLs. A URL listed twice keeps its first subscription.
+the fetcher owns (:data:`RESERVED_HEADERS`) cannot be set. Feed and proxy URLs are http(s)
+without credentials (``user:pass@``: a feed's secrets go in ``auth``). A URL listed twice
+keeps its first subscription.
 
 :func:`to_toml` writes subscriptions back as ``[[feed]]`` tables (to append an OPML
 import) that :func:`parse_feeds` reads to the same objects.
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.core.errors import ConfigError
+from worker.core.textsafe import redact_userinfo
 from worker.text.filters import RuleError, compile_rules
 from worker.text.weburl import has_credentials, web_url
 
@@ -175,14 +177,23 @@ def _no_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
 
 
 def _url(value: Any, where: str) -> str:
+    url = _any_url(value, where)
+    if has_credentials(url):
+        shown = redact_userinfo(url)
+        raise ConfigError(f"{where} {shown}: credentials in a feed URL are not accepted; use auth")
+    return url
+
+
+def _any_url(value: Any, where: str) -> str:
     url = web_url(value)
     if url is None:
-        raise ConfigError(f"{where} must be an http:// or https:// URL: {str(value)[:200]!r}")
+        shown = redact_userinfo(str(value)[:200])
+        raise ConfigError(f"{where} must be an http:// or https:// URL: {shown!r}")
     return url
 
 
 def _proxy(value: Any, where: str) -> str:
-    url = _url(value, where)
+    url = _any_url(value, where)
     if has_credentials(url):
         raise ConfigError(f"{where}: credentials in a proxy URL would be logged; not allowed")
     if not url.lower().startswith("http://"):
