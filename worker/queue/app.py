@@ -32,7 +32,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "unacked_restore_interval": restore_interval(settings.visibility_timeout),
         "unacked_restore_throttle": 1,
     }
-    broker = settings.broker_url or url
+    broker = settings.broker_for(url)
     if is_amqp(broker):
         # The producer counts an input as queued only once the broker confirmed the message.
         transport["confirm_publish"] = True
