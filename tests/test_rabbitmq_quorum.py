@@ -62,6 +62,21 @@ def worker_on(url: str, queue: str) -> WorkerProcess:
     return worker.start()
 
 
+def drain(url: str, queue: str, store: Store) -> None:
+    """Run a worker until every input has its outcome: each document is one record."""
+    worker = worker_on(url, queue)
+    try:
+        wait_until(
+            lambda: store.stats()["queued"] == 0, timeout=120, what="outcomes", alive=worker.alive
+        )
+    finally:
+        worker.stop()
+    stats = store.stats()
+    assert (stats["records"], stats["duplicates"], stats["rejections"]) == (DOCS, 0, 0)
+    assert counts_add_up(store)
+    assert parked_keys(store) == []
+
+
 def parked_keys(store: Store) -> list[bytes]:
     client = store.client
     found = list(client.scan_iter(match=store.keys.parked("*")))
@@ -97,18 +112,7 @@ def test_documents_round_trip_with_nothing_parked_in_redis(
     enqueue(redis_url, queue_name, seed_folder(tmp_path / "seeds"), INGEST_BATCH_SIZE="7")
     assert store.stats()["queued"] == DOCS
     assert parked_keys(store) == []  # the bytes are in RabbitMQ's messages
-    worker = worker_on(redis_url, queue_name)
-    try:
-        wait_until(
-            lambda: store.stats()["queued"] == 0, timeout=120, what="outcomes", alive=worker.alive
-        )
-    finally:
-        worker.stop()
-    stats = store.stats()
-    assert stats["records"] == DOCS
-    assert stats["rejections"] == 0
-    assert counts_add_up(store)
-    assert parked_keys(store) == []
+    drain(redis_url, queue_name, store)
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(
@@ -128,14 +132,4 @@ def test_a_worker_killed_mid_batch_loses_nothing(
         first.kill()  # SIGKILL, parent and pool child, mid-batch
         held.execute_command("CLIENT", "UNPAUSE")
     assert store.stats()["records"] == 0
-    second = worker_on(redis_url, queue_name)
-    try:
-        wait_until(
-            lambda: store.stats()["queued"] == 0, timeout=120, what="outcomes", alive=second.alive
-        )
-    finally:
-        second.stop()
-    stats = store.stats()
-    assert (stats["records"], stats["duplicates"], stats["rejections"]) == (DOCS, 0, 0)
-    assert counts_add_up(store)
-    assert parked_keys(store) == []
+    drain(redis_url, queue_name, store)
