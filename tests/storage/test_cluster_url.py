@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import SEEDS, ingest
-from tests.support.cluster import LocalCluster, free_cluster_port
+from tests.helpers import SEEDS, ingest, suite_binary
+from tests.support.cluster import LocalCluster, free_cluster_port, local_cluster
 from worker.core.errors import ConfigError, StoreUnavailable
 from worker.core.settings import Settings, load_settings, masked
 from worker.storage.connection import cluster_nodes, connect, connect_cluster
@@ -118,3 +119,20 @@ def test_a_cluster_of_which_no_node_answers_is_unavailable() -> None:
     url = f"redis+cluster://127.0.0.1:{free_cluster_port()}"
     with pytest.raises(StoreUnavailable, match="redis cluster unavailable"):
         connect_cluster(url)
+
+
+def test_the_client_follows_a_failover(tmp_path: Path) -> None:
+    with local_cluster(tmp_path, suite_binary()) as cluster:
+        client = connect_cluster(cluster.url)
+        with contextlib.closing(client):
+            keys = [f"f:{i}" for i in range(200)]
+            for key in keys:
+                client.set(key, key)
+            for primary in cluster.primary_nodes():
+                with contextlib.closing(primary.client()) as node:
+                    node.wait(1, 5000)  # every write reached the replica before the crash
+            cluster.kill_primary(1)
+            cluster.wait_promoted()
+            assert [client.get(k) for k in keys] == [k.encode() for k in keys]
+            client.set("f:after", "1")
+            assert client.get("f:after") == b"1"
