@@ -6,12 +6,13 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from redis.exceptions import RedisClusterException
 
 from tests.helpers import SEEDS, ingest, suite_binary
 from tests.support.cluster import LocalCluster, free_cluster_port, local_cluster
 from worker.core.errors import ConfigError, StoreUnavailable
 from worker.core.settings import Settings, load_settings, masked
-from worker.storage.connection import cluster_nodes, connect, connect_cluster
+from worker.storage.connection import cluster_nodes, connect, connect_cluster, map_errors
 
 NEEDS = "set INGEST_BROKER_URL"
 
@@ -136,3 +137,25 @@ def test_the_client_follows_a_failover(tmp_path: Path) -> None:
             assert [client.get(k) for k in keys] == [k.encode() for k in keys]
             client.set("f:after", "1")
             assert client.get("f:after") == b"1"
+
+
+def test_a_slot_without_a_primary_is_a_transient_fault(tmp_path: Path) -> None:
+    """CLUSTERDOWN (a slot no primary serves, as mid-failover) is StoreUnavailable, retried."""
+    with local_cluster(tmp_path, suite_binary()) as cluster:
+        client = connect_cluster(cluster.url)
+        with contextlib.closing(client):
+            client.set("k", "v")
+            slot = client.keyslot("k")
+            for node in cluster.nodes:
+                with contextlib.closing(node.client()) as each:
+                    each.execute_command("CLUSTER", "DELSLOTS", slot)
+            with pytest.raises(StoreUnavailable), map_errors():
+                client.get("k")
+
+
+def test_keys_of_two_slots_in_one_command_stay_a_bug(cluster_url: str) -> None:
+    client = connect_cluster(cluster_url)
+    with contextlib.closing(client):
+        assert client.keyslot("a") != client.keyslot("b")
+        with pytest.raises(RedisClusterException, match="same key slot"), map_errors():
+            client.eval("return 1", 2, "a", "b")

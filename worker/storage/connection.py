@@ -3,9 +3,10 @@
 Like httpx's ``map_exceptions``: every storage call runs inside :func:`map_errors` (or
 under the :func:`guarded` / :func:`guarded_iter` decorators), so a connection fault,
 timeout, a Redis still loading its data, a full (``maxmemory``) or read-only
-(failed-over) Redis surfaces as :class:`~worker.core.errors.StoreUnavailable`, a
-transient error that callers wait on or retry. Nothing outside ``worker.storage``
-imports redis-py.
+(failed-over) Redis, a cluster with slots not served (mid-failover) or no node answering
+surfaces as :class:`~worker.core.errors.StoreUnavailable`, a transient error that callers
+wait on or retry. Keys of several slots in one command stay a bug (not retried). Nothing
+outside ``worker.storage`` imports redis-py.
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ TRANSIENT: tuple[type[Exception], ...] = (
     redis.BusyLoadingError,
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
+    # A cluster failing over: slots without a primary (CLUSTERDOWN, "hash slot not
+    # served"), TRYAGAIN while a slot migrates, too many redirections.
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
 )
+# redis-py raises its RedisClusterException for cross-slot keys too (a bug): only these
+# (no node answers; the slot map has holes, as mid-failover) are faults to wait on.
+CLUSTER_FAULTS = ("Redis Cluster cannot be connected", "All slots are not covered")
 FULL = (
     "the store is full (Redis maxmemory reached): nothing more was written; free memory "
     "(`ingest prune`, workers catching up) or raise maxmemory, then enqueue the rest"
@@ -116,6 +125,10 @@ def map_errors() -> Iterator[None]:
         raise StoreFull(FULL) from e
     except TRANSIENT as e:
         raise StoreUnavailable(f"redis unavailable: {e}") from e
+    except redis.exceptions.RedisClusterException as e:
+        if str(e).startswith(CLUSTER_FAULTS):
+            raise StoreUnavailable(f"redis cluster unavailable: {e}") from e
+        raise
 
 
 def guarded(func: Callable[P, T]) -> Callable[P, T]:
