@@ -79,6 +79,7 @@ def trim(store: Store, key: str, now: datetime) -> int:
     return removed
 
 
+@guarded
 def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> int:
     """Delete records published before ``cutoff``, ``batch`` ids per atomic script call."""
     keys, client, settings = store.keys, store.client, store.settings

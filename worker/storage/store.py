@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from worker.core.errors import Reason, StoreUnavailable
+from worker.core.errors import Reason, StoreContention
 from worker.core.keys import Keys
 from worker.core.models import (
     Accepted,
@@ -48,9 +48,10 @@ from worker.text.changes import diff, paragraph_hashes
 
 __all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
-# Rounds of "the record changed under us, diff again" before a commit gives up (transient),
-# each after a random pause of up to STALE_PAUSE * 2**round seconds (capped at 0.05 s), so
-# that writers racing on one record spread out instead of losing to one another in step.
+# Rounds of "the record changed under us, diff again" before a commit gives up
+# (StoreContention, a transient error), each after a random pause of up to
+# STALE_PAUSE * 2**round seconds (capped at 0.05 s), so that writers racing on one
+# record spread out instead of losing to one another in step.
 STALE_ROUNDS = 20
 STALE_PAUSE = 0.0005
 
@@ -168,7 +169,7 @@ class Store:
                 self._queue_upsert(pipe, item, reply, now, base)
             for n, raw in zip(stale, pipe.execute(), strict=True):
                 results[n] = raw
-        raise StoreUnavailable(f"records changed under {STALE_ROUNDS} rounds of updates")
+        raise StoreContention(f"records changed under {STALE_ROUNDS} rounds of updates")
 
     @guarded
     def claim(self, input_ids: Sequence[str]) -> list[int]:
