@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from worker.core.keys import Keys
+from worker.core.models import Accepted, Record
+from worker.core.settings import Settings
+from worker.pipeline.enrich import enrich
 from worker.storage import scripts
+from worker.storage.retention import prune_records
 from worker.storage.scriptcalls import ARGV, CALLS, KEYS, ScriptCall
+from worker.storage.store import Store
+from worker.text.normalise import content_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "worker" / "storage" / "lua"
@@ -141,3 +148,52 @@ def test_shared_outcome_write_is_one_piece() -> None:
         assert "'RPUSH'" not in text, name
         assert "'EX'" not in text, name
         assert "write_outcome(" in scripts.source(name)
+
+
+def test_every_key_the_scripts_write_is_one_keys_py_names(store: Store, settings: Settings) -> None:
+    """Near-duplicates, a moved source, an update and a prune: every key the scripts made
+    (some only learnt at run time) is a key or under a prefix that keys.py builds."""
+    words = " ".join(f"word{n}" for n in range(80))
+    first = record("seed-a", "a.txt", words, datetime(2001, 1, 1, tzinfo=UTC))
+    near = record("seed-b", "b.txt", words + " more", datetime(2001, 1, 2, tzinfo=UTC))
+    moved = record("seed-b", "c.txt", words + " other", datetime(2001, 1, 3, tzinfo=UTC))
+    for n, item in enumerate([first, near, moved]):
+        [outcome] = store.commit([enrich(Accepted(f"in-{n}", item), settings)], reply_to="run")
+        assert outcome.outcome in ("created", "updated")
+    assert store.get("seed-b").cluster == "seed-a"  # type: ignore[union-attr]
+    store.expand({"in-0": 2})
+    before = [k.decode() for k in store.client.scan_iter(match="*")]
+    assert prune_records(store, datetime(2020, 1, 1, tzinfo=UTC), 10, datetime.now(UTC)) == 2
+    keys = store.keys
+    exact = {
+        getattr(keys, name)
+        for name in dir(keys)
+        if isinstance(getattr(type(keys), name, None), property) and not name.endswith("_prefix")
+    }
+    prefixes = [
+        getattr(keys, n) for n in dir(keys) if n.endswith("_prefix") and not n.startswith("_")
+    ]
+    prefixes += [keys.outcome(""), keys.expanded(""), keys.reply("")]
+    after = [k.decode() for k in store.client.scan_iter(match="*")]
+    assert any(k.startswith(keys.neardup_shard_prefix) for k in before)
+    assert keys.tombstones in after
+    for key in before + after:
+        assert key in exact or any(key.startswith(p) for p in prefixes), key
+
+
+def record(record_id: str, source: str, text: str, published: datetime) -> Record:
+    return Record.model_validate(
+        {
+            "id": record_id,
+            "kind": "seed",
+            "source": source,
+            "title": "The same story",
+            "published": published,
+            "paragraphs": [text],
+            "text": text,
+            "word_count": len(text.split()),
+            "content_hash": content_hash("The same story", text),
+            "ingested_at": datetime(2024, 3, 6, tzinfo=UTC),
+            "version": 1,
+        }
+    )
