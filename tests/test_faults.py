@@ -260,7 +260,7 @@ def test_batch_the_broker_lost_is_published_again(
     assert result.records == 30
     assert "published again 1 batches the broker lost" in worker.output()
     assert store.client.zcard(store.keys.pending) == 0
-    assert not list(store.client.scan_iter(match=store.keys.batch("*")))
+    assert not list(store.client.scan_iter(match=store.keys.parked("*")))
 
 
 def test_producer_with_redis_down_retries_then_fails_loudly(tmp_path: Path) -> None:

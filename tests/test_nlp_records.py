@@ -21,6 +21,7 @@ from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.pipeline.enrich import enrich
+from worker.storage import recordform
 from worker.storage.retention import prune
 from worker.storage.store import Store
 from worker.text import bandspec
@@ -226,8 +227,8 @@ def test_update_keeps_cluster_and_says_which_paragraphs_changed(
     assert updated.paragraph_hashes == paragraph_hashes(edited)
 
 
-def test_change_set_of_a_record_stored_before_version_2(store: Store, settings: Settings) -> None:
-    """An old record has no paragraph hashes and no cluster: both are worked out."""
+def test_change_set_of_a_record_without_hashes(store: Store, settings: Settings) -> None:
+    """A record stored without paragraph hashes or cluster: both are worked out."""
     old_paras, new_paras = ["One old paragraph.", "Two."], ["One old paragraph.", "Three."]
     record = Record(
         id="seed-old",
@@ -242,9 +243,10 @@ def test_change_set_of_a_record_stored_before_version_2(store: Store, settings: 
         ingested_at=datetime.now(UTC),
         version=1,
     )
-    # As version 1 stored it: one JSON object, text and paragraphs, no version 2 field.
-    version_1 = record.model_dump(mode="json", exclude_none=True)
-    store.client.set(store.keys.record(record.id), orjson.dumps(version_1))
+    # Stored as the store stores it, but with neither paragraph_hashes nor cluster.
+    meta = record.model_dump(mode="json", exclude={"paragraphs", "text"}, exclude_none=True)
+    stored = recordform.stored(orjson.dumps(meta), recordform.pack(old_paras))
+    store.client.set(store.keys.record(record.id), stored)
     text = "\n\n".join(new_paras)
     new = record.model_copy(
         update={"paragraphs": new_paras, "text": text, "content_hash": content_hash("Old", text)}
