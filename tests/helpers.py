@@ -16,6 +16,9 @@ from typing import Any
 
 import orjson
 
+from worker.core.models import Envelope
+from worker.core.settings import Settings
+from worker.queue.inputs import InputRef, message_for
 from worker.runtime.run import celery_worker_command
 from worker.runtime.serverbin import ServerBinary, bundled_server, probe
 
@@ -243,3 +246,9 @@ def raw_message(body: bytes, content_type: str, **headers: object) -> bytes:
             },
         }
     )
+
+
+def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
+    """Read the input (capped) and wrap it with a fresh input id, as the producer does."""
+    message, data = message_for(ref, settings, reply_to)
+    return Envelope.model_validate({**message, "data": data})

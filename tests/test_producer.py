@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from worker.queue.producer import EnqueueReport, expand
+from worker.queue.inputs import EnqueueReport, expand
 
 
 def test_folder_walk_order_hidden_names_and_special_files(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from worker.core.models import (
     Rejection,
 )
 from worker.core.settings import Settings
+from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
 from worker.pipeline.subscriptions import FeedPlan, plan_for
 from worker.sources.fetch import FetchResult, fetch_feed
@@ -154,7 +155,11 @@ class FeedFetcher:
         if not unconditional:
             etag, last_modified = self.store.feeds.validators(url)
         return fetch_feed(
-            url, self.settings, etag=etag, last_modified=last_modified, options=plan.options
+            url,
+            fetch_limits(self.settings),
+            etag=etag,
+            last_modified=last_modified,
+            options=plan.options,
         )
 
     def settle(self) -> None:

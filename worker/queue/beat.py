@@ -15,7 +15,8 @@ from celery import Celery
 from worker.core.models import InputKind
 from worker.core.settings import Settings
 from worker.pipeline.subscriptions import settings_feeds
-from worker.queue.producer import InputRef, publish
+from worker.queue.inputs import InputRef
+from worker.queue.producer import publish
 from worker.storage.store import Store
 
 
