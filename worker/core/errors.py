@@ -17,7 +17,10 @@
     ├── RequestRefused         an HTTP API request refused: status, reason code, detail
     └── ConfigError            a bad setting; fails at start, naming the variable
         ├── NoServerBinary     embedded mode, and no usable redis-server / valkey-server
-        └── UnsafeDataDir      the embedded store's folder cannot be made private
+        ├── UnsafeDataDir      the embedded store's folder cannot be made private
+        ├── RuleError          a feed's keep or block rule that cannot be used (a ValueError)
+        ├── OpmlError          not a usable OPML subscription list (a ValueError)
+        └── MissingSecret      a feed's auth variable unset, empty or unusable
 
 Every exception this package raises on purpose is defined here.
 
@@ -199,3 +202,15 @@ class NoServerBinary(ConfigError):
 
 class UnsafeDataDir(ConfigError):
     """The embedded store's data folder cannot be made private to this user; names the fix."""
+
+
+class RuleError(ConfigError, ValueError):
+    """A keep or block rule that cannot be used; the message names the pattern."""
+
+
+class OpmlError(ConfigError, ValueError):
+    """A document that is not a usable OPML subscription list; the message says why."""
+
+
+class MissingSecret(ConfigError):
+    """An auth environment variable that is unset, empty or unusable; names the variable."""

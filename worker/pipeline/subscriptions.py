@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from worker.core.errors import ConfigError, FeedFetchError, Reason
+from worker.core.errors import ConfigError, FeedFetchError, MissingSecret, Reason
 from worker.core.settings import Settings
 from worker.sources.fetch import RequestOptions
 from worker.text.filters import Rules, compile_rules
@@ -24,7 +24,6 @@ from worker.text.opml import OpmlFeed
 from worker.text.subscriptions import (
     Defaults,
     FeedsConfig,
-    MissingSecret,
     Subscription,
     parse_feeds,
     to_toml,
