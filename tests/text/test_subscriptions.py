@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.core.errors import ConfigError, MissingSecret
-from worker.text.subscriptions import (
+from worker.text.feedsfile import (
     RESERVED_HEADERS,
     BasicAuth,
     BearerAuth,

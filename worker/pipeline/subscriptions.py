@@ -1,7 +1,7 @@
 """The feeds file on disk: read, parse, and look a subscription up by URL.
 
 ``INGEST_FEEDS_FILE`` (default ``config/feeds.toml``) holds ``[defaults]`` and one
-``[[feed]]`` table per subscription; :mod:`worker.text.subscriptions` checks its
+``[[feed]]`` table per subscription; :mod:`worker.text.feedsfile` checks its
 content and docs/feeds.md documents every key. The file is read afresh whenever it
 changed (its modification time and size), so beat and the workers follow edits without a
 restart, and a worker fetching a feed by hand applies the same options as a poll.
@@ -19,15 +19,15 @@ from pathlib import Path
 from worker.core.errors import ConfigError, FeedFetchError, MissingSecret, Reason
 from worker.core.settings import Settings
 from worker.sources.fetch import RequestOptions
-from worker.text.filters import Rules, compile_rules
-from worker.text.opml import OpmlFeed
-from worker.text.subscriptions import (
+from worker.text.feedsfile import (
     Defaults,
     FeedsConfig,
     Subscription,
     parse_feeds,
     to_toml,
 )
+from worker.text.filters import Rules, compile_rules
+from worker.text.opml import OpmlFeed
 
 EMPTY = FeedsConfig(Defaults(), [])
 _cache: dict[tuple[Path, int], tuple[tuple[int, int], FeedsConfig]] = {}
