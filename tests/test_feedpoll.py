@@ -12,7 +12,7 @@ from tests.helpers import ingest
 from worker.core.errors import ConfigError
 from worker.core.protocol import TASK_POLL_FEEDS
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import load_feeds
+from worker.pipeline.feedplan import load_feeds
 from worker.queue.app import celery_config, make_app
 from worker.queue.beat import poll_due
 from worker.storage.feedstate import FeedState, backoff_delay

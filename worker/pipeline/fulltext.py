@@ -36,9 +36,9 @@ import logging
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
+from worker.pipeline.feedplan import HostRules, host_rules, settings_feeds
 from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
-from worker.pipeline.subscriptions import HostRules, host_rules, settings_feeds
 from worker.sources.fetch import fetch_page
 from worker.sources.limits import FetchLimits
 from worker.storage.store import Store
