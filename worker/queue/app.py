@@ -68,7 +68,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "task_default_routing_key": settings.queue,
         "worker_prefetch_multiplier": 1,
         # Checks every message before Celery unpacks it (worker.queue.malformed).
-        "worker_consumer": "worker.queue.consumer:IngestConsumer",
+        "worker_consumer": "worker.queue.intake:IngestConsumer",
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": True,
