@@ -25,7 +25,7 @@ from worker.core.models import Envelope, InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
 from worker.core.settings import Settings
 from worker.pipeline import parked
-from worker.queue.broker import describe, refused
+from worker.queue.brokerprobe import describe, refused
 from worker.queue.inputs import EnqueueReport, InputRef, message_for
 from worker.queue.pacing import Pacer
 from worker.storage.connection import FULL, out_of_memory
