@@ -37,8 +37,9 @@ from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
+from worker.queue.inputs import InputRef, expand, expand_feeds, message_for
 from worker.queue.pacing import pacer_for
-from worker.queue.producer import InputRef, envelope_for, expand, expand_feeds, publish
+from worker.queue.producer import publish
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 from worker.text.language import identifier
@@ -57,6 +58,12 @@ DEPLOYMENTS = {
     "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],
     "threads": lambda cores: [["--pool", "threads", "--concurrency", str(cores)]],
 }
+
+
+def envelope_for(ref: InputRef, settings: Settings) -> Envelope:
+    """The envelope the producer would send for ``ref``: read (capped), with a fresh id."""
+    message, data = message_for(ref, settings, None)
+    return Envelope.model_validate({**message, "data": data})
 
 
 def bench_settings(url: str) -> Settings:
@@ -227,7 +234,7 @@ def _baseline_part(url: str, paths: Sequence[Path], go: Event, cpu: Queue[float]
         items = []
         for path in paths[start : start + settings.batch_size]:
             ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
-            items += pipeline.prepare(envelope_for(ref, settings, None), settings)
+            items += pipeline.prepare(envelope_for(ref, settings), settings)
         # The same work per record as a worker: language, paragraph hashes, clusters.
         store.commit([pipeline.enriched(item, settings) for item in items])
     cpu.put(time.process_time() - t0)
@@ -326,7 +333,7 @@ def run_pipeline(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
 
 
 def _no_report() -> Any:
-    from worker.queue.producer import EnqueueReport
+    from worker.queue.inputs import EnqueueReport
 
     return EnqueueReport()
 
@@ -415,9 +422,7 @@ def naive(folder: Path) -> dict[str, Any]:
             t0 = time.perf_counter()
             for path in paths:
                 ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
-                message = envelope_for(ref, settings, None).model_dump(
-                    mode="json", exclude_none=True
-                )
+                message = envelope_for(ref, settings).model_dump(mode="json", exclude_none=True)
                 client.send_task("naive.process_one", args=[message])
             done = wait_outcomes(store, len(paths) + 1)
             used = meter.end(len(paths))

@@ -146,7 +146,8 @@ def test_fifty_concurrent_enqueues_one_record(
     doc = tmp_path / "same.txt"
     doc.write_bytes(seed_bytes("Fifty times", "The same document, enqueued fifty times."))
     from worker.queue.app import make_app
-    from worker.queue.producer import InputRef, publish
+    from worker.queue.inputs import InputRef
+    from worker.queue.producer import publish
 
     settings = Settings(redis_url=redis_url, namespace="test")
     celery_app = make_app(settings, redis_url)

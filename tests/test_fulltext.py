@@ -20,9 +20,9 @@ from tests.helpers import add_enqueued, ingest, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
+from worker.pipeline.feedplan import HostRules
 from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
-from worker.pipeline.subscriptions import HostRules
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 from worker.text.normalise import content_hash

@@ -8,7 +8,7 @@ from worker.core.errors import StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
 from worker.pipeline import process
-from worker.pipeline.feeds import FeedFetcher
+from worker.pipeline.feedentries import FeedFetcher
 from worker.runtime.embedded import free_port
 from worker.storage.connection import connect
 from worker.storage.store import Store

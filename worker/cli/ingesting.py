@@ -41,7 +41,7 @@ def input_refs(paths: tuple[str, ...], feeds: tuple[str, ...], report: Any) -> I
     """
     import itertools
 
-    from worker.queue.producer import check_paths, expand, expand_feeds
+    from worker.queue.inputs import check_paths, expand, expand_feeds
 
     if not paths and not feeds:
         raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
@@ -66,8 +66,9 @@ def enqueue_paths(
     import gc
 
     from worker.queue.app import make_app
+    from worker.queue.inputs import EnqueueReport
     from worker.queue.pacing import pacer_for
-    from worker.queue.producer import EnqueueReport, publish
+    from worker.queue.producer import publish
     from worker.storage.store import Store
 
     report = report if report is not None else EnqueueReport()
@@ -153,7 +154,7 @@ def run_with(
 ) -> list[Outcome]:
     """``ingest run`` with its worker process started: the outcomes, or exit on a signal."""
     from worker.core.signals import interrupting
-    from worker.queue.producer import EnqueueReport
+    from worker.queue.inputs import EnqueueReport
 
     settings = get_settings()
     report = EnqueueReport()
@@ -246,7 +247,7 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     If the broker fails part way, the inputs it accepted are still reported, then the
     command fails: what it prints as queued is exactly what is queued.
     """
-    from worker.queue.producer import EnqueueReport, check_paths
+    from worker.queue.inputs import EnqueueReport, check_paths
 
     settings = get_settings()
     check_paths(paths, feeds)

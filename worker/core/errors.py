@@ -22,6 +22,9 @@
     └── ConfigError            a bad setting; fails at start, naming the variable
         ├── NoServerBinary     embedded mode, and no usable redis-server / valkey-server
         ├── UnsafeDataDir      the embedded store's folder cannot be made private
+        ├── RuleError          a feed's keep or block rule that cannot be used (a ValueError)
+        ├── OpmlError          not a usable OPML subscription list (a ValueError)
+        ├── MissingSecret      a feed's auth variable unset, empty or unusable
         └── StoreMisconfigured INGEST_REDIS_URL reaches no usable store (its database
                                number, its password, or not a Redis at all)
 
@@ -215,6 +218,18 @@ class NoServerBinary(ConfigError):
 
 class UnsafeDataDir(ConfigError):
     """The embedded store's data folder cannot be made private to this user; names the fix."""
+
+
+class RuleError(ConfigError, ValueError):
+    """A keep or block rule that cannot be used; the message names the pattern."""
+
+
+class OpmlError(ConfigError, ValueError):
+    """A document that is not a usable OPML subscription list; the message says why."""
+
+
+class MissingSecret(ConfigError):
+    """An auth environment variable that is unset, empty or unusable; names the variable."""
 
 
 class StoreMisconfigured(ConfigError, StoreUnavailable):

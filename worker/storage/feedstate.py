@@ -26,7 +26,7 @@ from worker.core.settings import Settings
 from worker.storage.connection import Redis, as_str, guarded
 from worker.storage.scriptcalls import ClaimFeedCall
 from worker.storage.scripts import Scripts
-from worker.text.subscriptions import Subscription
+from worker.text.feedsfile import Subscription
 
 MAX_RETRY_AFTER = 7 * 24 * 3600  # a server asking for more is not taken at its word
 VALIDATORS = ("etag", "last_modified")

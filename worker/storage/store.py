@@ -46,7 +46,6 @@ from worker.storage.scripts import Scripts
 from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 
-__all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
 # Rounds of "the record changed under us, diff again" before a commit gives up
 # (StoreContention, a transient error), each after a random pause of up to
@@ -82,11 +81,6 @@ def _hashes(record: Record) -> list[str]:
 
 
 MAX_SEEN_IN = 20
-
-
-def record_body(record: Record) -> bytes:
-    """The meta JSON of a record as stored (see :mod:`worker.storage.recordform`)."""
-    return recordform.encode(record)[0]
 
 
 def _score(published: datetime | None) -> float:
