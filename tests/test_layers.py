@@ -127,3 +127,22 @@ def redis_imports(path: Path) -> bool:
 def test_only_storage_talks_to_redis() -> None:
     outside = [m for m, path in modules() if redis_imports(path) and layer(m)[0] != "storage"]
     assert outside == [], "redis-py imported outside worker/storage/"
+
+
+# The storage readers: above the `read` layer they are reached only through IngestClient.
+READERS = {
+    "worker.storage.reader",
+    "worker.storage.read_records",
+    "worker.storage.read_rejections",
+    "worker.storage.read_streams",
+    "worker.storage.scores",
+}
+EXAMPLES = PACKAGE.parent / "examples"
+
+
+def test_the_cli_the_api_and_the_examples_read_through_the_client() -> None:
+    above = {m: GRAPH[m] for m in GRAPH if layer(m)[0] in ("api", "cli")}
+    above |= {f"examples.{p.stem}": imported("examples", p) for p in EXAMPLES.glob("*.py")}
+    direct = sorted(f"{m} imports {t}" for m, targets in above.items() for t in targets & READERS)
+    assert direct == [], "read through worker.read.client.IngestClient"
+    assert all("worker.read.client" in above[f"examples.{p.stem}"] for p in EXAMPLES.glob("*.py"))

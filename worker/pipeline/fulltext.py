@@ -39,6 +39,7 @@ from worker.core.settings import Settings
 from worker.pipeline.politeness import host_slot
 from worker.pipeline.subscriptions import HostRules, host_rules, settings_feeds
 from worker.sources.fetch import fetch_page
+from worker.storage.read_records import RecordReads
 from worker.storage.store import Store
 from worker.text.article import extract_article
 from worker.text.normalise import content_hash, join_paragraphs, split_paragraphs, word_count
@@ -70,7 +71,7 @@ class FullText:
         if not wanted:
             return items
         ids = [items[n].record.id for n in wanted]  # type: ignore[union-attr]
-        stored = self.store.reader.get_many(ids)
+        stored = RecordReads(self.store.client, self.store.keys).get_many(ids)
         done = list(items)
         out_of_time = False
         for n in wanted:

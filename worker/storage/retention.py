@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from worker.core.events import STREAMS
 from worker.storage import scripts
 from worker.storage.connection import guarded
-from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.read_streams import StreamReads
+from worker.storage.scores import NO_DATE_SCORE
 from worker.storage.store import Store
 from worker.text import bandspec
 
@@ -44,7 +45,7 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
     """Apply the configured retention once."""
     now = now or datetime.now(UTC)
     report = PruneReport()
-    for key in stream_keys(store.reader):
+    for key in stream_keys(StreamReads(store.client, store.keys)):
         report.events[key] = trim(store, key, now)
     days = store.settings.record_retention_days
     if days:
@@ -61,7 +62,7 @@ def trim_tombstones(store: Store, now: datetime) -> None:
     store.client.zremrangebyrank(key, 0, -(2 * store.settings.tombstone_max) - 1)
 
 
-def stream_keys(client: RecordReader) -> list[str]:
+def stream_keys(client: StreamReads) -> list[str]:
     """Every event stream: records, rejections and each group's dead letters."""
     keys = [client.keys.events(name) for name in STREAMS]
     for name in STREAMS:
