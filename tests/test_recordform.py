@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import seed_bytes
+from tests.helpers import reads, seed_bytes
 from worker.core.models import Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -79,6 +79,6 @@ def test_store_writes_v2_that_a_plain_zlib_reader_understands(
     paragraphs = json.loads(zlib.decompress(packed))
     assert paragraphs == body.split("\n\n")
     assert (fields["version"], fields["title"]) == (1, "Title")
-    rec = store.get(str(outcome.id))
+    rec = reads(store).get(str(outcome.id))
     assert rec is not None
     assert (rec.text, rec.paragraphs) == (body, paragraphs)

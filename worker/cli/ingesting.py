@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -27,6 +27,9 @@ from worker.cli.base import (
 from worker.core.errors import RunInterrupted
 from worker.core.models import Outcome, OutcomeKind
 from worker.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from worker.read.client import IngestClient
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,7 @@ def run_locally(
     The worker is stopped before the server. A stop signal (RunInterrupted) stops what
     this run started, on its way out, and counts the run's inputs left queued.
     """
+    from worker.read.client import IngestClient
     from worker.runtime import run as runner
     from worker.storage.store import Store
 
@@ -202,7 +206,9 @@ def run_locally(
                 collector.wait(report.input_ids, local.alive, timeout, advance)
             local.interrupt()  # its warm shutdown runs while the outcomes print
             outcomes: list[Outcome] = collector.ordered(report.input_ids)
-            show_run(outcomes, report.skipped, as_json, store)
+            show_run(
+                outcomes, report.skipped, as_json, IngestClient(store.client, settings.namespace)
+            )
         except RunInterrupted as e:
             local.stop()
             raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
@@ -212,7 +218,7 @@ def run_locally(
 
 
 def show_run(
-    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, store: Any
+    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, client: IngestClient
 ) -> None:
     """Print one line per input (JSON) or a table and the counts."""
     for path, why in skipped:
@@ -227,7 +233,7 @@ def show_run(
     id_column(table, "id", [o.id or "" for o in outcomes[:50]])
     text_column(table, "title / reason", ratio=2)
     for o in outcomes[:50]:
-        record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
+        record = client.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
         title = record.title if record else (o.reason or "")
         table.add_row(cut(o.source), o.outcome.value, plain(o.id or ""), cut(title))
     out.print(table)

@@ -41,6 +41,7 @@ from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
 from worker.sources.fetch import fetch_page
 from worker.sources.limits import FetchLimits
+from worker.storage.read_records import RecordReads
 from worker.storage.store import Store
 from worker.text.article import extract_article
 from worker.text.normalise import content_hash, join_paragraphs, split_paragraphs, word_count
@@ -72,7 +73,7 @@ class FullText:
         if not wanted:
             return items
         ids = [items[n].record.id for n in wanted]  # type: ignore[union-attr]
-        stored = self.store.reader.get_many(ids)
+        stored = RecordReads(self.store.client, self.store.keys).get_many(ids)
         done = list(items)
         out_of_time = False
         for n in wanted:

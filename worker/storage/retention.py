@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 
 from worker.core.events import STREAMS
 from worker.storage.connection import as_strs, guarded
-from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.read_streams import StreamReads
+from worker.storage.scores import NO_DATE_SCORE, ScoreRange
 from worker.storage.scriptcalls import PruneCall
 from worker.storage.store import Store
 from worker.text import bandspec
@@ -44,7 +45,7 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
     """Apply the configured retention once."""
     now = now or datetime.now(UTC)
     report = PruneReport()
-    for key in stream_keys(store.reader):
+    for key in stream_keys(StreamReads(store.client, store.keys)):
         report.events[key] = trim(store, key, now)
     days = store.settings.record_retention_days
     if days:
@@ -61,7 +62,7 @@ def trim_tombstones(store: Store, now: datetime) -> None:
     store.client.zremrangebyrank(key, 0, -(2 * store.settings.tombstone_max) - 1)
 
 
-def stream_keys(client: RecordReader) -> list[str]:
+def stream_keys(client: StreamReads) -> list[str]:
     """Every event stream: records, rejections and each group's dead letters."""
     keys = [client.keys.events(name) for name in STREAMS]
     for name in STREAMS:
@@ -84,7 +85,8 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
     """Delete records published before ``cutoff``, ``batch`` ids per atomic script call."""
     keys, client, settings = store.keys, store.client, store.settings
     at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
-    low, high = f"({NO_DATE_SCORE}", f"({cutoff.timestamp()}"
+    older = ScoreRange(NO_DATE_SCORE, cutoff.timestamp(), low_open=True, high_open=True)
+    high, low = older.redis_args()
     total = 0
     while ids := client.zrangebyscore(keys.by_published, low, high, start=0, num=batch):
         call = PruneCall(

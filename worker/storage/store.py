@@ -6,16 +6,16 @@ time and changes nothing (no second record, event or count).
 
 :class:`Store` holds the writes of outcomes and the counters; the other concerns live in
 their own modules and hang off it: ``store.ledger`` (batches in flight, parked bytes),
-``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state),
-``store.hosts`` (per-host politeness) and ``store.reader`` (every read,
-:mod:`worker.storage.reads`).
+``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state)
+and ``store.hosts`` (per-host politeness). Reads are not here: they go through
+:class:`worker.read.client.IngestClient` (:mod:`worker.storage.reader`).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,6 @@ from worker.core.models import (
     Prepared,
     Record,
     Refused,
-    Rejection,
 )
 from worker.core.settings import Settings
 from worker.storage import recordform
@@ -39,8 +38,9 @@ from worker.storage.connection import Redis, as_strs, connect, guarded, wait_rea
 from worker.storage.feedstate import FeedState
 from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
-from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.read_records import RecordReads
 from worker.storage.replies import Replies
+from worker.storage.scores import NO_DATE_SCORE
 from worker.storage.scriptcalls import ExpandCall, NotModifiedCall, RejectCall, UpsertCall
 from worker.storage.scripts import Scripts
 from worker.text import bandspec
@@ -102,7 +102,6 @@ class Store:
         self.replies = Replies(client, self.keys, settings.outcome_ttl)
         self.feeds = FeedState(client, self.keys, settings)
         self.hosts = HostGate(client, self.keys)
-        self.reader = RecordReader(client, self.keys)
         self.scripts = Scripts(client)
 
     @classmethod
@@ -155,7 +154,7 @@ class Store:
                 return results
             time.sleep(random.uniform(0, min(0.05, STALE_PAUSE * 2**round_)))
             accepted = [items[n] for n in stale]
-            olds = self.reader.get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
+            olds = RecordReads(self.client, self.keys).get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
             pipe = self.client.pipeline(transaction=False)
             for item in accepted:
                 assert isinstance(item, Accepted)
@@ -317,18 +316,7 @@ class Store:
         if mapping:
             self.client.hset(self.keys.replayed, mapping=mapping)  # type: ignore[arg-type]
 
-    # -- counters and reads -----------------------------------------------------------
-
-    def get(self, record_id: str) -> Record | None:
-        return self.reader.get(record_id)
-
-    def records(self, **filters: Any) -> Iterator[Record]:
-        """Records newest first by published, filtered (see RecordReader.records)."""
-        return self.reader.records(**filters)
-
-    def rejections(self, **filters: Any) -> Iterator[Rejection]:
-        """Rejections newest first (see RecordReader.rejections)."""
-        return self.reader.rejections(**filters)
+    # -- counters -----------------------------------------------------------------------
 
     @guarded
     def stats(self) -> dict[str, int]:
