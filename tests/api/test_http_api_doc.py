@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api_helpers import READ_KEY, WRITE_KEY, ApiProcess
-from tests.helpers import ROOT, WorkerProcess
+from tests.support.api_helpers import READ_KEY, WRITE_KEY, ApiProcess
+from tests.support.helpers import ROOT, WorkerProcess
 
 pytestmark = [
     pytest.mark.slow,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import ingest, seed_bytes
-from tests.test_rabbitmq import rabbitmq_answers
+from tests.queue.test_rabbitmq import rabbitmq_answers
+from tests.support.helpers import ingest, seed_bytes
 
 WRONG_AMQP = "amqp://guest:WRONG@127.0.0.1:5672//"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import ingest, seed_bytes
+from tests.support.helpers import ingest, seed_bytes
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

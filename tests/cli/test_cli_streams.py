@@ -13,9 +13,17 @@ from typing import IO, Any
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, outcome_of, seed_bytes, wait_until
-from tests.test_consumer import make_records, pending
-from tests.test_store import message
+from tests.read.test_consumer import make_records, pending
+from tests.storage.test_store import message
+from tests.support.helpers import (
+    ROOT,
+    WorkerProcess,
+    env_for,
+    ingest,
+    outcome_of,
+    seed_bytes,
+    wait_until,
+)
 from worker.core.errors import Reason
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest, seed_bytes
+from tests.support.helpers import ingest, seed_bytes
 
 pytestmark = pytest.mark.slow
 LONG_TITLE = "A very long headline " * 6

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import ingest
 from tests.sources.feedserver import FeedServer, Handler
+from tests.support.helpers import ingest
 from worker.core.settings import Settings
 from worker.storage.store import Store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import counts_add_up, ingest, rss_bytes, seed_bytes
+from tests.support.helpers import counts_add_up, ingest, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Record
 from worker.storage.store import Store
 from worker.text.changes import paragraph_hashes

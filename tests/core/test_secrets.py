@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, ingest
+from tests.support.helpers import ROOT, ingest
 from worker.core.settings import mask_url
 from worker.core.textsafe import redact_userinfo
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.helpers import ROOT, ingest
+from tests.support.helpers import ROOT, ingest
 from worker.core.errors import ConfigError
 from worker.core.schema import record_schema
 from worker.core.settings import Settings, load_settings, mask_url, masked

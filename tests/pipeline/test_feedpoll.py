@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest
+from tests.support.helpers import ingest
 from worker.core.errors import ConfigError
 from worker.core.protocol import TASK_POLL_FEEDS
 from worker.core.settings import Settings

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, add_enqueued, counts_add_up, ingest, rss_bytes, wait_until
+from tests.support.helpers import (
+    WorkerProcess,
+    add_enqueued,
+    counts_add_up,
+    ingest,
+    rss_bytes,
+    wait_until,
+)
 from worker.core.models import Envelope, InputKind, NotModified
 from worker.core.settings import Settings
 from worker.pipeline.process import process_batch

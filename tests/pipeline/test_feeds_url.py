@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
+from tests.sources.feedserver import FeedServer, Handler
+from tests.support.helpers import (
     ROOT,
     WorkerProcess,
     add_enqueued,
@@ -29,7 +30,6 @@ from tests.helpers import (
     rss_bytes,
     wait_until,
 )
-from tests.sources.feedserver import FeedServer, Handler
 from worker.core.models import Envelope, InputKind, Outcome
 from worker.core.settings import Settings
 from worker.pipeline.process import process_batch
@@ -69,7 +69,8 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def url_settings(settings: Settings) -> Settings:
-    # No politeness delay: these tests fetch one host back to back (tests/test_politeness.py).
+    # No politeness delay: these tests fetch one host back to back
+    # (tests/pipeline/test_politeness.py).
     update = {"feed_allowed_networks": (LOOPBACK,), "feed_timeout": 10.0, "feed_host_delay": 0.0}
     return settings.model_copy(update=update)
 

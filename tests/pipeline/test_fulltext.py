@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import add_enqueued, ingest, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
+from tests.support.helpers import add_enqueued, ingest, rss_bytes
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline.fulltext import FullText, page_reason, with_page
@@ -28,7 +28,7 @@ from worker.storage.store import Store
 from worker.text.normalise import content_hash
 
 LOOPBACK = "127.0.0.0/8"
-PAGES = Path(__file__).parent / "text" / "fixtures" / "pages"
+PAGES = Path(__file__).parents[1] / "text" / "fixtures" / "pages"
 PAGE = (PAGES / "harbour_bridge.html").read_bytes()
 EXPECTED = json.loads((PAGES / "harbour_bridge.expected.json").read_text(encoding="utf-8"))
 SUMMARY = "The harbour bridge is open again."

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.helpers import add_enqueued, ingest, rss_bytes, seed_bytes
+from tests.support.helpers import add_enqueued, ingest, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import seed_bytes
+from tests.support.helpers import seed_bytes
 from worker.core.errors import QueueUnavailable
 from worker.core.models import Envelope, InputKind, OutcomeKind
 from worker.core.settings import Settings

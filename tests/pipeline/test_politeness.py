@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, counts_add_up, ingest, rss_bytes, wait_until
 from tests.sources.feedserver import FeedServer, Handler
+from tests.support.helpers import WorkerProcess, counts_add_up, ingest, rss_bytes, wait_until
 from worker.core.settings import Settings
 from worker.storage.store import Store
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from tests.helpers import (
+from tests.queue.test_rabbitmq import AMQP, amqp_queue, rabbitmq_answers
+from tests.support.helpers import (
     WorkerProcess,
     counts_add_up,
     ingest,
@@ -21,7 +22,6 @@ from tests.helpers import (
     seed_bytes,
     wait_until,
 )
-from tests.test_rabbitmq import AMQP, amqp_queue, rabbitmq_answers
 from worker.queue.malformed import MAX_KEPT
 from worker.storage.store import Store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from tests.support.helpers import WorkerProcess, ingest, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.queue.pacing import Pacer
 from worker.storage.broker import BrokerQueues

@@ -17,8 +17,8 @@ import pytest
 import redis
 from kombu import Connection
 
-from tests.compose_helpers import ServiceProcess, publish_one
-from tests.helpers import SEEDS, ingest, suite_binary, wait_until
+from tests.support.compose_helpers import ServiceProcess, publish_one
+from tests.support.helpers import SEEDS, ingest, suite_binary, wait_until
 from worker.core.settings import Settings
 from worker.queue.app import make_app
 from worker.runtime.embedded import RedisServer

@@ -1,6 +1,6 @@
 """Security settings, tested against real workers: JSON only, and passwords kept out of sight.
 
-TLS (``rediss://``) is tested in tests/test_tls.py.
+TLS (``rediss://``) is tested in tests/system/test_tls.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, ingest, raw_message, seed_bytes, wait_until
+from tests.support.helpers import WorkerProcess, ingest, raw_message, seed_bytes, wait_until
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 

@@ -1,4 +1,4 @@
-"""Task time limits, with a real worker and inputs that hang (tests/poison_app.py)."""
+"""Task time limits, with a real worker and inputs that hang (tests/support/poison_app.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit import audit
-from tests.corpus import enqueue_folder
-from tests.helpers import WorkerProcess, counts_add_up, seed_bytes, wait_until
-from tests.test_faults import docs_folder
+from tests.support.audit import audit
+from tests.support.corpus import enqueue_folder
+from tests.support.helpers import WorkerProcess, counts_add_up, seed_bytes, wait_until
+from tests.system.test_faults import docs_folder
 from worker.core.errors import ConfigError
 from worker.core.settings import load_settings
 from worker.queue.app import make_app
@@ -24,7 +24,7 @@ def hanging_worker(url: str, tmp_path: Path, **env: str) -> tuple[Path, WorkerPr
     """A one-process worker of the poison app with short limits, and its poison folder."""
     poison = tmp_path / "poison"
     poison.mkdir()
-    app = "tests.poison_app"
+    app = "tests.support.poison_app"
     worker = WorkerProcess(url, concurrency=1, app=app, POISON_DIR=str(poison), **LIMITS, **env)
     return poison, worker.start()
 

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import jsonschema
 import pytest
 
-from tests.helpers import ROOT, SEEDS, ingest, seed_bytes
-from tests.test_store import message
+from tests.storage.test_store import message
+from tests.support.helpers import ROOT, SEEDS, ingest, seed_bytes
 from worker.core.models import Accepted, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

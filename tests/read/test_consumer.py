@@ -12,14 +12,14 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import ROOT, seed_bytes, wait_until
-from tests.test_store import message
+from tests.storage.test_store import message
+from tests.support.helpers import ROOT, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.read.client import Consumer, ConsumerStats, Event, IngestClient
 from worker.storage.store import Store
 
-CHILD = str(ROOT / "tests" / "consumer_child.py")
+CHILD = str(ROOT / "tests" / "support" / "consumer_child.py")
 
 
 def make_records(store: Store, settings: Settings, count: int, start: int = 0) -> list[str]:

@@ -19,7 +19,7 @@ import orjson
 import pytest
 import redis
 
-from tests.helpers import (
+from tests.support.helpers import (
     QUIET,
     ROOT,
     SEEDS,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import env_for, ingest, wait_until
+from tests.support.helpers import env_for, ingest, wait_until
 from worker.core.errors import ConfigError
 from worker.core.logs import JsonFormatter, RedactPasswords, redact
 from worker.core.models import Envelope, InputKind

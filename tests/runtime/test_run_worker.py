@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import env_for, seed_bytes
+from tests.support.helpers import env_for, seed_bytes
 from worker.core.errors import RunInterrupted
 from worker.core.settings import Settings
 from worker.core.signals import interrupting

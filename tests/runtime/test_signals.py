@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import ROOT, env_for, ingest, seed_bytes, wait_until
+from tests.support.helpers import ROOT, env_for, ingest, seed_bytes, wait_until
 from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.helpers import rss_bytes, seed_bytes
+from tests.support.helpers import rss_bytes, seed_bytes
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

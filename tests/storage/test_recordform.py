@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import ingest, seed_bytes
+from tests.support.helpers import ingest, seed_bytes
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

@@ -6,9 +6,9 @@ import json
 import time
 from datetime import UTC, datetime
 
-from tests.helpers import ingest, seed_bytes
-from tests.test_consumer import make_records
-from tests.test_store import message
+from tests.read.test_consumer import make_records
+from tests.storage.test_store import message
+from tests.support.helpers import ingest, seed_bytes
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.storage.retention import prune

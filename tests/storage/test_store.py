@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from tests.helpers import seed_bytes
+from tests.support.helpers import seed_bytes
 from worker.core.models import Envelope, InputKind, OutcomeKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline

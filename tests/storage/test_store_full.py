@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.audit import audit
-from tests.corpus import corpus, write
-from tests.helpers import WorkerProcess, ingest, wait_until
+from tests.support.audit import audit
+from tests.support.corpus import corpus, write
+from tests.support.helpers import WorkerProcess, ingest, wait_until
 from worker.core.errors import StoreFull
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.compose_helpers import ServiceProcess
-from tests.helpers import env_for, wait_until
+from tests.support.compose_helpers import ServiceProcess
+from tests.support.helpers import env_for, wait_until
 from worker.runtime.embedded import free_port
 
 WRITE_KEY = "test-write-key-0123456789abcdef"

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import QUIET, ROOT, seed_bytes, wait_until
+from tests.support.helpers import QUIET, ROOT, seed_bytes, wait_until
 from worker.core.models import InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings

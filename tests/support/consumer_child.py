@@ -1,6 +1,6 @@
 """A consumer process for the crash tests: prints each event it is handed, then blocks or acks.
 
-usage: python tests/consumer_child.py URL GROUP NAME block|ack MIN_IDLE [LIMIT]
+usage: python tests/support/consumer_child.py URL GROUP NAME block|ack MIN_IDLE [LIMIT]
 
 ``block``: the handler prints the event and then waits forever, so the test can SIGKILL
 the process between read and acknowledgement. ``ack``: the handler returns and the event

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import seed_bytes
+from tests.support.helpers import seed_bytes
 from worker.core.settings import Settings
 from worker.queue.app import make_app
 from worker.queue.producer import EnqueueReport, expand, publish

@@ -19,7 +19,7 @@ import orjson
 from worker.runtime.run import celery_worker_command
 from worker.runtime.serverbin import ServerBinary, bundled_server, probe
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
 QUIET = "ignore:You're running the worker with superuser privileges"
 

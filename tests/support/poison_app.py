@@ -1,7 +1,8 @@
 """A test-only Celery app: the real one, with seed inputs that misbehave inside the worker.
 
-Start a worker with ``-A tests.poison_app``. It wraps ``worker.pipeline.process.prepare`` (and
-``seed_record``) in the worker process (production code has no hook for this):
+Start a worker with ``-A tests.support.poison_app``. It wraps
+``worker.pipeline.process.prepare`` (and ``seed_record``) in the worker process
+(production code has no hook for this):
 
 - data containing ``POISON-KILL`` SIGKILLs the pool process every time, as a document
   that crashes a C extension would; each kill appends a line to ``$POISON_DIR/kills``;

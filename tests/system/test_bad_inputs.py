@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import ROOT, WorkerProcess, outcome_of, seed_bytes, wait_until
+from tests.support.helpers import ROOT, WorkerProcess, outcome_of, seed_bytes, wait_until
 from worker.core.errors import Reason
 from worker.core.models import Accepted, Envelope, InputKind, Record, Refused
 from worker.core.protocol import TASK_PROCESS_BATCH

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.compose_helpers import ServiceProcess, env_example, healthcheck, publish_one
-from tests.helpers import ROOT, SEEDS, WorkerProcess, suite_binary, wait_until
+from tests.support.compose_helpers import ServiceProcess, env_example, healthcheck, publish_one
+from tests.support.helpers import ROOT, SEEDS, WorkerProcess, suite_binary, wait_until
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port, wait_for_redis
@@ -198,7 +198,7 @@ def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: P
             what="the worker holds the task",
         )
         # Stop once the task runs (its write blocked by the pause), not while it is still on
-        # its way into the pool child: see tests/test_rabbitmq.py.
+        # its way into the pool child: see tests/queue/test_rabbitmq.py.
         wait_until(
             lambda: int(held.info("clients")["blocked_clients"]) >= 1,
             timeout=60,

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.compose_helpers import (
+from tests.support.compose_helpers import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
     duration_seconds,
@@ -23,7 +23,7 @@ from tests.compose_helpers import (
     resolved_compose,
     variables,
 )
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 from worker.core.settings import Settings
 
 LONG_RUNNING = ("redis", "worker", "beat", "api", "flower", "metrics")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 from worker.core.errors import Reason
 from worker.core.settings import Settings
 

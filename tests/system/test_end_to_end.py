@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import SEEDS, WorkerProcess, ingest, seed_bytes, wait_until
+from tests.support.helpers import SEEDS, WorkerProcess, ingest, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.storage.store import Store
 

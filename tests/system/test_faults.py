@@ -2,7 +2,7 @@
 
 Each test kills real processes with SIGKILL (a pool child, a whole worker, Redis itself)
 or feeds a real crash, then checks every enqueued input against the records, the event
-stream and the counters (:mod:`tests.audit`).
+stream and the counters (:mod:`tests.support.audit`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit import audit
-from tests.corpus import corpus, enqueue_folder, write
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, suite_binary, wait_until
+from tests.support.audit import audit
+from tests.support.corpus import corpus, enqueue_folder, write
+from tests.support.helpers import (
+    ROOT,
+    WorkerProcess,
+    env_for,
+    ingest,
+    seed_bytes,
+    suite_binary,
+    wait_until,
+)
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store
@@ -69,7 +77,7 @@ def test_pool_child_killed_mid_task_is_requeued_at_once_and_stored_once(
     # A long visibility timeout: only an immediate requeue can finish in time.
     worker = WorkerProcess(
         redis_url,
-        app="tests.poison_app",
+        app="tests.support.poison_app",
         POISON_DIR=str(poison_dir),
         INGEST_VISIBILITY_TIMEOUT="600",
     ).start()
@@ -107,7 +115,7 @@ def test_poison_input_is_rejected_after_max_deliveries_and_neighbours_stored(
     }
     worker = WorkerProcess(
         redis_url,
-        app="tests.poison_app",
+        app="tests.support.poison_app",
         POISON_DIR=str(poison_dir),
         INGEST_MAX_DELIVERIES="3",
         INGEST_VISIBILITY_TIMEOUT="600",

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import ROOT
-from tests.test_layers import GRAPH
+from tests.support.helpers import ROOT
+from tests.system.test_layers import GRAPH
 
 PROBE = """
 import builtins, socket, sys

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "worker"
+PACKAGE = Path(__file__).resolve().parents[2] / "worker"
 # Lowest first. Layers on the same row are siblings: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("core",),

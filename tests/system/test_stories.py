@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest
 from tests.sources.feedserver import FeedServer
+from tests.support.helpers import ingest
 from worker.core.settings import Settings
 from worker.storage.retention import prune, trim_tombstones
 from worker.storage.store import Store

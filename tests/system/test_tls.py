@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_helpers import ServiceProcess
-from tests.helpers import SEEDS, ingest, wait_until
+from tests.support.compose_helpers import ServiceProcess
+from tests.support.helpers import SEEDS, ingest, wait_until
 from worker.core.settings import Settings
 from worker.runtime.embedded import free_port, wait_for_redis
 from worker.storage.store import Store

@@ -23,7 +23,7 @@ from worker.text.htmltext import html_to_line, html_to_paragraphs
 from worker.text.normalise import record_id
 from worker.text.xmlsafe import neutralise_dtd
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 FEEDS = sorted(FIXTURES.glob("*.xml"))
 FIELDS = ("title", "published", "paragraphs", "url", "guid", "feed_title", "authors", "tags")
 MAX = 10 * 1024 * 1024

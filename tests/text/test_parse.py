@@ -28,7 +28,7 @@ from worker.text import seed as parse
 from worker.text.decode import decode_text
 from worker.text.seed import ParsedSeed, parse_seed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "seeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "seeds"
 CAP = 1 << 20
 
 
@@ -102,7 +102,7 @@ BASE_TITLE = "Khalilzad, the US envoy who orchestrated the Afghan exit, has resi
 
 
 def test_base_fixture_is_the_sample_seed() -> None:
-    sample = Path(__file__).parents[1] / "seeds" / "000_eeee39e0cf730240.txt"
+    sample = Path(__file__).parents[2] / "seeds" / "000_eeee39e0cf730240.txt"
     assert (FIXTURES / "base.txt").read_bytes() == sample.read_bytes()
 
 
