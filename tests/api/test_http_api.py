@@ -111,7 +111,8 @@ def test_a_reconnecting_client_gets_exactly_the_events_it_missed(
         got = resumed.wait_for(3)
         after_missed = outcome(client, post_seed(client, "After the reconnect"))
         got = resumed.wait_for(4)
-        time.sleep(1.0)  # anything more would be a repeat
+        # Anything more would be a repeat: a second to let one show (nothing to wait for).
+        time.sleep(1.0)
         got = list(resumed.events)
     ids = [json.loads(data)["id"] for _, _, data in got]
     assert ids == [o["id"] for o in [*missed, after_missed]]

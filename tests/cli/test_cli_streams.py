@@ -24,6 +24,7 @@ from tests.support.helpers import (
     seed_bytes,
     wait_until,
 )
+from tests.support.procs import Child
 from worker.core.errors import Reason
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
@@ -47,12 +48,8 @@ class Lines:
 
 
 def tail(url: str, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env_for(url),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
+    argv = [sys.executable, "-m", "worker", *args]
+    return Child(argv, env_for(url), name="tail", pipe_stdout=True).start().popen
 
 
 @pytest.mark.parametrize("group", [[], ["--group", "g"]], ids=["no-group", "group"])
@@ -210,13 +207,9 @@ def test_tail_whose_reader_goes_away_acknowledges_nothing_unprinted(
     store: Store, settings: Settings, redis_url: str
 ) -> None:
     make_records(store, settings, 1)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", "records", "tail", "--group", "g", "--json"],
-        env=env_for(redis_url),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    argv = [sys.executable, "-m", "worker", "records", "tail", "--group", "g", "--json"]
+    tail_child = Child(argv, env_for(redis_url), name="tail", pipe_stdout=True, pipe_stderr=True)
+    proc = tail_child.start().popen
     assert proc.stdout is not None
     assert proc.stderr is not None
     assert json.loads(proc.stdout.readline())["event"] == "created"

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +19,6 @@ import pytest
 
 from tests.sources.feedserver import FeedServer, Handler
 from tests.support.helpers import (
-    ROOT,
     WorkerProcess,
     add_enqueued,
     counts_add_up,
@@ -30,12 +27,14 @@ from tests.support.helpers import (
     rss_bytes,
     wait_until,
 )
+from tests.support.procs import Child
 from worker.core.models import Envelope, InputKind, Outcome
 from worker.core.settings import Settings
 from worker.pipeline.process import process_batch
 from worker.storage.store import Store
 
 LOOPBACK = "127.0.0.0/8"
+DUE = "Scheduler: Sending due task"  # what celery beat logs at each beat
 
 
 def rss(*items: tuple[str, str, str]) -> bytes:
@@ -280,19 +279,14 @@ def test_beat_polls_subscribed_feeds(
     worker = WorkerProcess(redis_url, **extra).start()
     beat_cmd = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO"]
     beat_cmd += ["--schedule", str(tmp_path / "beat-schedule")]
-    beat = subprocess.Popen(
-        beat_cmd,
-        env=env_for(redis_url, **extra),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    beat = Child(beat_cmd, env_for(redis_url, **extra), name="beat").start()
     try:
         wait_until(lambda: store.stats()["records"] == 1, timeout=60, what="polled record")
-        time.sleep(3)  # more beats: the feed is not due again for an hour
+        # More beats (one a second): the feed is not due again for an hour.
+        sent = beat.output().count(DUE)
+        beat.wait_for(lambda: beat.output().count(DUE) >= sent + 3, what="three more beats")
     finally:
-        os.killpg(beat.pid, signal.SIGTERM)
+        beat.signal_group(signal.SIGTERM)
         beat.wait(30)
         worker.stop()
     [record] = store.records()

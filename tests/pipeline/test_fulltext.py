@@ -261,7 +261,7 @@ def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
     def slow(h: Handler) -> None:
-        time.sleep(3)
+        time.sleep(3)  # the point: a page still downloading when the soft limit strikes
         h.reply(200, PAGE, Content_Type="text/html")
 
     server.route("/story/slow")(slow)

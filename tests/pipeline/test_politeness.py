@@ -36,7 +36,7 @@ class Recorder:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             self.starts[h.path] = time.monotonic()
-        time.sleep(self.work)
+        time.sleep(self.work)  # the point: a request that takes time, so overlaps would show
         with self.lock:
             self.in_flight -= 1
         h.reply(200, rss_bytes((h.path, f"Story {h.path}", "Text.")))

@@ -113,7 +113,7 @@ def depth_watch(redis_url: str, settings: Settings) -> Iterator[list[int]]:
     def watch() -> None:
         while not stop.is_set():
             seen.append(broker.depth(settings.queue))
-            time.sleep(0.002)
+            time.sleep(0.002)  # the sampling interval of the watch, not a wait
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -133,6 +133,8 @@ def test_enqueue_waits_for_a_late_worker_and_never_queues_past_the_bound(
     worker = WorkerProcess(redis_url, concurrency=1, pool="solo")
     try:
         wait_until(lambda: max(depth_watch, default=0) >= 4, timeout=30, what="a full queue")
+        # The point: a while with a full queue and no worker, and the producer still waits.
+        # Nothing to wait for: the condition is that something does not happen.
         time.sleep(0.5)
         assert producer.is_alive()  # held back by the full queue
         worker.start()

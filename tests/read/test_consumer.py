@@ -14,6 +14,7 @@ import pytest
 
 from tests.storage.test_store import message
 from tests.support.helpers import ROOT, seed_bytes, wait_until
+from tests.support.procs import Child, clean_env
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.read.client import Consumer, ConsumerStats, Event, IngestClient
@@ -114,7 +115,7 @@ def start_child(
     url: str, name: str, mode: str, limit: int = 0, min_idle: float = 0.3
 ) -> subprocess.Popen[bytes]:
     args = [sys.executable, CHILD, url, "g", name, mode, str(min_idle), str(limit)]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
+    return Child(args, clean_env(), name=f"consumer-{name}", pipe_stdout=True).start().popen
 
 
 def killed_after_first_event(url: str) -> dict[str, object]:

@@ -6,7 +6,6 @@ import json
 import logging
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -17,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.helpers import env_for, ingest, wait_until
+from tests.support.procs import Child
 from worker.core.errors import ConfigError
 from worker.core.logs import JsonFormatter, RedactPasswords, redact
 from worker.core.models import Envelope, InputKind
@@ -207,12 +207,8 @@ def test_metrics_server_answers_concurrent_scrapes_past_an_idle_client(
 ) -> None:
     port = free_port()
     env = env_for(redis_url, INGEST_METRICS_PORT=str(port))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "worker", "metrics", "--serve"],
-        env=env,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    argv = [sys.executable, "-m", "worker", "metrics", "--serve"]
+    server = Child(argv, env, name="metrics", pipe_stderr=True).start().popen
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         wait_until(lambda: scrape(url) is not None, timeout=30, what="metrics server")

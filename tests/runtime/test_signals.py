@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.helpers import ROOT, env_for, ingest, seed_bytes, wait_until
+from tests.support.helpers import env_for, ingest, seed_bytes, wait_until
+from tests.support.procs import Child
 from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
@@ -27,14 +28,8 @@ def seed_folder(folder: Path, count: int) -> Path:
 
 
 def start_ingest(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    argv = [sys.executable, "-m", "worker", *args]
+    return Child(argv, env, name="ingest", pipe_stderr=True, text=True).start().popen
 
 
 def children(pid: int) -> list[int]:
@@ -99,7 +94,7 @@ def test_a_stop_during_enqueue_leaves_the_counters_exact(redis_url: str, store: 
     env = env_for(redis_url, INGEST_BATCH_SIZE="1")
     for delay in (1.0, 1.3, 1.6, 1.9, 2.2):
         enqueue = start_ingest("enqueue", str(folder), env=env)
-        time.sleep(delay)
+        time.sleep(delay)  # the point: a stop at several moments of a running enqueue
         enqueue.send_signal(signal.SIGTERM)
         enqueue.communicate(timeout=30)
         assert enqueue.returncode == -signal.SIGTERM

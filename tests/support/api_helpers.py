@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
 from tests.support.compose_helpers import ServiceProcess
 from tests.support.helpers import env_for, wait_until
+from tests.support.procs import Child
 from worker.runtime.embedded import free_port
 
 WRITE_KEY = "test-write-key-0123456789abcdef"
@@ -35,12 +33,10 @@ class ApiProcess(ServiceProcess):
         self.service = "api"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.argv = [sys.executable, "-m", "worker", "serve", "--port", str(self.port), *args]
+        argv = [sys.executable, "-m", "worker", "serve", "--port", str(self.port), *args]
         # Heartbeats every half second also let a test's EventReader notice it is closed.
         defaults = {"INGEST_API_KEYS": KEYS, "INGEST_API_HEARTBEAT": "0.5"}
-        self.env = env_for(url, **{**defaults, **extra_env})
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"api-{time.monotonic_ns()}.log"
-        self.proc = None
+        Child.__init__(self, argv, env_for(url, **{**defaults, **extra_env}), name="api")
 
     def start(self) -> ApiProcess:
         super().start()

@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support.helpers import QUIET, ROOT, seed_bytes, wait_until
+from tests.support.helpers import QUIET, ROOT, seed_bytes
+from tests.support.procs import Child, clean_env, log_path
 from worker.core.models import InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
@@ -92,7 +92,7 @@ def duration_seconds(value: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-class ServiceProcess:
+class ServiceProcess(Child):
     """One compose service's command, run here as a process against the test Redis.
 
     ``ingest`` and ``celery`` run from this virtualenv; container paths are mapped to local
@@ -108,41 +108,17 @@ class ServiceProcess:
         log_dir: Path | None = None,
     ) -> None:
         spec = resolved_compose()["services"][service]
+        env = clean_env(drop=("INGEST_", "FLOWER_"))
+        env.update({k: str(v) for k, v in spec.get("environment", {}).items()})
+        env.update({"PYTHONWARNINGS": QUIET, **overrides})
+        argv = local_argv(spec["command"], paths or {})
+        log = log_path(f"compose-{service}", log_dir)
+        super().__init__(argv, env, name=service, log=log)
         self.service = service
-        self.argv = local_argv(spec["command"], paths or {})
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "FLOWER_"))}
-        self.env = {**base, **{k: str(v) for k, v in spec.get("environment", {}).items()}}
-        self.env.update({"PYTHONWARNINGS": QUIET, **overrides})
-        folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
-        self.log = folder / f"compose-{service}-{time.monotonic_ns()}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=ROOT,
-                start_new_session=True,
-            )
+        super().start()
         return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        wait_until(
-            lambda: text in self.output(),
-            timeout=timeout,
-            what=f"{self.service}: {text!r}",
-            alive=self.alive,
-        )
 
     def run(self, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a one-shot service to completion."""
@@ -156,19 +132,11 @@ class ServiceProcess:
             check=False,
         )
 
-    def stop(self, timeout: float = 60) -> int | None:
+    def stop(  # type: ignore[override]
+        self, timeout: float = 60
+    ) -> int | None:
         """SIGTERM (what `docker stop` sends) and wait; SIGKILL the group if it hangs."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-                raise AssertionError(f"{self.service} did not stop within {timeout}s") from None
-        return self.proc.returncode
+        return super().stop(signal.SIGTERM, timeout, strict=True)
 
 
 def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:

@@ -10,18 +10,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from tests.support.procs import QUIET as QUIET
+from tests.support.procs import ROOT as ROOT
+from tests.support.procs import Child, clean_env
+from tests.support.waits import wait_until as wait_until
 from worker.runtime.run import celery_worker_command
 from worker.runtime.serverbin import ServerBinary, bundled_server, probe
 
-ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
-QUIET = "ignore:You're running the worker with superuser privileges"
 
 
 def suite_binary() -> ServerBinary:
@@ -40,13 +41,10 @@ def path_redis() -> ServerBinary | None:
 
 def env_for(url: str, **extra: str) -> dict[str, str]:
     """A child environment pointing at the test Redis, with no stray INGEST_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update({"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": "test", "PYTHONWARNINGS": QUIET})
-    env.update(extra)
-    return env
+    return clean_env(**{"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": "test", **extra})
 
 
-class WorkerProcess:
+class WorkerProcess(Child):
     """A real `celery worker` process (prefork by default) against the test Redis."""
 
     def __init__(
@@ -60,85 +58,35 @@ class WorkerProcess:
         **extra_env: str,
     ) -> None:
         self.url = url
-        self.cmd = celery_worker_command(
+        cmd = celery_worker_command(
             "ingest",
             f"{name}-{os.getpid()}-{time.monotonic_ns()}",
             *f"--pool {pool} --concurrency {concurrency} --loglevel INFO".split(),
         )
-        self.cmd[self.cmd.index("-A") + 1] = app
-        self.env = env_for(url, **extra_env)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"worker-{time.monotonic_ns()}.log"
+        cmd[cmd.index("-A") + 1] = app
+        super().__init__(cmd, env_for(url, **extra_env), name="worker")
+
+    @property
+    def cmd(self) -> list[str]:
+        """The command line, to change before :meth:`start`."""
+        return self.argv
 
     def start(self) -> WorkerProcess:
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        wait_until(
-            lambda: b"ready." in self.log.read_bytes(),
-            timeout=30,
-            what="worker ready",
-            alive=self.alive,
-        )
+        super().start()
+        self.wait_for("ready.", timeout=30, what="worker ready")
         return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def children(self) -> list[int]:
         """PIDs of the pool processes (prefork children)."""
-        assert self.proc is not None
         out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True, check=False
         ).stdout
         return [int(p) for p in out.split()]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
     def freeze(self, frozen: bool = True) -> None:
         """Stop (SIGSTOP) or resume (SIGCONT) the whole worker, to look at it standing still."""
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (parent and pool children), as a host crash would."""
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def wait_until(
-    check: Callable[[], bool],
-    *,
-    timeout: float,
-    what: str,
-    alive: Callable[[], bool] | None = None,
-    interval: float = 0.05,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if alive is not None and not alive():
-            raise AssertionError(f"process died while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+            self.signal_group(signal.SIGSTOP if frozen else signal.SIGCONT)
 
 
 def ingest(
@@ -150,15 +98,7 @@ def ingest(
     **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `ingest` command (python -m worker)."""
-    env = (
-        env_for(url, **extra_env)
-        if url
-        else {
-            **{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
-            "PYTHONWARNINGS": QUIET,
-            **extra_env,
-        }
-    )
+    env = env_for(url, **extra_env) if url else clean_env(**extra_env)
     return subprocess.run(
         [sys.executable, "-m", "worker", *args],
         env=env,

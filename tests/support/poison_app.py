@@ -47,7 +47,7 @@ def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepar
         os.kill(os.getpid(), signal.SIGKILL)
     if SLOW_ONCE in data and not (folder / "slow-started").exists():
         (folder / "slow-started").write_text(str(os.getpid()))
-        time.sleep(120)
+        time.sleep(120)  # the point: an input that hangs
     return _prepare(envelope, settings, *args)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ import pytest
 from tests.support.audit import audit
 from tests.support.corpus import corpus, enqueue_folder, write
 from tests.support.helpers import (
-    ROOT,
     WorkerProcess,
     env_for,
     ingest,
@@ -28,6 +26,7 @@ from tests.support.helpers import (
     suite_binary,
     wait_until,
 )
+from tests.support.procs import Child
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store
@@ -230,7 +229,7 @@ def test_redis_killed_and_restarted_mid_run_workers_reconnect(
     try:
         wait_for_records(store, 200, worker)
         persistent_redis.kill()
-        time.sleep(2)
+        time.sleep(2)  # the point: Redis stays down a while, workers must ride it out
         revived = restart(persistent_redis)
         back = time.monotonic()
         wait_until(
@@ -292,13 +291,17 @@ def test_producer_reports_exactly_what_the_broker_took_when_redis_dies(
 ) -> None:
     url = persistent_redis.url
     folder = write(corpus(3000, seed=3, duplicates=0, bad=0), tmp_path / "in")
-    producer = subprocess.Popen(
-        [sys.executable, "-m", "worker", "enqueue", str(folder), "--json"],
-        env=env_for(url, INGEST_BATCH_SIZE="5"),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    producer = (
+        Child(
+            [sys.executable, "-m", "worker", "enqueue", str(folder), "--json"],
+            env_for(url, INGEST_BATCH_SIZE="5"),
+            name="producer",
+            pipe_stdout=True,
+            pipe_stderr=True,
+            text=True,
+        )
+        .start()
+        .popen
     )
     store = Store.from_url(url, Settings(redis_url=url, namespace="test"))
     wait_until(lambda: store.stats()["enqueued"] >= 100, timeout=60, what="some batches queued")
@@ -334,12 +337,13 @@ def test_same_document_from_concurrent_producers_is_one_record(
     doc = tmp_path / "same.txt"
     doc.write_bytes(seed_bytes("Everyone sends this", "Four producers, one record."))
     producers = [
-        subprocess.Popen(
+        Child(
             [sys.executable, "-m", "worker", "enqueue", str(doc), str(doc), str(doc)],
-            env=env_for(redis_url, INGEST_BATCH_SIZE="1"),
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
+            env_for(redis_url, INGEST_BATCH_SIZE="1"),
+            name="producer",
         )
+        .start()
+        .popen
         for _ in range(4)
     ]
     assert [p.wait(timeout=120) for p in producers] == [0] * 4

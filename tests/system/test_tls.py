@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.compose_helpers import ServiceProcess
 from tests.support.helpers import SEEDS, ingest, wait_until
+from tests.support.procs import Child, clean_env
 from worker.core.settings import Settings
 from worker.runtime.embedded import free_port, wait_for_redis
 from worker.storage.store import Store
@@ -55,7 +56,7 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         pytest.skip("no TLS-capable redis-server and openssl on this machine")
     cert, key = self_signed(tmp_path, "server")
     port = free_port()
-    proc = subprocess.Popen(
+    proc = Child(
         [
             *(str(SERVER), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
             *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
@@ -63,16 +64,15 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             *("--requirepass", "tls-test-pw", "--save", "", "--appendonly", "no"),
             *("--dir", str(tmp_path), "--daemonize", "no"),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        clean_env(),
+        name="tls-redis",
+    ).start()
     url = f"rediss://:tls-test-pw@127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={cert}"
     try:
-        wait_for_redis(url, process=proc)  # type: ignore[arg-type]
+        wait_for_redis(url, process=proc.popen)
         yield url, cert
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
 
 
 def test_worker_and_producer_over_tls(tls_redis: tuple[str, Path], tmp_path: Path) -> None:
