@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.compose_helpers import ServiceProcess
 from tests.support.helpers import SEEDS, ingest, wait_until
-from tests.support.procs import Child, clean_env
+from tests.support.procs import Child, clean_env, running
 from worker.core.settings import Settings
 from worker.runtime.embedded import free_port, wait_for_redis
 from worker.storage.store import Store
@@ -56,7 +56,7 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         pytest.skip("no TLS-capable redis-server and openssl on this machine")
     cert, key = self_signed(tmp_path, "server")
     port = free_port()
-    proc = Child(
+    server = Child(
         [
             *(str(SERVER), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
             *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
@@ -66,13 +66,11 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         ],
         clean_env(),
         name="tls-redis",
-    ).start()
+    )
     url = f"rediss://:tls-test-pw@127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={cert}"
-    try:
+    with running(server) as proc:
         wait_for_redis(url, process=proc.popen)
         yield url, cert
-    finally:
-        proc.stop()
 
 
 def test_worker_and_producer_over_tls(tls_redis: tuple[str, Path], tmp_path: Path) -> None:
