@@ -111,7 +111,7 @@ def test_rejections_tail_and_new_only(store: Store, settings: Settings, redis_ur
             make_records(store, settings, 1, start=n)
             if proc.poll() is not None or not lines.queue.empty():
                 break
-            time.sleep(0.2)
+            time.sleep(0.2)  # the pace of this loop, which waits on the tail seeing one
         assert lines.next()["id"] != before
         assert proc.wait(timeout=30) == 0
     finally:
