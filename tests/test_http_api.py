@@ -280,6 +280,35 @@ def test_without_keys_it_refuses_any_address_but_loopback(redis_url: str) -> Non
         assert local.stop() == 0
 
 
+def test_without_keys_other_sites_and_rebound_hosts_are_refused(redis_url: str) -> None:
+    local = ApiProcess(redis_url, "--host", "127.0.0.1", INGEST_API_KEYS="").start()
+    own = f"http://localhost:{local.port}"
+    try:
+        with httpx.Client(base_url=local.base, timeout=30) as c:
+            cross = c.post(
+                "/v1/documents",
+                content=seed_bytes("Cross-site", "A forged post."),
+                headers={**TEXT, "Origin": "http://evil.example"},
+            )
+            rebound = c.get("/v1/records", headers={"Host": "rebind.evil.example"})
+            rebound_port = c.get("/v1/records", headers={"Host": f"evil.example:{local.port}"})
+            null_origin = c.get("/v1/records", headers={"Origin": "null"})
+            other_port = c.get("/v1/records", headers={"Origin": "http://127.0.0.1:1"})
+            allowed = [
+                c.get("/v1/records", headers={"Host": host}).status_code
+                for host in ("localhost", f"127.0.0.2:{local.port}", f"[::1]:{local.port}")
+            ]
+            same = c.post("/v1/feeds", json={"url": "http://a.example/"}, headers={"Origin": own})
+    finally:
+        assert local.stop() == 0
+    assert (cross.status_code, cross.json()["error"]["reason"]) == (403, "origin.refused")
+    for refused in (rebound, rebound_port):
+        assert (refused.status_code, refused.json()["error"]["reason"]) == (403, "host.refused")
+    assert [null_origin.status_code, other_port.status_code] == [403, 403]
+    assert allowed == [200, 200, 200]
+    assert same.status_code == 202, same.text
+
+
 def test_keys_come_from_a_file_too(redis_url: str, tmp_path: object) -> None:
     from pathlib import Path
 

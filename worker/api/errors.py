@@ -28,6 +28,8 @@ class ApiReason(StrEnum):
     AUTH_MISSING = "auth.missing"
     AUTH_INVALID = "auth.invalid"
     AUTH_READ_ONLY = "auth.read_only"
+    HOST_REFUSED = "host.refused"
+    ORIGIN_REFUSED = "origin.refused"
     RATE_LIMITED = "rate.limited"
     BODY_TOO_LARGE = "body.too_large"
     BODY_BAD_JSON = "body.bad_json"
