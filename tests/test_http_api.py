@@ -329,6 +329,29 @@ def test_keys_come_from_a_file_too(redis_url: str, tmp_path: object) -> None:
         assert api.stop() == 0
 
 
+def test_event_ids_past_64_bits_are_refused_and_streams_are_capped(redis_url: str) -> None:
+    api = ApiProcess(redis_url, INGEST_API_MAX_STREAMS="2").start()
+    try:
+        with httpx.Client(base_url=api.base, headers=auth(READ_KEY), timeout=30) as c:
+            for bad in ("99999999999999999999-0", "1-18446744073709551616"):
+                refused = c.get("/v1/events", headers={"Last-Event-ID": bad})
+                assert refused.status_code == 400, refused.text
+                assert refused.json()["error"]["reason"] == "query.invalid"
+            with EventReader(api, auth(READ_KEY)), EventReader(api, auth(READ_KEY)):
+                full = c.get("/v1/events")
+                assert (full.status_code, full.json()["error"]["reason"]) == (503, "streams.full")
+                assert full.headers["retry-after"] == "5"
+
+            def reopens() -> bool:
+                with c.stream("GET", "/v1/events") as again:
+                    return again.status_code == 200
+
+            wait_until(reopens, timeout=10, what="a closed stream's slot given back")
+    finally:
+        assert api.stop() == 0
+    assert "Traceback" not in api.output()
+
+
 def test_a_stop_ends_open_event_streams_at_once(redis_url: str) -> None:
     api = ApiProcess(redis_url).start()  # heartbeats every 0.5 s
     with EventReader(api, auth(READ_KEY)) as stream:

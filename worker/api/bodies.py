@@ -31,6 +31,7 @@ MAX_URL = 2048
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CURSOR = re.compile(r"([-+0-9.e]{1,32}):([0-9]{1,10})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_U64 = 2**64 - 1
 STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 
 
@@ -179,8 +180,12 @@ def decode_cursor(cursor: str | None) -> Position | None:
 
 
 def stream_id(value: str) -> str:
-    """A stream entry id (``1700000000000-0``, or ``0`` for the start); 400 otherwise."""
-    if not STREAM_ID.fullmatch(value):
+    """A stream entry id (``1700000000000-0``, or ``0`` for the start); 400 otherwise.
+
+    Each part is an unsigned 64-bit number in Redis: one past that is refused here, not
+    by Redis once the stream has begun.
+    """
+    if not STREAM_ID.fullmatch(value) or any(int(n) > MAX_U64 for n in value.split("-")):
         raise RequestRefused(
             400,
             ApiReason.QUERY_INVALID,

@@ -31,6 +31,7 @@ class ApiReason(StrEnum):
     HOST_REFUSED = "host.refused"
     ORIGIN_REFUSED = "origin.refused"
     RATE_LIMITED = "rate.limited"
+    STREAMS_FULL = "streams.full"
     BODY_TOO_LARGE = "body.too_large"
     BODY_BAD_JSON = "body.bad_json"
     BODY_INVALID = "body.invalid"

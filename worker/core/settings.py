@@ -246,6 +246,9 @@ class Settings(BaseSettings):
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
     )
+    api_max_streams: int = Field(
+        default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
+    )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
     )
