@@ -64,7 +64,10 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # A rejected value may hold a password: errors name the setting, never echo its value.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="Redis for records and state; unset: embedded Redis"
