@@ -184,6 +184,16 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a pruned record's id and content hash keep it from coming back",
     )
+    payload_ttl: int = Field(
+        default=30 * 24 * 3600,
+        ge=0,
+        description="seconds a rejected input's payload is kept for replay; 0: until the cap",
+    )
+    payload_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="bytes of rejected payloads kept at most (the oldest dropped first)",
+    )
     tombstone_max: int = Field(
         default=1_000_000, gt=0, description="tombstones kept at most (oldest dropped first)"
     )

@@ -37,6 +37,7 @@ class PruneReport:
 
     records: int = 0
     events: dict[str, int] = field(default_factory=dict)
+    payloads: int = 0
 
 
 @guarded
@@ -50,6 +51,7 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
     if days:
         report.records = prune_records(store, now - timedelta(days=days), batch, now)
     trim_tombstones(store, now)
+    report.payloads = store.payloads.prune(now.timestamp())
     return report
 
 
