@@ -17,6 +17,7 @@ from worker.queue import tasks
 from worker.queue.base import IngestApp
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+from worker.queue.sololimits import SoloTimeLimits
 
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
@@ -94,5 +95,6 @@ def make_app(settings: Settings, url: str) -> IngestApp:
     app.steps["worker"].add(KombuGuard)
     app.steps["worker"].add(Recovery)
     app.steps["worker"].add(Preload)
+    app.steps["worker"].add(SoloTimeLimits)
     install_celery_hooks(settings)
     return app
