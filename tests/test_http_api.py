@@ -11,7 +11,11 @@ import pytest
 
 from tests.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, EventReader, auth
 from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from tests.test_store import message
+from worker.pipeline import process as pipeline
 from worker.runtime.embedded import free_port
+from worker.storage.reads import SCAN_BUDGET
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 CAP = 4096  # INGEST_MAX_DOCUMENT_BYTES of the server under test
@@ -241,6 +245,32 @@ def test_records_page_by_cursor_in_the_order_of_records_list(
     assert len(window.json()["records"]) == 3
     assert client.get("/v1/records", params={"kind": "feed"}).json()["records"] == []
     assert len(client.get("/v1/records", params={"kind": "seed"}).json()["records"]) == 5
+
+
+def test_a_filtered_page_reads_a_bounded_part_of_the_index(
+    store: Store, client: httpx.Client
+) -> None:
+    """A rare reason deep in the index: pages end early with a cursor, never a full scan."""
+    [rare] = pipeline.process_batch([message(b"", source="rare.txt")], store, store.settings)
+    common = [message(b"no header\n\nbody\n", source=f"{n}.txt") for n in range(SCAN_BUDGET + 500)]
+    pipeline.process_batch(common, store, store.settings)
+    pages, found, cursor = 0, [], None
+    while True:
+        params = {
+            "reason": str(rare.reason),
+            "limit": "5",
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = client.get("/v1/rejections", params=params).json()
+        pages += 1
+        found += [r["input_id"] for r in page["rejections"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert found == [rare.input_id]
+    assert pages == 2  # the first page read its budget and found nothing
+    every = client.get("/v1/rejections", params={"limit": "1000"}).json()
+    assert len(every["rejections"]) == 1000  # unfiltered pages are full
 
 
 def test_the_rate_limit_answers_429_with_retry_after(redis_url: str) -> None:

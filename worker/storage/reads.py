@@ -25,6 +25,9 @@ from worker.storage.groups import GroupStream, from_entry
 T = TypeVar("T")
 # Below any real date (year 1 is about -6.2e10), so undated records sort last.
 NO_DATE_SCORE = -1e15
+# Index members one page of a filtered listing reads at most, and per round trip.
+SCAN_BUDGET = 2000
+FILTERED_CHUNK = 500
 Bound = datetime | date | str | None
 # Counting a group's lag by hand (Redis < 7) stops here: `ingest stats` must stay cheap.
 LAG_COUNT_CAP = 100_000
@@ -135,7 +138,14 @@ class RecordReader:
         """
         index, high, low = self._record_range(since, until, source)
         return self._page(
-            index, high, low, limit, after, self._load_records, lambda r: kind in (None, r.kind)
+            index,
+            high,
+            low,
+            limit,
+            after,
+            self._load_records,
+            lambda r: kind in (None, r.kind),
+            filtered=kind is not None,
         )
 
     def _record_range(
@@ -240,6 +250,7 @@ class RecordReader:
             after,
             self._load_rejections,
             lambda r: _matches(r, reason, source),
+            filtered=reason is not None or source is not None,
         )
 
     def _rejs(self, ids: list[str]) -> Iterator[Rejection]:
@@ -303,15 +314,26 @@ class RecordReader:
         after: Position | None,
         load: Callable[[list[str]], list[T | None]],
         keep: Callable[[T], bool],
+        filtered: bool = False,
     ) -> tuple[list[T], Position | None]:
-        """Up to ``limit`` kept items from ``after``, and the position after the last one."""
+        """Up to ``limit`` kept items from ``after``, and the position after the last one.
+
+        A page reads at most SCAN_BUDGET index members: a filter that keeps few of them
+        ends the page there, shorter than ``limit`` (even empty), with the position to go
+        on from, instead of reading the whole index in one request.
+        """
         found: list[T] = []
-        for rows in self._pages(index, high, low, max(1, min(limit, 500)), after):
+        read = 0
+        size = FILTERED_CHUNK if filtered else max(1, min(limit, FILTERED_CHUNK))
+        for rows in self._pages(index, high, low, size, after):
             for (_, position), item in zip(rows, load([m for m, _ in rows]), strict=True):
+                read += 1
                 if item is not None and keep(item):
                     found.append(item)
                     if len(found) >= limit:
                         return found, position
+                if read >= SCAN_BUDGET:
+                    return found, position
         return found, None
 
     def _pages(
