@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import socket
 import time
 from collections.abc import Iterator
 
@@ -380,6 +383,52 @@ def test_event_ids_past_64_bits_are_refused_and_streams_are_capped(redis_url: st
     finally:
         assert api.stop() == 0
     assert "Traceback" not in api.output()
+
+
+def closed_after(sock: socket.socket, drip: bytes = b"", limit: float = 15) -> float:
+    """Seconds until the server closes ``sock``, sending ``drip`` a byte every 0.2 s."""
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - started < limit:
+        if drip:
+            with contextlib.suppress(OSError):
+                sock.send(drip[:1])
+            drip = drip[1:] or b"x"
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    return math.inf
+
+
+def test_slow_clients_are_cut_off(redis_url: str) -> None:
+    api = ApiProcess(redis_url, INGEST_API_READ_TIMEOUT="1").start()
+    address = ("127.0.0.1", api.port)
+    try:
+        with socket.create_connection(address) as silent:
+            assert closed_after(silent) < 5  # never sends a byte
+        with socket.create_connection(address) as dripping:
+            dripping.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            assert closed_after(dripping, b"X-Slow: " + b"y" * 200) < 5  # headers never end
+        with socket.create_connection(address) as half:
+            half.sendall(
+                b"POST /v1/feeds HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Authorization: Bearer {WRITE_KEY}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
+            half.settimeout(10)
+            answer = half.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"body.timeout" in answer
+        with httpx.Client(base_url=api.base, headers=auth(READ_KEY), timeout=30) as c:
+            assert c.get("/v1/records").status_code == 200
+            time.sleep(0.5)  # a kept-alive connection, idle for less than its limit
+            assert c.get("/v1/records").status_code == 200
+    finally:
+        assert api.stop() == 0
 
 
 def test_a_stop_ends_open_event_streams_at_once(redis_url: str) -> None:

@@ -7,6 +7,7 @@ once its fields are valid, and a source becomes a plain one-line name.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import math
@@ -91,17 +92,25 @@ class FeedIn(BaseModel):
         return value
 
 
-async def read_body(request: Request, cap: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over ``cap`` bytes."""
+async def read_body(request: Request, cap: int, timeout: float) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``cap`` bytes,
+    and with 408 when it has not all arrived ``timeout`` seconds after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
         raise _too_large(cap) if declared.isdigit() else _bad_length()
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise _too_large(cap)
+                chunks.append(chunk)
+    except TimeoutError as e:
+        detail = f"the body did not arrive within {timeout:g} s"
+        raise RequestRefused(
+            408, ApiReason.BODY_TIMEOUT, detail, headers={"Connection": "close"}
+        ) from e
     return b"".join(chunks)
 
 

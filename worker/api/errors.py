@@ -33,6 +33,7 @@ class ApiReason(StrEnum):
     RATE_LIMITED = "rate.limited"
     STREAMS_FULL = "streams.full"
     BODY_TOO_LARGE = "body.too_large"
+    BODY_TIMEOUT = "body.timeout"
     BODY_BAD_JSON = "body.bad_json"
     BODY_INVALID = "body.invalid"
     BODY_UNSUPPORTED_TYPE = "body.unsupported_type"

@@ -259,6 +259,11 @@ class Settings(BaseSettings):
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
     )
+    api_read_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, then its body",
+    )
     api_max_streams: int = Field(
         default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
     )
