@@ -72,7 +72,14 @@ def prune(as_json: bool) -> None:
     with opened_store(settings) as store:
         report = apply_retention(store)
     if as_json:
-        emit_json({"records": report.records, "events": report.events, "payloads": report.payloads})
+        emit_json(
+            {
+                "records": report.records,
+                "events": report.events,
+                "payloads": report.payloads,
+                "feeds": report.feeds,
+            }
+        )
         return
     trimmed = sum(report.events.values())
     out.print(

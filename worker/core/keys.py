@@ -24,7 +24,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
-                                       next_poll, last_*, failures (worker/feedpoll.py)
+                                       next_poll, last_*, failures (expires after the
+                                       last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:batch:{batch_id}       string   a pending batch's messages, as producers before
                                        record schema 2 kept them (read, never written)

@@ -197,6 +197,11 @@ class Settings(BaseSettings):
     tombstone_max: int = Field(
         default=1_000_000, gt=0, description="tombstones kept at most (oldest dropped first)"
     )
+    feed_state_ttl: int = Field(
+        default=30 * 24 * 3600,
+        gt=0,
+        description="seconds a feed's state outlives its last fetch (at least twice its wait)",
+    )
     feed_max_backoff: int = Field(
         default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
     )
