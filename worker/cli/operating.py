@@ -74,10 +74,20 @@ def prune(as_json: bool) -> None:
     with opened_store(settings) as store:
         report = apply_retention(store)
     if as_json:
-        emit_json({"records": report.records, "events": report.events})
+        emit_json(
+            {
+                "records": report.records,
+                "events": report.events,
+                "payloads": report.payloads,
+                "feeds": report.feeds,
+            }
+        )
         return
     trimmed = sum(report.events.values())
-    out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
+    out.print(
+        f"pruned {report.records} records, trimmed {trimmed} stream entries, "
+        f"dropped {report.payloads} expired payloads"
+    )
     if settings.record_retention_days is None:
         err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
     if settings.stream_max_age is None:
