@@ -7,17 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import rss_bytes
-from worker.core.errors import ConfigError
+from tests.support.helpers import rss_bytes
+from worker.core.errors import ConfigError, RuleError
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
-from worker.pipeline.feeds import feed_items
+from worker.pipeline.feedentries import feed_items
 from worker.text.filters import (
     MAX_PATTERN_LENGTH,
     MAX_RULES,
     MAX_TEXT_CHARS,
     NO_KEEP_MATCHED,
-    RuleError,
     Rules,
     compile_rules,
 )

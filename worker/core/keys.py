@@ -1,9 +1,13 @@
 """Every Redis key and stream name, under one namespace prefix. Nothing else builds keys.
 
+A Lua script that reaches a key it only learns at run time (a record by id, a source's
+index, a near-duplicate entry or bucket shard, a cluster) is given that key's prefix
+from here as a named argument (see docs/redis-layout.md for which script takes which).
+
 Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
 
     ns:record:{id}            string   record: meta JSON, newline, zlib-packed paragraphs
-                                       (schema version 2; version 1: one JSON object)
+                                       (schema version 2, the first stored format)
     ns:idx:published          zset     record ids by published epoch seconds (-1e15: no date)
     ns:idx:source:{source}    zset     record ids of one source, same scores
     ns:sources                set      every source name seen
@@ -11,20 +15,23 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stream:records         stream   created / updated events
     ns:rejection:{input_id}   string   rejection JSON
     ns:idx:rejections         zset     rejection input ids by rejected_at
-    ns:payload:{input_id}     string   original bytes of a rejected input, for replay
+    ns:payload:{input_id}     string   original bytes of a rejected input, for replay (expires)
+    ns:idx:payloads           zset     input ids whose payload is kept, by when it was kept
+    ns:payload_sizes          hash     input id -> bytes of its kept payload
     ns:stream:rejections      stream   rejected events
     ns:input:{input_id}       string   the outcome of one input (expires)
     ns:stats                  hash     counters: records, updates, duplicates, rejections,
                                        enqueued, expanded (extra inputs from feed entries),
-                                       pruned (records deleted by retention)
+                                       pruned (records deleted by retention),
+                                       payload_bytes (the sum of ns:payload_sizes)
     ns:stats:rejections       hash     rejection reason code -> count
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
-                                       next_poll, last_*, failures (worker/feedpoll.py)
+                                       next_poll, last_*, failures
+                                       (worker/storage/feedstate.py; expires after the
+                                       last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
-    ns:batch:{batch_id}       string   a pending batch's messages, as producers before
-                                       record schema 2 kept them (read, never written)
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
@@ -68,14 +75,24 @@ class Keys:
     ns: str
 
     def record(self, record_id: str) -> str:
-        return f"{self.ns}:record:{record_id}"
+        return self.record_prefix + record_id
+
+    @property
+    def record_prefix(self) -> str:
+        """Prefix of record keys (``+ id``): for the scripts, and for scans."""
+        return f"{self.ns}:record:"
 
     @property
     def by_published(self) -> str:
         return f"{self.ns}:idx:published"
 
     def by_source(self, source: str) -> str:
-        return f"{self.ns}:idx:source:{source}"
+        return self.by_source_prefix + source
+
+    @property
+    def by_source_prefix(self) -> str:
+        """Prefix of the per-source indexes (``+ source``), for the scripts."""
+        return f"{self.ns}:idx:source:"
 
     @property
     def sources(self) -> str:
@@ -98,6 +115,14 @@ class Keys:
 
     def payload(self, input_id: str) -> str:
         return f"{self.ns}:payload:{input_id}"
+
+    @property
+    def payloads(self) -> str:
+        return f"{self.ns}:idx:payloads"
+
+    @property
+    def payload_sizes(self) -> str:
+        return f"{self.ns}:payload_sizes"
 
     @property
     def rejection_events(self) -> str:
@@ -123,9 +148,6 @@ class Keys:
     @property
     def pending(self) -> str:
         return f"{self.ns}:pending"
-
-    def batch(self, batch_id: str) -> str:
-        return f"{self.ns}:batch:{batch_id}"
 
     @property
     def recovery_lock(self) -> str:
@@ -173,10 +195,20 @@ class Keys:
         return f"{self.ns}:tombstones"
 
     def cluster(self, cluster_id: str) -> str:
-        return f"{self.ns}:cluster:{cluster_id}"
+        return self.cluster_prefix + cluster_id
+
+    @property
+    def cluster_prefix(self) -> str:
+        """Prefix of the cluster sets (``+ cluster id``), for the scripts."""
+        return f"{self.ns}:cluster:"
 
     def neardup(self, seq: int | str) -> str:
-        return f"{self.ns}:nd:{seq}"
+        return f"{self.neardup_prefix}{seq}"
+
+    @property
+    def neardup_prefix(self) -> str:
+        """Prefix of the near-duplicate entries (``+ seq``), for the scripts."""
+        return f"{self.ns}:nd:"
 
     @property
     def neardup_seq(self) -> str:
@@ -188,10 +220,5 @@ class Keys:
 
     @property
     def neardup_shard_prefix(self) -> str:
-        """Prefix of the LSH bucket shards (``nd:b{level}:{band}:{top}``), for scans."""
+        """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
         return f"{self.ns}:nd:b"
-
-    @property
-    def record_prefix(self) -> str:
-        """Prefix of record keys, for scans."""
-        return f"{self.ns}:record:"

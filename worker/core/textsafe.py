@@ -46,9 +46,10 @@ _KEPT = "\n\t"
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/?#@\s]*@", re.IGNORECASE)
 # A URL query parameter (its name and value), and the names that hold a secret: a
 # password (redis-py reads ?password=), a token, a key, a signature, ... alone or as the
-# last word of a longer name (api_key, access_token, X-Amz-Signature), its own name
-# percent-decoded first.
-_QUERY_PARAM = re.compile(r"([?&])([^=&#\s]*)=([^&#\s]*)")
+# last word of a longer name (api_key, access_token, X-Amz-Signature). A name counts as
+# a URL parser reads it: percent-decoded (``pass%77ord`` is ``password``), ``;`` a
+# separator like ``&``.
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s]*)=([^&;#\s]*)")
 _SECRET_NAME = re.compile(
     r"(?:.*[_.-])?(?:password|passwd|pass|pwd|secret|token|key|apikey|sig|signature|auth"
     r"|authorization|credentials?)",
@@ -109,7 +110,10 @@ def redact_userinfo(text: str) -> str:
 
 def redact_query_secrets(text: str) -> str:
     """``text`` with the value of every secret-looking URL parameter (``password=``,
-    ``token=``, ``api_key=``, ``sig=``, ...) as ``***``."""
+    ``token=``, ``api_key=``, ``sig=``, ...) as ``***``.
+
+    A name is read as a URL parser reads it: ``pass%77ord=`` is a password too.
+    """
     if "=" not in text:
         return text
     return _QUERY_PARAM.sub(_mask_secret, text)
@@ -120,9 +124,10 @@ def _mask_secret(param: re.Match[str]) -> str:
 
 
 def _is_secret_name(name: str) -> bool:
-    return _SECRET_NAME.fullmatch(unquote_plus(name)) is not None
+    return _SECRET_NAME.fullmatch(unquote_plus(name).strip()) is not None
 
 
 def has_query_secret(url: str) -> bool:
-    """True when ``url`` carries a password (or token, key, ...) as a query parameter."""
+    """True when ``url`` carries a password (or token, key, ...) as a query parameter,
+    however spelt."""
     return any(_is_secret_name(m[2]) for m in _QUERY_PARAM.finditer(url))

@@ -23,9 +23,10 @@ from typing import Any
 
 from worker.core.keys import Keys
 from worker.core.settings import Settings
-from worker.storage import scripts
 from worker.storage.connection import Redis, as_str, guarded
-from worker.text.subscriptions import Subscription
+from worker.storage.scriptcalls import ClaimFeedCall
+from worker.storage.scripts import Scripts
+from worker.text.feedsfile import Subscription
 
 MAX_RETRY_AFTER = 7 * 24 * 3600  # a server asking for more is not taken at its word
 VALIDATORS = ("etag", "last_modified")
@@ -70,7 +71,7 @@ class FeedState:
 
     def __init__(self, client: Redis, keys: Keys, settings: Settings) -> None:
         self.client, self.keys, self.settings = client, keys, settings
-        self._claim = scripts.register(client, "claim_feed.lua")
+        self.scripts = Scripts(client)
 
     # -- validators (the fetcher) -------------------------------------------------------
 
@@ -93,6 +94,7 @@ class FeedState:
         pipe = self.client.pipeline()
         if present:
             pipe.hset(self.keys.feed_state(url), mapping=present)  # type: ignore[arg-type]
+            pipe.expire(self.keys.feed_state(url), self.settings.feed_state_ttl)
         if gone:
             pipe.hdel(self.keys.feed_state(url), *gone)
         pipe.execute()
@@ -106,17 +108,17 @@ class FeedState:
         subs = list(subs)
         pipe = self.client.pipeline(transaction=False)
         for sub in subs:
-            self._claim(
-                keys=[self.keys.feed_state(sub.url), self.keys.feeds],
-                args=[
-                    now,
-                    self.settings.visibility_timeout,
-                    sub.interval,
-                    sub.url,
-                    now + first_poll_offset(sub.url, sub.interval, self.settings.feed_poll_spread),
-                ],
-                client=pipe,
+            offset = first_poll_offset(sub.url, sub.interval, self.settings.feed_poll_spread)
+            call = ClaimFeedCall(
+                feed_state_key=self.keys.feed_state(sub.url),
+                feeds_key=self.keys.feeds,
+                now=now,
+                lease=self.settings.visibility_timeout,
+                interval=sub.interval,
+                url=sub.url,
+                first_poll=now + offset,
             )
+            self.scripts.run(call, pipe)
         return [sub.url for sub, won in zip(subs, pipe.execute(), strict=True) if won]
 
     @guarded
@@ -176,10 +178,42 @@ class FeedState:
         return float(raw) if raw else float(self.settings.feed_interval)
 
     def _write(self, url: str, **fields: str | float) -> None:
+        """Write after a fetch; the state expires unless a later fetch writes again.
+
+        A feed fetched once by hand leaves nothing for ever; a subscribed one is written
+        at every poll, and its state outlives twice the wait until the next one.
+        """
+        wait = float(fields.get("next_poll", 0)) - float(fields.get("last_attempt", 0))
+        ttl = max(self.settings.feed_state_ttl, int(2 * wait))
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(self.keys.feed_state(url), mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(self.keys.feed_state(url), ttl)
         pipe.sadd(self.keys.feeds, url)
         pipe.execute()
+
+    @guarded
+    def forget_expired(self) -> int:
+        """Drop from the set of feeds the URLs whose state expired; how many."""
+        gone = 0
+        for chunk in _chunks(self.client.sscan_iter(self.keys.feeds, count=500), 500):
+            pipe = self.client.pipeline(transaction=False)
+            for url in chunk:
+                pipe.exists(self.keys.feed_state(as_str(url)))
+            expired = [u for u, there in zip(chunk, pipe.execute(), strict=True) if not there]
+            if expired:
+                gone += int(self.client.srem(self.keys.feeds, *expired))
+        return gone
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _opt(value: bytes | str | None) -> str | None:

@@ -25,16 +25,12 @@ from typing import Any
 
 import re2
 
-from worker.core.errors import ConfigError
+from worker.core.errors import RuleError
 
 MAX_PATTERN_LENGTH = 300
 MAX_RULES = 50
 MAX_TEXT_CHARS = 2000
 NO_KEEP_MATCHED = "keep: no rule matched"
-
-
-class RuleError(ConfigError, ValueError):
-    """A keep or block rule that cannot be used; the message names the pattern."""
 
 
 @dataclass(frozen=True, slots=True)
