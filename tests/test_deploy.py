@@ -99,7 +99,7 @@ def test_secrets_are_files_never_environment_or_arguments() -> None:
         assert "FLOWER_BASIC_AUTH" not in env, name
         assert "@" not in str(env.get("INGEST_REDIS_URL", "")), name
         command = " ".join(service.get("command", []))
-        assert "requirepass" not in command, name  # would be visible in `ps`
+        assert "--requirepass" not in command, name  # an argument: visible in `ps`
     example = env_example()
     assert not any("PASSWORD" in key and not key.endswith("_FILE") for key in example)
     assert "secrets/" in (ROOT / ".gitignore").read_text().split()
