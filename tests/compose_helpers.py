@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import QUIET, ROOT, seed_bytes, wait_until
+from tests.helpers import QUIET, ROOT, envelope_for, seed_bytes, wait_until
 from worker.core.models import InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
 from worker.queue.app import make_app
-from worker.queue.producer import InputRef, envelope_for
+from worker.queue.inputs import InputRef
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"

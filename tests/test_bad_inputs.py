@@ -25,7 +25,7 @@ from worker.core.models import Accepted, Envelope, InputKind, Record, Refused
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
-from worker.pipeline.feeds import parse_any
+from worker.pipeline.feedentries import parse_any
 from worker.queue.app import make_app
 from worker.storage.store import Store
 

@@ -13,7 +13,16 @@ from typing import IO, Any
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, outcome_of, seed_bytes, wait_until
+from tests.helpers import (
+    ROOT,
+    WorkerProcess,
+    env_for,
+    ingest,
+    outcome_of,
+    reads,
+    seed_bytes,
+    wait_until,
+)
 from tests.test_consumer import make_records, pending
 from tests.test_store import message
 from worker.core.errors import Reason
@@ -144,14 +153,14 @@ def test_replay_resubmits_the_original_payload(
     created = outcome_of(store, new_bug)
     assert created is not None
     assert created["outcome"] == "created"
-    record = store.get(created["id"])
+    record = reads(store).get(created["id"])
     assert record is not None
     assert (record.title, record.source) == ("Fixed by the replay", "good.txt")
     assert record.text in good.decode()
     rejected = outcome_of(store, new_bad)
     assert rejected is not None
     assert rejected["reason"] == "seed.no_header"
-    again = store.reader.payload(new_bad)
+    again = reads(store).payload(new_bad)
     assert again is not None
     assert again.data == b"no header here\n\nbody"  # the original bytes, untouched
     listed = ingest("rejections", "list", "--json", url=redis_url)

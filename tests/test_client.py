@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime
 import jsonschema
 import pytest
 
-from tests.helpers import ROOT, SEEDS, ingest, seed_bytes
+from tests.helpers import ROOT, SEEDS, ingest, reads, seed_bytes
 from tests.test_store import message
 from worker.core.models import Accepted, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.read.client import IngestClient, to_bound
 from worker.storage import recordform
+from worker.storage.scores import NO_DATE_SCORE, ScoreRange
 from worker.storage.store import Store
 
 FIXTURES = ROOT / "tests" / "fixtures" / "seeds"
@@ -66,7 +67,7 @@ def stored_record(store: Store, record_id: str, **changes: object) -> Record:
     }
     fields.update(changes)
     store.commit([Accepted(f"input-{record_id}-{fields['content_hash']}", Record(**fields))])
-    record = store.get(record_id)
+    record = reads(store).get(record_id)
     assert record is not None
     return record
 
@@ -78,7 +79,7 @@ def expect(stories: dict[str, tuple[str, str]], keep: object) -> set[str]:
 def test_filters_return_exactly_the_right_sets(
     store: Store, stories: dict[str, tuple[str, str]]
 ) -> None:
-    client = store.reader
+    client = reads(store)
 
     def ids(**filters: object) -> set[str]:
         return {r.id for r in client.records(**filters)}  # type: ignore[arg-type]
@@ -99,29 +100,29 @@ def test_filters_return_exactly_the_right_sets(
 def test_newest_first_with_undated_last_and_limit(
     store: Store, stories: dict[str, tuple[str, str]]
 ) -> None:
-    everything = list(store.reader.records())
+    everything = list(reads(store).records())
     days = [stories[r.id][0] for r in everything]
     assert days == [*sorted(days[:-1], reverse=True), ""]
     assert everything[-1].published is None
-    assert [r.id for r in store.reader.records(limit=4)] == [r.id for r in everything[:4]]
-    assert list(store.reader.records(limit=0)) == []
+    assert [r.id for r in reads(store).records(limit=4)] == [r.id for r in everything[:4]]
+    assert list(reads(store).records(limit=0)) == []
 
 
 @pytest.mark.parametrize("page", [1, 2, 3, 5])
 def test_small_pages_through_ties_give_the_same_sequence(
     store: Store, stories: dict[str, tuple[str, str]], page: int
 ) -> None:
-    whole = [r.id for r in store.reader.records()]
-    assert [r.id for r in store.reader.records(page=page)] == whole
+    whole = [r.id for r in reads(store).records()]
+    assert [r.id for r in reads(store).records(page=page)] == whole
     assert len(set(whole)) == len(stories)
-    by_source = [r.id for r in store.reader.records(source="a.txt", page=page)]
+    by_source = [r.id for r in reads(store).records(source="a.txt", page=page)]
     assert by_source == [i for i in whole if stories[i][1] == "a.txt"]
 
 
 def test_records_added_during_iteration_do_not_shift_pages(
     store: Store, settings: Settings, stories: dict[str, tuple[str, str]]
 ) -> None:
-    pages = store.reader.records(page=2)
+    pages = reads(store).records(page=2)
     first = [next(pages).id for _ in range(3)]
     newer = [message(seed_bytes(f"Newer {i}", "Late news.", day="2025-01-01")) for i in range(5)]
     pipeline.process_batch(newer, store, settings)
@@ -140,7 +141,7 @@ def test_cli_list_matches_the_client(
     for record in printed:
         jsonschema.validate(record, SCHEMA)
     got = [record["id"] for record in printed]
-    assert got == [r.id for r in store.reader.records(since="2024-03-03", source="a.txt")]
+    assert got == [r.id for r in reads(store).records(since="2024-03-03", source="a.txt")]
     assert len(got) == len(expect(stories, lambda d, s: d >= "2024-03-03" and s == "a.txt"))
 
 
@@ -160,7 +161,7 @@ def test_every_stored_record_validates_against_the_published_schema(
     for record_id in ids:
         raw = recordform.decode(store.client.get(store.keys.record(record_id)))
         validator.validate(raw)  # what every reader gets from the stored form
-    assert store.reader.get("feed-1").version == 2  # type: ignore[union-attr]
+    assert reads(store).get("feed-1").version == 2  # type: ignore[union-attr]
     broken = {**raw, "surprise": 1}
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(broken)
@@ -174,7 +175,7 @@ def test_rejection_filters(store: Store, settings: Settings) -> None:
         message(seed_bytes("Fine", "Good."), source="ok.txt"),
     ]
     pipeline.process_batch(batch, store, settings)
-    client = store.reader
+    client = reads(store)
 
     def reasons(**filters: object) -> list[str]:
         return sorted(r.reason for r in client.rejections(**filters))  # type: ignore[arg-type]
@@ -207,11 +208,29 @@ def test_bounds_accept_dates_datetimes_and_strings() -> None:
         to_bound("yesterday", end_of_day=False)
 
 
+def test_score_ranges_become_redis_syntax_only_when_sent() -> None:
+    start = datetime(2024, 3, 5, tzinfo=UTC).timestamp()
+    end = to_bound("2024-03-05", end_of_day=True).timestamp()  # type: ignore[union-attr]
+    assert ScoreRange.between(None, None).redis_args() == ("+inf", "-inf")
+    assert ScoreRange.between("2024-03-05", "2024-03-05").redis_args() == (end, start)
+    until = ScoreRange.published(None, "2024-03-05")  # undated records left out
+    assert until == ScoreRange(NO_DATE_SCORE, end, low_open=True)
+    assert until.redis_args() == (end, "(-1000000000000000.0")
+    assert not until.contains(NO_DATE_SCORE)
+    assert until.contains(start)
+    assert ScoreRange.published(None, None).contains(NO_DATE_SCORE)
+    assert until.up_to(start) == ScoreRange(NO_DATE_SCORE, start, low_open=True)
+    half_open = ScoreRange(1.0, 2.0, high_open=True)
+    assert half_open.redis_args() == ("(2.0", 1.0)
+    assert half_open.contains(1.0)
+    assert not half_open.contains(2.0)
+
+
 def test_client_from_url_reads_what_the_store_wrote(
     store: Store, redis_url: str, stories: dict[str, tuple[str, str]]
 ) -> None:
     client = IngestClient(redis_url, namespace="test")
     some = next(iter(stories))
-    assert client.get(some) == store.get(some)
+    assert client.get(some) == reads(store).get(some)
     assert client.get("missing") is None
     assert IngestClient(redis_url).get(some) is None  # another namespace

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import ROOT, seed_bytes, wait_until
+from tests.helpers import ROOT, reads, seed_bytes, wait_until
 from tests.test_store import message
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -65,7 +65,7 @@ def fast(
 
 
 def test_group_reads_every_event_once_and_resumes(store: Store, settings: Settings) -> None:
-    client = store.reader
+    client = reads(store)
     ids = make_records(store, settings, 10)
     seen, handle = collector()
     stats = run_in_thread(fast(client, "g", "a", handle), 10)
@@ -86,7 +86,7 @@ def test_group_reads_every_event_once_and_resumes(store: Store, settings: Settin
 
 
 def test_two_consumers_of_one_group_share_without_overlap(store: Store, settings: Settings) -> None:
-    client = store.reader
+    client = reads(store)
     ids = make_records(store, settings, 300)
     seen: list[str] = []
     lock = threading.Lock()
@@ -152,7 +152,7 @@ def test_events_of_a_dead_consumer_are_claimed_by_another(
     ids = make_records(store, settings, 3)
     killed_after_first_event(redis_url)
     seen, handle = collector()
-    stats = run_in_thread(fast(store.reader, "g", "c2", handle), 3)
+    stats = run_in_thread(fast(reads(store), "g", "c2", handle), 3)
     assert [e.record_id for e in seen] == ids
     assert stats.claimed == 3
     assert all(e.deliveries == 2 for e in seen)
@@ -171,7 +171,7 @@ def test_poison_event_is_dead_lettered_after_max_deliveries(
             tries.append(event.deliveries)
             raise ValueError("cannot index this one")
 
-    stats = run_in_thread(fast(store.reader, "g", "a", handle, max_deliveries=3), 4)
+    stats = run_in_thread(fast(reads(store), "g", "a", handle, max_deliveries=3), 4)
     assert tries == [1, 2, 3]
     assert (stats.handled, stats.dead_lettered, stats.failed) == (3, 1, 3)
     [(_, raw)] = store.client.xrange(store.keys.dead_letter("records", "g"))
@@ -184,7 +184,7 @@ def test_poison_event_is_dead_lettered_after_max_deliveries(
     assert dead["error"] == "ValueError: cannot index this one"
     assert dead["stream_id"] == stream_ids(store)[1]
     assert pending(store, "g") == 0
-    [group] = store.reader.groups("records")
+    [group] = reads(store).groups("records")
     assert (group.dead_letters, group.pending, group.lag) == (1, 0, 0)
 
 
@@ -199,7 +199,7 @@ def test_event_delivered_too_often_is_dead_lettered_unhandled(
     store.client.xreadgroup("g", "a", {key: "0"})
     store.client.xreadgroup("g", "a", {key: "0"})
     seen, handle = collector()
-    stats = run_in_thread(fast(store.reader, "g", "a", handle, max_deliveries=2), 1)
+    stats = run_in_thread(fast(reads(store), "g", "a", handle, max_deliveries=2), 1)
     assert seen == []
     assert stats.dead_lettered == 1
     [(_, raw)] = store.client.xrange(store.keys.dead_letter("records", "g"))
@@ -217,7 +217,7 @@ def test_event_trimmed_while_pending_is_acknowledged(
     store.client.xreadgroup("g", "dead", {key: ">"})
     store.client.xdel(key, stream_ids(store)[1])
     seen, handle = collector()
-    stats = run_in_thread(fast(store.reader, "g", "c2" if claimed else "dead", handle), 3)
+    stats = run_in_thread(fast(reads(store), "g", "c2" if claimed else "dead", handle), 3)
     assert [e.record_id for e in seen] == [ids[0], ids[2]]
     assert stats.trimmed == 1
     assert pending(store, "g") == 0
@@ -225,9 +225,9 @@ def test_event_trimmed_while_pending_is_acknowledged(
 
 def test_groups_report_pending_and_lag(store: Store, settings: Settings) -> None:
     make_records(store, settings, 10)
-    run_in_thread(fast(store.reader, "g", "a", lambda e: None), 4)
+    run_in_thread(fast(reads(store), "g", "a", lambda e: None), 4)
     store.client.xreadgroup("g", "b", {store.keys.record_events: ">"}, count=2)
-    [group] = store.reader.groups("records")
+    [group] = reads(store).groups("records")
     assert (group.group, group.consumers, group.pending, group.lag) == ("g", 2, 2, 4)
     assert group.last_delivered_id == stream_ids(store)[5]
 
@@ -241,7 +241,7 @@ def test_handler_failure_is_retried_then_succeeds(store: Store, settings: Settin
         if len(attempts) < 2:
             raise ConnectionError("search index down")
 
-    stats = run_in_thread(fast(store.reader, "g", "a", flaky), 1)
+    stats = run_in_thread(fast(reads(store), "g", "a", flaky), 1)
     assert attempts == [1, 2]
     assert (stats.handled, stats.failed, stats.dead_lettered) == (1, 1, 0)
     assert store.client.xlen(store.keys.dead_letter("records", "g")) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import SEEDS, WorkerProcess, ingest, seed_bytes, wait_until
+from tests.helpers import SEEDS, WorkerProcess, ingest, reads, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.storage.store import Store
 
@@ -118,14 +118,14 @@ def test_enqueue_then_worker_processes_folder(redis_url: str, tmp_path: Path, st
     finally:
         worker.stop()
     assert store.stats()["records"] == 120
-    assert len(list(store.records(limit=None))) == 120
+    assert len(list(reads(store).records(limit=None))) == 120
 
 
 def test_enqueue_from_stdin(redis_url: str, store: Store, worker_proc: WorkerProcess) -> None:
     result = ingest("enqueue", "-", url=redis_url, stdin=seed_bytes("From stdin", "Piped."))
     assert result.returncode == 0, result.stderr
     wait_until(lambda: store.stats()["records"] == 1, timeout=30, what="stdin record")
-    [rec] = store.records()
+    [rec] = reads(store).records()
     assert (rec.title, rec.source) == ("From stdin", "stdin")
 
 
@@ -146,7 +146,8 @@ def test_fifty_concurrent_enqueues_one_record(
     doc = tmp_path / "same.txt"
     doc.write_bytes(seed_bytes("Fifty times", "The same document, enqueued fifty times."))
     from worker.queue.app import make_app
-    from worker.queue.producer import InputRef, publish
+    from worker.queue.inputs import InputRef
+    from worker.queue.producer import publish
 
     settings = Settings(redis_url=redis_url, namespace="test")
     celery_app = make_app(settings, redis_url)

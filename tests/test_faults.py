@@ -19,7 +19,16 @@ import pytest
 
 from tests.audit import audit
 from tests.corpus import corpus, enqueue_folder, write
-from tests.helpers import ROOT, WorkerProcess, env_for, ingest, seed_bytes, suite_binary, wait_until
+from tests.helpers import (
+    ROOT,
+    WorkerProcess,
+    env_for,
+    ingest,
+    reads,
+    seed_bytes,
+    suite_binary,
+    wait_until,
+)
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store
@@ -131,7 +140,7 @@ def test_poison_input_is_rejected_after_max_deliveries_and_neighbours_stored(
     assert by_source["b-poison.txt"]["outcome"] == "rejected"
     assert by_source["b-poison.txt"]["reason"] == "worker.lost_repeatedly"
     assert [by_source[n]["outcome"] for n in ("a.txt", "c.txt", "d.txt")] == ["created"] * 3
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert "lost with the worker 3 times" in rejection.detail
     poison_id = next(i for i, s in report.sources.items() if s == "b-poison.txt")
     assert store.client.exists(store.keys.payload(poison_id))  # kept for replay
@@ -260,7 +269,7 @@ def test_batch_the_broker_lost_is_published_again(
     assert result.records == 30
     assert "published again 1 batches the broker lost" in worker.output()
     assert store.client.zcard(store.keys.pending) == 0
-    assert not list(store.client.scan_iter(match=store.keys.batch("*")))
+    assert not list(store.client.scan_iter(match=store.keys.parked("*")))
 
 
 def test_producer_with_redis_down_retries_then_fails_loudly(tmp_path: Path) -> None:

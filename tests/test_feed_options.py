@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import ingest
+from tests.helpers import ingest, reads
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.settings import Settings
 from worker.storage.store import Store
@@ -150,13 +150,13 @@ def test_subscription_options_apply_and_secrets_stay_secret(
         "/token": None,
     }
     # Filtered entries are rejections naming the rule, not silence.
-    details = sorted(r.detail for r in store.rejections())
+    details = sorted(r.detail for r in reads(store).rejections())
     assert details[0].startswith('block: "sponsored" (')
     assert details[0].endswith("/p2)")
     assert details[1] == "keep: no rule matched (j2)"
     # Media from RSS enclosures and Media RSS; javascript: dropped; the JSON Feed item has
     # the fields an RSS item has.
-    by_title = {r.title: r for r in store.records()}
+    by_title = {r.title: r for r in reads(store).records()}
     harbour = by_title["Harbour reopens"]
     assert [m.model_dump(exclude_none=True) for m in harbour.media or []] == [
         {"url": "https://cdn.example/p1.mp3", "type": "audio/mpeg", "length": 12345},
@@ -197,7 +197,7 @@ def test_a_missing_secret_is_a_rejection_naming_the_variable(
     assert result.returncode == 0, result.stderr
     [line] = [json.loads(line) for line in result.stdout.splitlines()]
     assert line["reason"] == "feed.auth_missing"
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert "FEED_TOKEN is not set" in rejection.detail
     assert server.seen == []  # never asked without the credentials it needs
 
@@ -209,5 +209,5 @@ def test_json_feed_from_a_file_matches_the_same_feed_as_rss(
     result = ingest("run", "--feed", str(tmp_path / "news.json"), "--json", url=redis_url)
     assert result.returncode == 0, result.stderr
     assert [json.loads(x)["outcome"] for x in result.stdout.splitlines()] == ["created"] * 2
-    gardening = next(r for r in store.records() if r.title == "Gardening")
+    gardening = next(r for r in reads(store).records() if r.title == "Gardening")
     assert (gardening.paragraphs, gardening.feed_title) == (["Plant in spring."], "Token news")

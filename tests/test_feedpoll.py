@@ -12,12 +12,12 @@ from tests.helpers import ingest
 from worker.core.errors import ConfigError
 from worker.core.protocol import TASK_POLL_FEEDS
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import load_feeds
+from worker.pipeline.feedplan import load_feeds
 from worker.queue.app import celery_config, make_app
 from worker.queue.beat import poll_due
 from worker.storage.feedstate import FeedState, backoff_delay
 from worker.storage.store import Store
-from worker.text.subscriptions import Subscription
+from worker.text.feedsfile import Subscription
 
 A, B = "https://a.example/feed", "https://b.example/rss"
 T0 = 1_700_000_000.0

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, add_enqueued, counts_add_up, ingest, rss_bytes, wait_until
+from tests.helpers import (
+    WorkerProcess,
+    add_enqueued,
+    counts_add_up,
+    ingest,
+    reads,
+    rss_bytes,
+    wait_until,
+)
 from worker.core.models import Envelope, InputKind, NotModified
 from worker.core.settings import Settings
 from worker.pipeline.process import process_batch
@@ -33,7 +41,7 @@ def test_feed_entries_become_records_one_outcome_each(store: Store, settings: Se
         ("in1#2", "created", None),
     ]
     assert counts_add_up(store)
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert (rejection.source, rejection.input_id) == ("local.xml", "in1#1")
     assert "entry 1" in rejection.detail
     assert not store.client.exists(store.keys.payload("in1#1"))
@@ -95,7 +103,7 @@ def test_run_feed_files_then_changed_entry_updates(
         ("updated", alpha_id),
         ("duplicate", lines[1]["id"]),
     ]
-    record = store.get(alpha_id)
+    record = reads(store).get(alpha_id)
     assert record is not None
     assert (record.version, record.text, record.kind) == (2, "First body, corrected.", "feed")
     events = [f[b"event"] for _, f in store.client.xrange(store.keys.record_events)]
@@ -120,7 +128,7 @@ def test_enqueue_feed_file_and_stdin_for_workers(
         ("stdin", "queued"),
     ]
     wait_until(lambda: store.stats()["records"] == 3, timeout=60, what="feed entries stored")
-    assert sorted(r.source for r in store.records()) == ["file.xml", "file.xml", "stdin"]
+    assert sorted(r.source for r in reads(store).records()) == ["file.xml", "file.xml", "stdin"]
     assert counts_add_up(store)
 
 

@@ -26,6 +26,7 @@ from tests.helpers import (
     counts_add_up,
     env_for,
     ingest,
+    reads,
     rss_bytes,
     wait_until,
 )
@@ -89,7 +90,7 @@ def test_fetch_then_not_modified_then_update(
 
     first = run_url(url, store, url_settings, "u1")
     assert [(o.input_id, o.outcome) for o in first] == [("u1#0", "created"), ("u1#1", "created")]
-    alpha = store.get(first[0].id or "")
+    alpha = reads(store).get(first[0].id or "")
     assert alpha is not None
     assert (alpha.source, alpha.url, alpha.feed_title) == (
         url,
@@ -110,7 +111,7 @@ def test_fetch_then_not_modified_then_update(
     feed.publish(rss(("a", "Alpha", "First, corrected."), ("b", "Beta", "Second.")))
     third = run_url(url, store, url_settings, "u3")
     assert [o.outcome for o in third] == ["updated", "duplicate"]
-    updated = store.get(first[0].id or "")
+    updated = reads(store).get(first[0].id or "")
     assert updated is not None
     assert (updated.version, updated.text) == (2, "First, corrected.")
     state = store.feeds.state(url)
@@ -139,7 +140,7 @@ def test_redirected_feed_keeps_its_url_and_resolves_links_at_the_end(
     server.route("/moved/feed")(Publisher(rss(("a", "Moved", "Body."))))
     url = server.url("/old")
     [outcome] = run_url(url, store, url_settings, "m1")
-    record = store.get(outcome.id or "")
+    record = reads(store).get(outcome.id or "")
     assert record is not None
     assert (record.source, record.url) == (url, server.url("/story/a"))
     assert store.feeds.state(url)["etag"] == '"v1"'
@@ -178,7 +179,7 @@ def test_a_failing_feed_is_one_rejection_and_a_failure(
     settings = url_settings.model_copy(update={"feed_max_bytes": 1000})
     [outcome] = run_url(url, store, settings, "f1")
     assert (outcome.input_id, outcome.outcome, outcome.reason) == ("f1", "rejected", reason)
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert (rejection.source, rejection.kind) == (url, InputKind.FEED_URL)
     state = store.feeds.state(url)
     assert (state["failures"], state["last_status"], state["etag"]) == (1, reason, None)
@@ -255,7 +256,7 @@ def test_ingest_run_feed_url_end_to_end(redis_url: str, server: FeedServer, stor
     feed.publish(rss(("a", "Alpha", "Changed."), ("b", "Beta", "Second.")))
     lines = run()
     assert [x["outcome"] for x in lines] == ["updated", "duplicate"]
-    record = store.get(str(lines[0]["id"]))
+    record = reads(store).get(str(lines[0]["id"]))
     assert record is not None
     assert record.version == 2
     assert counts_add_up(store)
@@ -294,7 +295,7 @@ def test_beat_polls_subscribed_feeds(
         os.killpg(beat.pid, signal.SIGTERM)
         beat.wait(30)
         worker.stop()
-    [record] = store.records()
+    [record] = reads(store).records()
     assert (record.title, record.source) == ("Polled", url)
     assert server.paths == ["/feed"]
     state = store.feeds.state(url)
@@ -311,6 +312,6 @@ def test_an_unreadable_feeds_file_fails_the_fetch_naming_it(
     settings = url_settings.model_copy(update={"feeds_file": tmp_path / "feeds.toml"})
     [outcome] = run_url(server.url(), Store(store.client, settings), settings, "bad-config")
     assert outcome.reason == "feed.bad_config"
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert "feeds.toml" in rejection.detail
     assert server.seen == []

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import add_enqueued, ingest, rss_bytes
+from tests.helpers import add_enqueued, ingest, reads, rss_bytes
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
+from worker.pipeline.feedplan import HostRules
 from worker.pipeline.fulltext import FullText, page_reason, with_page
 from worker.pipeline.process import process_batch
-from worker.pipeline.subscriptions import HostRules
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 from worker.text.normalise import content_hash
@@ -76,7 +76,7 @@ def feeds_file(tmp_path: Path, url: str, full_text: bool) -> Path:
 
 def by_guid(store: Store) -> dict[str, Record]:
     """Records by the last part of their guid (feedparser resolves guids against the feed URL)."""
-    return {(r.guid or "").rsplit("/", 1)[-1]: r for r in store.records()}
+    return {(r.guid or "").rsplit("/", 1)[-1]: r for r in reads(store).records()}
 
 
 def test_short_entries_get_the_page_text_through_a_worker(
@@ -149,7 +149,7 @@ def test_per_feed_switch_overrides_the_global_setting(
         update={**allowed, "full_text": True, "feeds_file": feeds_file(tmp_path, url, False)}
     )
     run_feed(store, off, url, "off")
-    [record] = store.records()
+    [record] = reads(store).records()
     assert (record.content_source, record.text) == ("feed", SUMMARY)
     assert server.paths == ["/feed"]
 

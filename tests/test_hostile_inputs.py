@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import counts_add_up, ingest, rss_bytes, seed_bytes
+from tests.helpers import counts_add_up, ingest, reads, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Record
 from worker.storage.store import Store
 from worker.text.changes import paragraph_hashes
@@ -96,7 +96,7 @@ def test_controls_from_a_feed_are_stripped_before_storing(store: Store, tmp_path
     run = ingest("run", "--json", "--feed", str(feed), url=store.settings.redis_url)
     assert run.returncode == 0, run.stderr
     (line,) = [json.loads(x) for x in run.stdout.splitlines()]
-    record = store.get(line["id"])
+    record = reads(store).get(line["id"])
     assert record is not None
     assert record.model_dump(exclude={"published", "ingested_at", "id", "content_hash"}) == {
         "kind": "feed",

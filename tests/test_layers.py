@@ -127,3 +127,60 @@ def redis_imports(path: Path) -> bool:
 def test_only_storage_talks_to_redis() -> None:
     outside = [m for m, path in modules() if redis_imports(path) and layer(m)[0] != "storage"]
     assert outside == [], "redis-py imported outside worker/storage/"
+
+
+def top_names(path: Path) -> set[str]:
+    """The top-level package of every module ``path`` imports, at any depth of its code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add((node.module or "").split(".")[0])
+    return found
+
+
+def test_core_imports_no_celery() -> None:
+    inside = [
+        m
+        for m, path in modules()
+        if layer(m)[0] == "core" and {"celery", "kombu"} & top_names(path)
+    ]
+    assert inside == [], "Celery's wiring belongs in queue/ or runtime/, not core/"
+
+
+def test_every_exception_class_is_defined_in_core_errors() -> None:
+    errors = PACKAGE / "core" / "errors.py"
+    tree = ast.parse(errors.read_text())
+    known = {n.name for n in tree.body if isinstance(n, ast.ClassDef)} | {"Exception", "ValueError"}
+    stray = []
+    for module, path in modules():
+        if path == errors:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+                if bases & known or any(b.endswith(("Error", "Exception")) for b in bases):
+                    stray.append(f"{module}.{node.name}")
+    assert stray == [], "exceptions belong in worker/core/errors.py (its docstring says so)"
+
+
+# The storage readers: above the `read` layer they are reached only through IngestClient.
+READERS = {
+    "worker.storage.reader",
+    "worker.storage.read_records",
+    "worker.storage.read_rejections",
+    "worker.storage.read_streams",
+    "worker.storage.scores",
+}
+EXAMPLES = PACKAGE.parent / "examples"
+
+
+def test_the_cli_the_api_and_the_examples_read_through_the_client() -> None:
+    above = {m: GRAPH[m] for m in GRAPH if layer(m)[0] in ("api", "cli")}
+    above |= {f"examples.{p.stem}": imported("examples", p) for p in EXAMPLES.glob("*.py")}
+    direct = sorted(f"{m} imports {t}" for m, targets in above.items() for t in targets & READERS)
+    assert direct == [], "read through worker.read.client.IngestClient"
+    assert all("worker.read.client" in above[f"examples.{p.stem}"] for p in EXAMPLES.glob("*.py"))

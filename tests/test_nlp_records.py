@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.helpers import add_enqueued, ingest, rss_bytes, seed_bytes
+from tests.helpers import add_enqueued, ingest, reads, rss_bytes, seed_bytes
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.pipeline.enrich import enrich
+from worker.storage import recordform
 from worker.storage.retention import prune
 from worker.storage.store import Store
 from worker.text import bandspec
@@ -97,7 +98,7 @@ def seed_message(title: str, paras: list[str], day: str = "2024-03-05") -> dict[
 def run(store: Store, settings: Settings, *messages: dict[str, str]) -> list[Record]:
     add_enqueued(store, len(messages))
     outcomes = pipeline.process_batch(list(messages), store, settings)
-    records = [store.get(o.id or "") for o in outcomes]
+    records = [reads(store).get(o.id or "") for o in outcomes]
     assert all(r is not None for r in records), outcomes
     return [r for r in records if r is not None]
 
@@ -147,15 +148,15 @@ def test_near_duplicates_join_the_earliest_cluster(store: Store, settings: Setti
     assert other.cluster == other.id
     clustered = {e["id"]: e["clustered"] for e in events(store)}
     assert clustered == {original.id: "", copy.id: original.id, other.id: ""}
-    assert {r.id for r in store.records(cluster=original.id)} == {original.id, copy.id}
-    assert [r.id for r in store.records(cluster=other.id)] == [other.id]
+    assert {r.id for r in reads(store).records(cluster=original.id)} == {original.id, copy.id}
+    assert [r.id for r in reads(store).records(cluster=other.id)] == [other.id]
     # A record alone in its cluster costs no set; the listing finds it all the same.
     assert not store.client.exists(store.keys.cluster(other.id))
     assert store.client.zcard(store.keys.cluster(original.id)) == 2
-    assert list(store.records(cluster=other.id, source="Original.txt")) == []
-    assert list(store.records(cluster=other.id, since="2999-01-01")) == []
-    assert list(store.records(cluster=copy.id)) == []  # a member is not a cluster
-    assert list(store.records(cluster=original.id, source="Unrelated.txt")) == []
+    assert list(reads(store).records(cluster=other.id, source="Original.txt")) == []
+    assert list(reads(store).records(cluster=other.id, since="2999-01-01")) == []
+    assert list(reads(store).records(cluster=copy.id)) == []  # a member is not a cluster
+    assert list(reads(store).records(cluster=original.id, source="Unrelated.txt")) == []
     # A later copy of the copy joins the same (earliest) cluster.
     [third] = run(store, settings, seed_message("Third copy", story[:3] + story[4:7]))
     assert third.cluster == original.id
@@ -226,8 +227,8 @@ def test_update_keeps_cluster_and_says_which_paragraphs_changed(
     assert updated.paragraph_hashes == paragraph_hashes(edited)
 
 
-def test_change_set_of_a_record_stored_before_version_2(store: Store, settings: Settings) -> None:
-    """An old record has no paragraph hashes and no cluster: both are worked out."""
+def test_change_set_of_a_record_without_hashes(store: Store, settings: Settings) -> None:
+    """A record stored without paragraph hashes or cluster: both are worked out."""
     old_paras, new_paras = ["One old paragraph.", "Two."], ["One old paragraph.", "Three."]
     record = Record(
         id="seed-old",
@@ -242,9 +243,10 @@ def test_change_set_of_a_record_stored_before_version_2(store: Store, settings: 
         ingested_at=datetime.now(UTC),
         version=1,
     )
-    # As version 1 stored it: one JSON object, text and paragraphs, no version 2 field.
-    version_1 = record.model_dump(mode="json", exclude_none=True)
-    store.client.set(store.keys.record(record.id), orjson.dumps(version_1))
+    # Stored as the store stores it, but with neither paragraph_hashes nor cluster.
+    meta = record.model_dump(mode="json", exclude={"paragraphs", "text"}, exclude_none=True)
+    stored = recordform.stored(orjson.dumps(meta), recordform.pack(old_paras))
+    store.client.set(store.keys.record(record.id), stored)
     text = "\n\n".join(new_paras)
     new = record.model_copy(
         update={"paragraphs": new_paras, "text": text, "content_hash": content_hash("Old", text)}
@@ -252,7 +254,7 @@ def test_change_set_of_a_record_stored_before_version_2(store: Store, settings: 
     [outcome] = store.commit([enrich(Accepted("old-2", new), settings)])  # type: ignore[list-item]
     assert outcome.outcome == "updated"
     assert events(store)[-1]["paragraphs_changed"] == "1"
-    assert store.get(record.id).cluster == record.id  # type: ignore[union-attr]
+    assert reads(store).get(record.id).cluster == record.id  # type: ignore[union-attr]
 
 
 def test_concurrent_updates_get_exact_change_sets(store: Store, settings: Settings) -> None:
@@ -355,7 +357,7 @@ def test_concurrent_writers_agree_on_one_cluster(
         t.start()
     for t in threads:
         t.join()
-    records = list(store.records())
+    records = list(reads(store).records())
     assert len(records) == len(copies)
     first_id = events(store)[0]["id"]
     assert {r.cluster for r in records} == {first_id}

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.queue.pacing import Pacer
-from worker.storage.broker import BrokerQueues
+from worker.storage.brokerqueues import BrokerQueues
 from worker.storage.store import Store
 
 

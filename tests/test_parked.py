@@ -14,7 +14,8 @@ from worker.core.settings import Settings
 from worker.pipeline import parked
 from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
-from worker.queue.producer import InputRef, publish
+from worker.queue.inputs import InputRef
+from worker.queue.producer import publish
 from worker.storage.ledger import MESSAGES
 from worker.storage.store import Store
 
@@ -107,7 +108,7 @@ def test_bytes_of_a_batch_the_broker_never_took_are_dropped(
 ) -> None:
     from worker.queue import producer
 
-    monkeypatch.setattr(producer, "RETRY_POLICY", {"max_retries": 0})
+    monkeypatch.setattr(producer, "RETRY_POLICY", producer.RetryPolicy(max_retries=0))
     (tmp_path / "a.txt").write_bytes(seed_bytes("Never sent", "Text."))
     no_broker = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     refs = [InputRef("a.txt", InputKind.SEED, tmp_path / "a.txt")]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, counts_add_up, ingest, rss_bytes, wait_until
+from tests.helpers import WorkerProcess, counts_add_up, ingest, reads, rss_bytes, wait_until
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.settings import Settings
 from worker.storage.store import Store
@@ -122,4 +122,4 @@ def test_retry_after_holds_back_every_feed_on_the_host(
     finally:
         worker.stop()
     assert recorder.starts["/other"] - asked >= 2.0  # the host's 3 s, less the 429's own time
-    assert [r.reason for r in store.rejections()] == ["feed.http_429"]
+    assert [r.reason for r in reads(store).rejections()] == ["feed.http_429"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from worker.queue.producer import EnqueueReport, expand
+from worker.queue.inputs import EnqueueReport, expand
+from worker.queue.producer import RETRY_POLICY, RetryPolicy
 
 
 def test_folder_walk_order_hidden_names_and_special_files(tmp_path: Path) -> None:
@@ -24,3 +25,14 @@ def test_folder_walk_order_hidden_names_and_special_files(tmp_path: Path) -> Non
     assert [r.source for r in refs][:2] == ["a.txt", "b.txt"]
     skipped = sorted(Path(p).name for p, _ in report.skipped)
     assert skipped == ["dirlink", "pipe"]  # never followed (no cycles), and said so
+
+
+def test_retry_policy_waits_grow_by_step_up_to_the_cap() -> None:
+    assert list(RetryPolicy(4, 0.5, 1.0, 2.0).waits()) == [0.5, 1.5, 2.0, 2.0]
+    assert list(RetryPolicy(max_retries=0).waits()) == []
+    assert RETRY_POLICY.for_kombu() == {
+        "max_retries": 5,
+        "interval_start": 0.5,
+        "interval_step": 1.0,
+        "interval_max": 4.0,
+    }

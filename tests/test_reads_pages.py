@@ -1,10 +1,10 @@
-"""Reads the HTTP API adds to RecordReader: an input's outcomes and keyset pages."""
+"""Reads the HTTP API adds to IngestClient: an input's outcomes and keyset pages."""
 
 from __future__ import annotations
 
 import uuid
 
-from tests.helpers import rss_bytes, seed_bytes
+from tests.helpers import reads, rss_bytes, seed_bytes
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -26,24 +26,24 @@ def test_outcomes_of_a_seed_a_feed_a_one_entry_feed_and_a_failed_feed(
     single = message(InputKind.FEED, rss_bytes(("s1", "Alone", "Body")))
     broken = message(InputKind.FEED, b"not a feed at all")
     unknown = uuid.uuid4().hex
-    assert store.reader.outcomes(seed["input_id"]) is None  # type: ignore[arg-type]
+    assert reads(store).outcomes(seed["input_id"]) is None  # type: ignore[arg-type]
     pipeline.process_batch([seed, feed, single, broken], store, settings)
 
-    [one] = store.reader.outcomes(seed["input_id"]) or []  # type: ignore[arg-type]
+    [one] = reads(store).outcomes(seed["input_id"]) or []  # type: ignore[arg-type]
     assert (one.outcome, one.input_id) == ("created", seed["input_id"])
-    entries = store.reader.outcomes(feed["input_id"]) or []  # type: ignore[arg-type]
+    entries = reads(store).outcomes(feed["input_id"]) or []  # type: ignore[arg-type]
     assert [o.outcome for o in entries] == ["created", "rejected", "created"]
     assert [o.input_id for o in entries] == [f"{feed['input_id']}#{n}" for n in range(3)]
     assert entries[1].reason == "entry.no_title"
-    [alone] = store.reader.outcomes(single["input_id"]) or []  # type: ignore[arg-type]
+    [alone] = reads(store).outcomes(single["input_id"]) or []  # type: ignore[arg-type]
     assert (alone.outcome, alone.input_id) == ("created", f"{single['input_id']}#0")
-    [failed] = store.reader.outcomes(broken["input_id"]) or []  # type: ignore[arg-type]
+    [failed] = reads(store).outcomes(broken["input_id"]) or []  # type: ignore[arg-type]
     assert (failed.outcome, failed.reason) == ("rejected", "feed.not_a_feed")
-    assert store.reader.outcomes(unknown) is None
+    assert reads(store).outcomes(unknown) is None
 
     # An entry whose outcome is not stored yet: the feed has no complete answer.
     store.client.delete(store.keys.outcome(f"{feed['input_id']}#2"))
-    assert store.reader.outcomes(feed["input_id"]) is None  # type: ignore[arg-type]
+    assert reads(store).outcomes(feed["input_id"]) is None  # type: ignore[arg-type]
 
 
 def test_pages_resume_inside_a_run_of_equal_scores(store: Store, settings: Settings) -> None:
@@ -56,28 +56,28 @@ def test_pages_resume_inside_a_run_of_equal_scores(store: Store, settings: Setti
     for limit in (1, 2, 3, 4, 9, 10):
         pages, after = [], None
         while True:
-            page, after = store.reader.record_page(limit=limit, after=after)
+            page, after = reads(store).record_page(limit=limit, after=after)
             pages.append(page)
             if after is None:
                 break
         assert all(len(p) <= limit for p in pages)
-        assert [r.id for p in pages for r in p] == [r.id for r in store.records(limit=None)]
-    page, after = store.reader.record_page(source="1.txt", limit=2)
-    rest, end = store.reader.record_page(source="1.txt", limit=10, after=after)
-    assert [r.id for r in page + rest] == [r.id for r in store.records(source="1.txt")]
+        assert [r.id for p in pages for r in p] == [r.id for r in reads(store).records(limit=None)]
+    page, after = reads(store).record_page(source="1.txt", limit=2)
+    rest, end = reads(store).record_page(source="1.txt", limit=10, after=after)
+    assert [r.id for r in page + rest] == [r.id for r in reads(store).records(source="1.txt")]
     assert end is None
-    assert store.reader.record_page(kind="feed")[0] == []
+    assert reads(store).record_page(kind="feed")[0] == []
 
 
 def test_rejection_pages_filter_by_reason_and_source(store: Store, settings: Settings) -> None:
     bad = [message(InputKind.SEED, b"no header\n\nbody\n", source=f"{n}.txt") for n in range(5)]
     bad.append(message(InputKind.SEED, b"", source="empty.txt"))
     pipeline.process_batch(bad, store, settings)
-    page, after = store.reader.rejection_page(reason="seed.no_header", limit=3)
-    rest, end = store.reader.rejection_page(reason="seed.no_header", limit=3, after=after)
+    page, after = reads(store).rejection_page(reason="seed.no_header", limit=3)
+    rest, end = reads(store).rejection_page(reason="seed.no_header", limit=3, after=after)
     assert len(page) == 3
     assert len(rest) == 2
     assert end is None
     assert {r.reason for r in page + rest} == {"seed.no_header"}
-    [empty], _ = store.reader.rejection_page(source="empty.txt")
+    [empty], _ = reads(store).rejection_page(source="empty.txt")
     assert empty.reason == "seed.empty"

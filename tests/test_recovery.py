@@ -18,7 +18,7 @@ import redis
 from worker.core.errors import ConfigError
 from worker.queue import kombu_patch
 from worker.queue.kombu_patch import ORIGINAL, channel_gone, install
-from worker.storage.broker import UNACKED
+from worker.storage.brokerqueues import UNACKED
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from tests.helpers import ingest, seed_bytes
+from tests.helpers import ingest, reads, seed_bytes
 from tests.test_consumer import make_records
 from tests.test_store import message
 from worker.core.settings import Settings
@@ -63,16 +63,16 @@ def test_record_retention_deletes_old_records_and_their_index_entries(
     [gone, also_gone, recent] = [o.id for o in pipeline.process_batch(batch, store, kept)]
     report = prune(store, now=datetime(2024, 3, 10, tzinfo=UTC))
     assert report.records == 2
-    assert store.get(gone or "") is None
-    assert store.get(also_gone or "") is None
-    assert [r.id for r in store.reader.records()] == [recent]
-    assert [r.id for r in store.reader.records(source="mixed.txt")] == [recent]
+    assert reads(store).get(gone or "") is None
+    assert reads(store).get(also_gone or "") is None
+    assert [r.id for r in reads(store).records()] == [recent]
+    assert [r.id for r in reads(store).records(source="mixed.txt")] == [recent]
     assert store.client.smembers(store.keys.sources) == {b"mixed.txt"}
     assert store.client.hlen(store.keys.by_content_hash) == 1
     assert store.stats()["pruned"] == 2
     [again] = pipeline.process_batch([message(old, source="old.txt")], store, kept)
     assert again.outcome.value == "created"  # pruned content comes back as a new record
-    assert store.get(again.id or "").version == 1  # type: ignore[union-attr]
+    assert reads(store).get(again.id or "").version == 1  # type: ignore[union-attr]
 
 
 def test_prune_command_reports_json(settings: Settings, store: Store, redis_url: str) -> None:

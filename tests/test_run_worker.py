@@ -14,7 +14,8 @@ from worker.core.errors import RunInterrupted
 from worker.core.settings import Settings
 from worker.core.signals import interrupting
 from worker.queue.app import make_app
-from worker.queue.producer import InputRef, publish
+from worker.queue.inputs import InputRef
+from worker.queue.producer import publish
 from worker.runtime.run import Collector, LocalWorker, new_run_id, worker_options
 from worker.storage.store import Store
 

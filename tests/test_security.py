@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WorkerProcess, ingest, raw_message, seed_bytes, wait_until
+from tests.helpers import WorkerProcess, ingest, raw_message, reads, seed_bytes, wait_until
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 
@@ -45,7 +45,7 @@ def test_pickle_payload_in_the_queue_is_refused_and_never_executed(
     assert not marker.exists()  # ...and the worker never unpickled it
     assert worker_proc.alive()
     log = worker_proc.output()
-    refused = list(store.rejections(reason="input.malformed_message"))
+    refused = list(reads(store).rejections(reason="input.malformed_message"))
     assert len(refused) == 2, log[-3000:]
     assert all("only application/json is accepted" in r.detail for r in refused)
     assert store.client.llen("ingest") == 0  # refused for good, not redelivered in a loop

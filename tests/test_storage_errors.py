@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import reads
 from worker.core.errors import StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
 from worker.pipeline import process
-from worker.pipeline.feeds import FeedFetcher
+from worker.pipeline.feedentries import FeedFetcher
 from worker.runtime.embedded import free_port
 from worker.storage.connection import connect
 from worker.storage.store import Store
@@ -42,12 +43,12 @@ def test_a_batch_during_an_outage_raises_a_transient_error(gone: Store) -> None:
     "call",
     [
         lambda s: s.stats(),
-        lambda s: s.get("seed-x"),
-        lambda s: list(s.records()),
+        lambda s: reads(s).get("seed-x"),
+        lambda s: list(reads(s).records()),
         lambda s: s.feeds.state("https://a.example/"),
         lambda s: s.ledger.pending(0),
         lambda s: s.replies.take("run", 0),
-        lambda s: s.reader.groups(),
+        lambda s: reads(s).groups(),
     ],
 )
 def test_every_concern_maps_redis_faults(gone: Store, call: object) -> None:

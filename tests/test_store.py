@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from tests.helpers import seed_bytes
+from tests.helpers import reads, seed_bytes
 from worker.core.models import Envelope, InputKind, OutcomeKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -51,7 +51,7 @@ def test_created_then_duplicate(store: Store, settings: Settings) -> None:
 def test_record_round_trips_with_store_fields(store: Store, settings: Settings) -> None:
     [o] = pipeline.process_batch([message(seed_bytes("Title", "One two three."))], store, settings)
     assert o.id is not None
-    rec = store.get(o.id)
+    rec = reads(store).get(o.id)
     assert rec is not None
     assert rec.version == 1
     assert rec.word_count == 3
@@ -82,7 +82,7 @@ def test_rejection_is_stored_once_with_payload(store: Store, settings: Settings)
     pipeline.process_batch([msg], store, settings)
     assert o.outcome is OutcomeKind.REJECTED
     assert o.reason == "seed.no_header"
-    [rej] = store.rejections()
+    [rej] = reads(store).rejections()
     assert rej.reason == "seed.no_header"
     assert rej.source == "a.txt"
     payload = Envelope.model_validate_json(store.client.get(store.keys.payload("bad-1")))
@@ -154,20 +154,21 @@ def titles(records: object) -> list[str]:
 
 
 def test_records_newest_first(dated: Store) -> None:
-    assert titles(dated.records()) == [f"Day {d}" for d in range(10, 0, -1)]
+    assert titles(reads(dated).records()) == [f"Day {d}" for d in range(10, 0, -1)]
 
 
 def test_records_filters(dated: Store) -> None:
     since = datetime(2024, 1, 3, tzinfo=UTC)
     until = datetime(2024, 1, 6, 23, 59, tzinfo=UTC)
-    assert titles(dated.records(since=since, until=until)) == ["Day 6", "Day 5", "Day 4", "Day 3"]
-    assert titles(dated.records(source="even.txt", limit=2)) == ["Day 10", "Day 8"]
-    assert titles(dated.records(source="nope.txt")) == []
+    reader = reads(dated)
+    assert titles(reader.records(since=since, until=until)) == ["Day 6", "Day 5", "Day 4", "Day 3"]
+    assert titles(reader.records(source="even.txt", limit=2)) == ["Day 10", "Day 8"]
+    assert titles(reader.records(source="nope.txt")) == []
 
 
 def test_records_paging_reads_everything(dated: Store) -> None:
-    assert len(list(dated.records(limit=None, page=3))) == 10
-    assert len(list(dated.records(limit=7, page=3))) == 7
+    assert len(list(reads(dated).records(limit=None, page=3))) == 10
+    assert len(list(reads(dated).records(limit=7, page=3))) == 7
 
 
 def test_scripts_splice_their_includes() -> None:

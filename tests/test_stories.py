@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest
+from tests.helpers import ingest, reads
 from tests.sources.feedserver import FeedServer
 from worker.core.settings import Settings
 from worker.storage.retention import prune, trim_tombstones
@@ -57,7 +57,7 @@ def test_the_same_story_from_two_feeds_is_one_record_that_knows_both(
     [second] = run(redis_url, server.url("/b"))
     assert (first["outcome"], second["outcome"]) == ("created", "duplicate")
     assert (second["id"], second["reason"]) == (first["id"], "record.same_content")
-    record = store.get(first["id"])
+    record = reads(store).get(first["id"])
     assert record is not None
     assert [(s.source, s.url) for s in record.seen_in or []] == [
         (server.url("/a"), "https://news.example/a-1"),
@@ -66,7 +66,7 @@ def test_the_same_story_from_two_feeds_is_one_record_that_knows_both(
     assert store.stats()["records"] == 1
     [again] = run(redis_url, server.url("/b"))  # seen again: no third entry
     assert again["outcome"] == "duplicate"
-    assert len(store.get(first["id"]).seen_in or []) == 2  # type: ignore[union-attr]
+    assert len(reads(store).get(first["id"]).seen_in or []) == 2  # type: ignore[union-attr]
     shown = ingest("records", "show", first["id"], url=redis_url, COLUMNS="200")
     assert f"seen in: {server.url('/b')} https://news.example/b-9" in shown.stdout
 
@@ -77,7 +77,7 @@ def test_a_pruned_entry_stays_deleted_and_consumers_hear_of_it(
     [created] = run(redis_url, server.url("/a"))
     pruned = ingest("prune", "--json", url=redis_url, INGEST_RECORD_RETENTION_DAYS="30")
     assert json.loads(pruned.stdout)["records"] == 1
-    assert store.get(created["id"]) is None
+    assert reads(store).get(created["id"]) is None
     tail = ingest("records", "tail", "--limit", "2", "--json", url=redis_url)
     events = [json.loads(line) for line in tail.stdout.splitlines()]
     assert [(e["event"], e["id"]) for e in events] == [
@@ -89,7 +89,7 @@ def test_a_pruned_entry_stays_deleted_and_consumers_hear_of_it(
     outcomes = run(redis_url, server.url("/a"), server.url("/b"))
     assert [(o["outcome"], o["reason"]) for o in outcomes] == [("duplicate", "record.deleted")] * 2
     assert store.stats()["records"] == 1  # the one created before the prune
-    assert list(store.records()) == []
+    assert list(reads(store).records()) == []
 
 
 def test_tombstones_expire_and_stay_bounded(store: Store, settings: Settings) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from tests.audit import audit
 from tests.corpus import enqueue_folder
-from tests.helpers import WorkerProcess, counts_add_up, seed_bytes, wait_until
+from tests.helpers import WorkerProcess, counts_add_up, reads, seed_bytes, wait_until
 from tests.test_faults import docs_folder
 from worker.core.errors import ConfigError
 from worker.core.settings import load_settings
@@ -58,7 +58,7 @@ def test_a_stuck_input_is_a_timeout_and_its_neighbours_are_stored(
     assert (result.lost, result.duplicated) == (0, 0), result.summary()
     assert store.stats()["records"] == 3
     assert store.rejection_reasons() == {"worker.timeout": 1}
-    [rejection] = store.rejections()
+    [rejection] = reads(store).rejections()
     assert rejection.source == "b-stuck.txt"
     assert "INGEST_TASK_SOFT_TIME_LIMIT" in rejection.detail
     assert len((poison / "stuck").read_text().split()) == 1  # tried once, not redelivered

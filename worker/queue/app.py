@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.core.logs import install_celery_hooks
 from worker.core.protocol import TASK_POLL_FEEDS, is_amqp, is_redis_url
 from worker.core.settings import Settings
 from worker.queue import tasks
 from worker.queue.base import IngestApp
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+from worker.queue.tasklogs import install_celery_hooks
 
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "task_default_routing_key": settings.queue,
         "worker_prefetch_multiplier": 1,
         # Checks every message before Celery unpacks it (worker.queue.malformed).
-        "worker_consumer": "worker.queue.consumer:IngestConsumer",
+        "worker_consumer": "worker.queue.intake:IngestConsumer",
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": True,

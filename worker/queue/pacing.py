@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from worker.core.errors import StoreUnavailable
 from worker.core.settings import Settings
-from worker.storage.broker import BrokerQueues
+from worker.storage.brokerqueues import BrokerQueues
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from worker.core.errors import IngestError
 from worker.core.settings import Settings, mask_url
 from worker.queue.app import make_app
-from worker.queue.broker import broker_problem
+from worker.queue.brokerprobe import broker_problem
 from worker.runtime.embedded import running_url
 from worker.storage.store import Store
 

@@ -1,11 +1,15 @@
 """Redis connections and the one place where redis-py's exceptions become ours.
 
 Like httpx's ``map_exceptions``: every storage call runs inside :func:`map_errors` (or
-under the :func:`guarded` / :func:`guarded_iter` decorators), so a connection fault,
-timeout, a Redis still loading its data, a full (``maxmemory``) or read-only
-(failed-over) Redis surfaces as :class:`~worker.core.errors.StoreUnavailable`, a
-transient error that callers wait on or retry. Nothing outside ``worker.storage``
-imports redis-py.
+under the :func:`guarded` / :func:`guarded_iter` decorators), and :data:`ERRORS` maps each
+redis-py error to one of :mod:`worker.core.errors`, most specific first: a full Redis is
+:class:`~worker.core.errors.StoreFull`; a refused password, a database number out of range
+or a server that is not a Redis is :class:`~worker.core.errors.StoreMisconfigured` (one
+line naming ``INGEST_REDIS_URL``); a connection fault, timeout, a Redis still loading or
+read-only (failed over) is :class:`~worker.core.errors.StoreUnavailable`, transient; any
+other refusal (a key of another type, a script's error) is
+:class:`~worker.core.errors.StoreError`. Nothing outside ``worker.storage`` imports
+redis-py.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 
-from worker.core.errors import StoreFull, StoreUnavailable
+from worker.core.errors import (
+    IngestError,
+    StoreContention,
+    StoreError,
+    StoreFull,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from worker.core.protocol import is_redis_url
 
 P = ParamSpec("P")
@@ -35,6 +46,55 @@ FULL = (
     "the store is full (Redis maxmemory reached): nothing more was written; free memory "
     "(`ingest prune`, workers catching up) or raise maxmemory, then enqueue the rest"
 )
+SETTING = "INGEST_REDIS_URL"
+
+
+def _misconfigured(what: str) -> Callable[[Exception], IngestError]:
+    return lambda e: StoreMisconfigured(f"{SETTING}: {what} (Redis said: {e})")
+
+
+# (redis-py error class(es), text its message holds ("" any), our error): the first match
+# wins, so the most specific come first; redis.RedisError last catches the rest.
+ERRORS: tuple[
+    tuple[type[Exception] | tuple[type[Exception], ...], str, Callable[[Exception], IngestError]],
+    ...,
+] = (
+    (redis.exceptions.OutOfMemoryError, "", lambda e: StoreFull(FULL)),
+    (
+        redis.exceptions.AuthenticationError,
+        "",
+        _misconfigured("the store refused the login: check the password (and user) in the URL"),
+    ),
+    (
+        redis.ResponseError,
+        "DB index is out of range",
+        _misconfigured("this Redis has no such database number: use a lower /N in the URL"),
+    ),
+    (
+        redis.exceptions.InvalidResponse,
+        "",
+        _misconfigured("the server at that host and port does not speak the Redis protocol"),
+    ),
+    (redis.WatchError, "", lambda e: StoreContention(f"a watched key changed: {e}")),
+    (TRANSIENT, "", lambda e: StoreUnavailable(f"redis unavailable: {e}")),
+    (
+        redis.ResponseError,
+        "WRONGTYPE",
+        lambda e: StoreError(
+            f"a key under the namespace holds another type than this worker writes ({e}): "
+            "does another program use the same INGEST_NAMESPACE?"
+        ),
+    ),
+    (redis.RedisError, "", lambda e: StoreError(f"the store refused a command: {e}")),
+)
+
+
+def mapped(error: Exception) -> IngestError:
+    """Our error for a redis-py error (see :data:`ERRORS`)."""
+    for kinds, text, make in ERRORS:
+        if isinstance(error, kinds) and text in str(error):
+            return make(error)
+    return StoreError(f"the store refused a command: {error}")
 
 
 def connect(url: str) -> redis.Redis:
@@ -58,13 +118,11 @@ def connect(url: str) -> redis.Redis:
 
 @contextlib.contextmanager
 def map_errors() -> Iterator[None]:
-    """Turn Redis's transient faults into StoreUnavailable for the time of the block."""
+    """Turn redis-py's errors into ours (:data:`ERRORS`) for the time of the block."""
     try:
         yield
-    except redis.exceptions.OutOfMemoryError as e:
-        raise StoreFull(FULL) from e
-    except TRANSIENT as e:
-        raise StoreUnavailable(f"redis unavailable: {e}") from e
+    except redis.RedisError as e:
+        raise mapped(e) from e
 
 
 def guarded(func: Callable[P, T]) -> Callable[P, T]:
@@ -99,15 +157,22 @@ def as_strs(values: Any) -> list[str]:
 
 
 def wait_ready(client: redis.Redis, timeout: float = 30.0) -> None:
-    """Block until Redis answers PING, or raise StoreUnavailable."""
+    """Block until Redis answers PING, or raise StoreUnavailable.
+
+    A store that waiting cannot fix (misconfigured, refusing commands) raises at once.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             client.ping()
             return
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as e:
+        except redis.RedisError as e:
+            error = mapped(e)
+            waiting_helps = not isinstance(error, StoreMisconfigured | StoreFull)
+            if not (waiting_helps and isinstance(error, StoreUnavailable)):
+                raise error from e
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"redis unavailable: {e}") from e
+                raise error from e
             time.sleep(0.2)
 
 

@@ -10,7 +10,7 @@ first), else as RSS/Atom: both give the same record fields. A subscribed feed's
 ``keep``/``block`` rules turn each entry they drop into an ``entry.filtered`` rejection
 whose detail names the rule; nothing is dropped silently.
 
-Fetching a URL applies its subscription's options (:func:`worker.pipeline.subscriptions.
+Fetching a URL applies its subscription's options (:func:`worker.pipeline.feedplan.
 plan_for`) and per-host politeness (:mod:`worker.pipeline.politeness`).
 
 A feed that fails as a whole (not a feed, too large, fetch failed) is one rejection with
@@ -35,8 +35,9 @@ from worker.core.models import (
     Rejection,
 )
 from worker.core.settings import Settings
+from worker.pipeline.feedplan import FeedPlan, plan_for
+from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
-from worker.pipeline.subscriptions import FeedPlan, plan_for
 from worker.sources.fetch import FetchResult, fetch_feed
 from worker.storage.store import Store
 from worker.text.feedparse import ParsedFeed, parse_feed
@@ -154,7 +155,11 @@ class FeedFetcher:
         if not unconditional:
             etag, last_modified = self.store.feeds.validators(url)
         return fetch_feed(
-            url, self.settings, etag=etag, last_modified=last_modified, options=plan.options
+            url,
+            fetch_limits(self.settings),
+            etag=etag,
+            last_modified=last_modified,
+            options=plan.options,
         )
 
     def settle(self) -> None:

@@ -1,7 +1,7 @@
 """The feeds file on disk: read, parse, and look a subscription up by URL.
 
 ``INGEST_FEEDS_FILE`` (default ``config/feeds.toml``) holds ``[defaults]`` and one
-``[[feed]]`` table per subscription; :mod:`worker.text.subscriptions` checks its
+``[[feed]]`` table per subscription; :mod:`worker.text.feedsfile` checks its
 content and docs/feeds.md documents every key. The file is read afresh whenever it
 changed (its modification time and size), so beat and the workers follow edits without a
 restart, and a worker fetching a feed by hand applies the same options as a poll.
@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from worker.core.errors import ConfigError, FeedFetchError, Reason
+from worker.core.errors import ConfigError, FeedFetchError, MissingSecret, Reason
 from worker.core.settings import Settings
 from worker.sources.fetch import RequestOptions
-from worker.text.filters import Rules, compile_rules
-from worker.text.opml import OpmlFeed
-from worker.text.subscriptions import (
+from worker.text.feedsfile import (
     Defaults,
     FeedsConfig,
-    MissingSecret,
     Subscription,
     parse_feeds,
     to_toml,
 )
+from worker.text.filters import Rules, compile_rules
+from worker.text.opml import OpmlFeed
 
 EMPTY = FeedsConfig(Defaults(), [])
 _cache: dict[tuple[Path, int], tuple[tuple[int, int], FeedsConfig]] = {}
@@ -62,11 +61,6 @@ def _read(path: Path, default_interval: int) -> FeedsConfig:
 def settings_feeds(settings: Settings) -> FeedsConfig:
     """The feeds file the settings name (``INGEST_FEEDS_FILE``)."""
     return load_feeds(settings.feeds_file, settings.feed_interval)
-
-
-def subscription_for(settings: Settings, url: str) -> Subscription | None:
-    """The subscription whose URL is ``url``, if the feeds file has one."""
-    return next((s for s in settings_feeds(settings).feeds if s.url == url), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,8 +43,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.core.errors import ConfigError
-from worker.text.filters import RuleError, compile_rules
+from worker.core.errors import ConfigError, MissingSecret, RuleError
+from worker.text.filters import compile_rules
 from worker.text.weburl import has_credentials, web_url
 
 MIN_INTERVAL = 10
@@ -59,10 +59,6 @@ RESERVED_HEADERS = frozenset(
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-class MissingSecret(ConfigError):
-    """An auth environment variable that is unset, empty or unusable; names the variable."""
 
 
 @dataclass(frozen=True, slots=True)
