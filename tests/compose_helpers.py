@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -96,22 +97,37 @@ class ServiceProcess:
     """One compose service's command, run here as a process against the test Redis.
 
     ``ingest`` and ``celery`` run from this virtualenv; container paths are mapped to local
-    folders; the service's environment is the compose one (with .env.example values) plus
-    ``overrides`` (the private Redis URL, free ports).
+    folders (``/app/config`` to the checkout's ``config/``), in the command and in the
+    environment; the service's environment is the compose one (with .env.example values)
+    plus ``overrides`` (the private Redis URL, free ports). ``secrets`` are the contents of
+    the compose secret files, written to a private folder mounted as ``/run/secrets``;
+    without them, variables naming a secret file are left out (the overrides carry the
+    password in the URL instead).
     """
 
     def __init__(
         self,
         service: str,
         overrides: dict[str, str],
-        paths: dict[str, Path] | None = None,
+        paths: dict[str, Path | str] | None = None,
         log_dir: Path | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         spec = resolved_compose()["services"][service]
         self.service = service
-        self.argv = local_argv(spec["command"], paths or {})
+        paths = {"/app/config": ROOT / "config", **(paths or {})}
+        if secrets is not None:
+            folder = Path(tempfile.mkdtemp(prefix="compose-secrets-"))
+            for name, value in secrets.items():
+                (folder / name).write_text(value + "\n")
+            paths["/run/secrets"] = folder
+        self.mapped = {k: str(v) for k, v in paths.items()}
+        self.argv = local_argv(spec["command"], paths)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "FLOWER_"))}
-        self.env = {**base, **{k: str(v) for k, v in spec.get("environment", {}).items()}}
+        compose_env = {k: str(v) for k, v in spec.get("environment", {}).items()}
+        if secrets is None:
+            compose_env = {k: v for k, v in compose_env.items() if "/run/secrets/" not in v}
+        self.env = {**base, **{k: local_path(v, paths) for k, v in compose_env.items()}}
         self.env.update({"PYTHONWARNINGS": QUIET, **overrides})
         folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
         self.log = folder / f"compose-{service}-{time.monotonic_ns()}.log"
@@ -171,7 +187,14 @@ class ServiceProcess:
         return self.proc.returncode
 
 
-def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
+def local_path(value: str, paths: dict[str, Path | str]) -> str:
+    """``value`` with each container path replaced by its local folder."""
+    for container_path, local in paths.items():
+        value = value.replace(container_path, str(local))
+    return value
+
+
+def local_argv(command: list[str], paths: dict[str, Path | str]) -> list[str]:
     """A container command line for this machine: our interpreter, local folders."""
     programs = {
         "ingest": [sys.executable, "-m", "worker"],
@@ -180,10 +203,7 @@ def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
     }
     assert command[0] in programs, f"unexpected program {command[0]!r}"
     argv = list(programs[command[0]])
-    for arg in command[1:]:
-        for container_path, local in paths.items():
-            arg = arg.replace(container_path, str(local))
-        argv.append(arg)
+    argv += [local_path(arg, paths) for arg in command[1:]]
     return argv
 
 

@@ -8,8 +8,8 @@ where there is none: a difference between Redis and Valkey shows up in CI.
 
 The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL from the
 environment, and every child process gets the private server's URL explicitly. Nor does
-it touch the user's embedded store: HOME and XDG_DATA_HOME point into a temporary folder
-for the whole session, children included.
+it touch the user's embedded store or config: HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point
+into a temporary folder for the whole session, children included.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="ingest-tests-home-"))
     os.environ["HOME"] = str(home)
     os.environ["XDG_DATA_HOME"] = str(home / "xdg-data")
+    os.environ["XDG_CONFIG_HOME"] = str(home / "xdg-config")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
