@@ -175,24 +175,23 @@ def test_beat_starts_and_keeps_its_schedule(redis_url: str, tmp_path: Path) -> N
         beat.stop()
 
 
+def stopping_worker(store_url: str, broker_url: str, soft_shutdown: int) -> ServiceProcess:
+    """The worker service, one process, on a store and broker of its own; ready."""
+    env = {"INGEST_REDIS_URL": store_url, "INGEST_BROKER_URL": broker_url}
+    env |= {"INGEST_NAMESPACE": "test", "INGEST_WORKER_CONCURRENCY": "1"}
+    env |= {"INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT": str(soft_shutdown), "INGEST_LOG_FORMAT": "text"}
+    worker = ServiceProcess("worker", env).start()
+    worker.wait_for("ready.")
+    return worker
+
+
 def test_a_stopping_worker_requeues_its_running_task(redis_url: str, tmp_path: Path) -> None:
     """SIGTERM mid-task: the soft shutdown expires, the task goes back to the queue, and a
     new worker finishes it. The task is held mid-write by pausing the store's Redis."""
     store_server = RedisServer(tmp_path / "store", persist=False, binary=suite_binary()).start()
     try:
         settings = Settings(redis_url=store_server.url, broker_url=redis_url, namespace="test")
-        worker = ServiceProcess(
-            "worker",
-            {
-                "INGEST_REDIS_URL": store_server.url,
-                "INGEST_BROKER_URL": redis_url,
-                "INGEST_NAMESPACE": "test",
-                "INGEST_WORKER_CONCURRENCY": "1",
-                "INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1",
-                "INGEST_LOG_FORMAT": "text",
-            },
-        ).start()
-        worker.wait_for("ready.")
+        worker = stopping_worker(store_server.url, redis_url, soft_shutdown=1)
         broker, held = redis.Redis.from_url(redis_url), redis.Redis.from_url(store_server.url)
         held.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
         publish_one(settings, tmp_path / "held.txt")
@@ -231,18 +230,7 @@ def test_a_stopping_worker_exits_once_its_task_is_done(redis_url: str, tmp_path:
     store_server = RedisServer(tmp_path / "store", persist=False, binary=suite_binary()).start()
     try:
         settings = Settings(redis_url=store_server.url, broker_url=redis_url, namespace="test")
-        worker = ServiceProcess(
-            "worker",
-            {
-                "INGEST_REDIS_URL": store_server.url,
-                "INGEST_BROKER_URL": redis_url,
-                "INGEST_NAMESPACE": "test",
-                "INGEST_WORKER_CONCURRENCY": "1",
-                "INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT": "60",
-                "INGEST_LOG_FORMAT": "text",
-            },
-        ).start()
-        worker.wait_for("ready.")
+        worker = stopping_worker(store_server.url, redis_url, soft_shutdown=60)
         held = redis.Redis.from_url(store_server.url)
         held.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
         publish_one(settings, tmp_path / "held.txt")

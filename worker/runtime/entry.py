@@ -60,8 +60,7 @@ def check_flower_auth(environ: Mapping[str, str]) -> None:
     for pair in environ.get("FLOWER_BASIC_AUTH", "").split(","):
         if is_placeholder(pair.partition(":")[2]):
             raise ConfigError(
-                f"FLOWER_BASIC_AUTH: its password is a placeholder of an example: "
-                f"{GENERATE_SECRET}"
+                f"FLOWER_BASIC_AUTH: its password is a placeholder of an example: {GENERATE_SECRET}"
             )
 
 
