@@ -33,6 +33,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
+    ns:beat:leader            string   the id of the beat that schedules (a lease: expires
+                                       unless that beat renews it; worker/queue/beatlead.py)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
                                        again; dropped once the batch is stored (expires)
@@ -150,6 +152,10 @@ class Keys:
     @property
     def recovery_lock(self) -> str:
         return f"{self.ns}:recovery:lock"
+
+    @property
+    def beat_leader(self) -> str:
+        return f"{self.ns}:beat:leader"
 
     def parked(self, batch_id: str) -> str:
         return f"{self.ns}:parked:{batch_id}"

@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     feed_poll_every: float = Field(
         default=30.0, gt=0, description="seconds between beat's checks for feeds due"
     )
+    beat_lease: float = Field(
+        default=30.0,
+        ge=1,
+        description="seconds a beat leads unless it renews; another beat takes over after",
+    )
     feed_user_agent: str | None = Field(
         default=None,
         max_length=500,

@@ -84,6 +84,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # `celery -A worker beat` polls the subscribed feeds. No expiry on the check: behind
         # a long backlog it would expire every time and feeds would starve; a late or
         # repeated check is harmless, as each due feed is claimed atomically.
+        # One beat leads, however many run (worker.queue.beatlead).
+        "beat_scheduler": "worker.queue.beatlead:LeaderScheduler",
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
