@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from worker.api import errors, events, reading, writes
+from worker.api import errors, events, reading, statuspage, writes
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import StoreUnavailable
 from worker.queue.brokerprobe import queue_depth
@@ -27,7 +27,7 @@ def create_app(state: ApiState) -> FastAPI:
     app = FastAPI(title="news-ingest API", version="1", description=DESCRIPTION, redoc_url=None)
     app.state.ingest = state
     errors.install(app)
-    for module in (writes, reading, events):
+    for module in (writes, reading, events, statuspage):
         app.include_router(module.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route(

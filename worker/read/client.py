@@ -27,20 +27,23 @@ from worker.read.consumer import Consumer, ConsumerStats, Handler
 from worker.storage.connection import Redis, connect
 from worker.storage.read_records import RecordReads
 from worker.storage.read_rejections import RejectionReads
-from worker.storage.read_status import StatusReads
+from worker.storage.read_status import Activity, HostState, StatusReads, StoreSize
 from worker.storage.read_streams import GroupInfo, StreamReads
 from worker.storage.reader import Position
 from worker.storage.scores import Bound, to_bound
 
 __all__ = [
+    "Activity",
     "Bound",
     "Consumer",
     "ConsumerStats",
     "Event",
     "GroupInfo",
     "Handler",
+    "HostState",
     "IngestClient",
     "Position",
+    "StoreSize",
     "to_bound",
 ]
 
