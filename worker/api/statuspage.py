@@ -154,7 +154,7 @@ class View:
         ]
         head = "".join(f'<th class="num">{k}</th>' for k in chart.SERIES)
         table = (
-            f"<details><summary>{len(rows)} minutes with outcomes, as numbers</summary>"
+            f"<details><summary>{_count(len(rows), 'minute')} with outcomes, as numbers</summary>"
             f'<table class="cards"><thead><tr><th>minute (UTC)</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></details>"
             if rows
@@ -308,6 +308,10 @@ class View:
         ]
         cells = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
         return f'<dl class="kv">{cells}</dl>'
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _memory(size: StoreSize) -> str:
