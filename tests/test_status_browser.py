@@ -128,6 +128,9 @@ def test_a_person_sees_throughput_failing_feeds_first_and_titles_as_text(
     assert feeds.url("/gone.xml") in first
     assert "feed.http_404" in first
     assert "404" in first
+    # Sorted by entries created in the last day, the feed that worked comes first.
+    by_created = httpx.get(f"{served.base}/?sort=created", timeout=30).text
+    assert re.findall(r'<tr data-health="([^"]+)"', by_created) == ["ok", "failing", "disabled"]
 
     shown = HOSTILE.replace("\u202e", "\\u202e").replace("\u202c", "\\u202c")
     assert shown in page.text  # the title, character for character, as text

@@ -118,7 +118,8 @@ def test_the_chart_has_a_bar_per_minute_with_outcomes_and_no_other() -> None:
 @pytest.fixture
 def api(redis_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
     feeds = tmp_path / "feeds.toml"
-    feeds.write_text('[[feed]]\nurl = "https://a.example/feed"\n')
+    # 51 subscriptions: two pages of 50.
+    feeds.write_text("".join(f'[[feed]]\nurl = "https://a.example/feed{n}"\n' for n in range(51)))
     proc = ApiProcess(redis_url, INGEST_FEEDS_FILE=str(feeds)).start()
     yield proc
     assert proc.stop() == 0
@@ -135,7 +136,7 @@ def test_the_page_needs_a_key_like_every_read(api: ApiProcess) -> None:
         page = httpx.get(f"{api.base}/", headers=auth(key), timeout=30)
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
-        assert "https://a.example/feed" in page.text
+        assert "https://a.example/feed0" in page.text
 
 
 @pytest.mark.slow
@@ -162,3 +163,14 @@ def test_a_bad_query_is_refused_with_its_reason(api: ApiProcess) -> None:
         answer = httpx.get(f"{api.base}/?{query}", headers=auth(READ_KEY), timeout=30)
         assert answer.status_code == 400, query
         assert answer.json()["error"]["reason"] == "query.invalid", query
+
+
+@pytest.mark.slow
+def test_feeds_come_fifty_a_page(api: ApiProcess) -> None:
+    first = httpx.get(f"{api.base}/?sort=url", headers=auth(READ_KEY), timeout=30).text
+    second = httpx.get(f"{api.base}/?sort=url&page=2", headers=auth(READ_KEY), timeout=30).text
+    assert first.count("<tr data-health=") == 50
+    assert "page 1 of 2" in first
+    assert 'href="/?sort=url&amp;page=2#feeds"' in first
+    assert second.count("<tr data-health=") == 1
+    assert "https://a.example/feed9<" in second  # the last by URL: feed9 sorts after feed50

@@ -53,7 +53,7 @@ class FeedRow:
     state: dict[str, Any]
     http_status: str | None
     created_today: int
-    host: str | None
+    host: str | None = None
     host_state: HostState | None = None
 
 
@@ -110,6 +110,7 @@ def _feeds(
     rows = [_row(s, st, activity) for s, st in zip(subs, states, strict=True)]
     rows.sort(key=_SORT_KEYS[sort if sort in _SORT_KEYS else "state"])
     kept = rows[(page - 1) * FEEDS_PAGE : page * FEEDS_PAGE]
+    kept = [replace(r, host=host_of(r.url)) for r in kept]  # only the page's rows
     hosts = client.host_states(sorted({r.host for r in kept if r.host}))
     kept = [replace(r, host_state=hosts.get(r.host or "")) for r in kept]
     return kept, len(rows), None
@@ -123,7 +124,6 @@ def _row(sub: Subscription, state: dict[str, Any], activity: Activity) -> FeedRo
         state=state,
         http_status=http_status(state.get("last_status")),
         created_today=activity.sources.get(sub.url, 0),
-        host=host_of(sub.url),
     )
 
 
