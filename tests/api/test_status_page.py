@@ -6,6 +6,7 @@ What a person sees in a real browser is tests/test_status_browser.py.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.support.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, auth
 from worker.api import chart
 from worker.api.htmlsafe import is_web_url, link, text, visible
 from worker.api.statusdata import FeedHealth, health, http_status
+from worker.storage.store import Store
 from worker.text.feedsfile import Subscription
 
 
@@ -174,3 +176,21 @@ def test_feeds_come_fifty_a_page(api: ApiProcess) -> None:
     assert 'href="/?sort=url&amp;page=2#feeds"' in first
     assert second.count("<tr data-health=") == 1
     assert "https://a.example/feed9<" in second  # the last by URL: feed9 sorts after feed50
+
+
+@pytest.mark.slow
+def test_a_blocked_host_and_a_failing_feed_show_on_their_rows(
+    api: ApiProcess, store: Store
+) -> None:
+    store.feeds.failed("https://a.example/feed7", "feed.http_429", "answered 429", now=time.time())
+    store.hosts.block("a.example", 600)  # its Retry-After
+    page = httpx.get(f"{api.base}/", headers=auth(READ_KEY), timeout=30).text
+    rows = re.findall(r'<tr data-health="([^"]+)">(.*?)</tr>', page, flags=re.DOTALL)
+    health, first = rows[0]
+    assert health == "failing"
+    assert "https://a.example/feed7<" in first
+    assert "feed.http_429" in first
+    assert ">429<" in first  # the HTTP status column
+    assert "blocked until" in first
+    assert "in 10 min" in first
+    assert "records</dt><dd>0 (0 undated)" in page
