@@ -124,7 +124,9 @@ class View:
         hour = [s.activity.minutes.get(m) for m in range(minute - 59, minute + 1)]
         per = {k: sum(c[k] for c in hour if c) for k in chart.SERIES}
         depth = "?" if s.queue_depth is None else str(s.queue_depth)
-        names = ", ".join(name for name, _ in s.workers) or "none"
+        names = ", ".join(name for name, _ in s.workers[:5]) or "none"
+        if len(s.workers) > 5:
+            names += f" and {len(s.workers) - 5} more"
         tiles = [
             (depth, "tasks in the queue"),
             (str(len(s.workers)), f"workers seen (last minute): {text(names)}"),
