@@ -61,6 +61,13 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        signature bytes) -> seqs of the records in that
                                        bucket, space-separated, earliest first (capped);
                                        {top} is the value's top bits (worker.text.bandspec)
+    ns:activity:{hour}        hash     outcomes of one epoch hour (Redis's clock), counted
+                                       where they are written (lua/outcome.lua):
+                                       "{epoch minute}:{outcome}", "reason:{code}" per
+                                       rejection, "source:{source}" per created record
+                                       (expires after 26 hours)
+    ns:workers                zset     worker name -> epoch seconds of its last heartbeat
+                                       (names silent for a day are dropped)
 """
 
 from __future__ import annotations
@@ -223,3 +230,16 @@ class Keys:
     def neardup_shard_prefix(self) -> str:
         """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
         return f"{self.ns}:nd:b"
+
+    def activity(self, hour: int) -> str:
+        """The activity counters of epoch hour ``hour`` (epoch seconds // 3600)."""
+        return f"{self.activity_prefix}{hour}"
+
+    @property
+    def activity_prefix(self) -> str:
+        """Prefix of the hourly activity counters (``+ epoch hour``), for the scripts."""
+        return f"{self.ns}:activity:"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.ns}:workers"

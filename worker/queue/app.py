@@ -14,6 +14,7 @@ from worker.core.protocol import TASK_POLL_FEEDS, is_amqp, is_redis_url
 from worker.core.settings import Settings
 from worker.queue import tasks
 from worker.queue.base import IngestApp
+from worker.queue.heartbeat import Heartbeat
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
 from worker.queue.shutdown import install_shutdown_bound
@@ -107,6 +108,7 @@ def make_app(settings: Settings, url: str) -> IngestApp:
     app.steps["worker"].add(Recovery)
     app.steps["worker"].add(Preload)
     app.steps["worker"].add(SoloTimeLimits)
+    app.steps["worker"].add(Heartbeat)
     install_celery_hooks(settings)
     install_shutdown_bound(settings.worker_soft_shutdown_timeout)
     return app
