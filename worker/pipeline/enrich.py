@@ -19,7 +19,7 @@ from worker.core.settings import Settings
 from worker.text.changes import paragraph_hashes
 from worker.text.language import detect
 
-LANGUAGE_CHARS = 2000
+LANGUAGE_CHARS = 200
 
 
 def enrich(item: Prepared, settings: Settings) -> Prepared:
@@ -34,7 +34,7 @@ def enrich(item: Prepared, settings: Settings) -> Prepared:
 
 def with_fields(record: Record) -> Record:
     """The record with language, confidence, paragraph hashes and content source."""
-    language, confidence = detect(f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}")
+    language, confidence = detect(language_text(record))
     update: dict[str, object] = {
         "language": language,
         "language_confidence": round(confidence, 4),
@@ -43,6 +43,11 @@ def with_fields(record: Record) -> Record:
     if record.kind == "feed" and record.content_source is None:
         update["content_source"] = "feed"
     return record.model_copy(update=update)
+
+
+def language_text(record: Record) -> str:
+    """What the language is detected on: the title and the start of the text."""
+    return f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}"
 
 
 def packed_signature(text: str) -> bytes:
