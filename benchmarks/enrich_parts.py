@@ -9,8 +9,9 @@ inflates wall time, not this), in µs per document:
 * ``prepare``: read the seed bytes into a validated, normalised record (what the bare loop
   does before storing);
 * ``language``, ``paragraph hashes``, ``signature``: each part of
-  :func:`worker.pipeline.enrich.enrich` alone, as it calls it;
-* ``enrich``: the whole of it (the parts and the record copy).
+  :func:`worker.pipeline.enrich.enrich_all` alone, as it calls it (the languages of a
+  batch of ``INGEST_BATCH_SIZE`` documents together);
+* ``enrich``: the whole of it (the parts and the record copy), batch by batch.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from worker.text import changes, language  # noqa: E402
 from worker.text.seed import seed_record  # noqa: E402
 
 PASSES = 5
+BATCH = Settings.model_fields["batch_size"].default  # documents per task
 
 
 def cpu_us(work: Callable[[], object], docs: int) -> float:
@@ -65,7 +67,7 @@ def parts(documents: Sequence[bytes]) -> dict[str, float]:
 
     out = {"prepare": cpu_us(prepare, len(documents))}
     n = len(records)
-    out["language"] = cpu_us(lambda: [_language(r) for r in records], n)
+    out["language"] = cpu_us(lambda: _languages(records), n)
     out["paragraph hashes"] = cpu_us(
         lambda: [changes.paragraph_hashes(r.paragraphs) for r in records], n
     )
@@ -73,12 +75,20 @@ def parts(documents: Sequence[bytes]) -> dict[str, float]:
         lambda: [enrichment.packed_signature(f"{r.title}\n\n{r.text}") for r in records], n
     )
     items = [Accepted(f"i{i}", r) for i, r in enumerate(records)]
-    out["enrich"] = cpu_us(lambda: [enrichment.enrich(item, settings) for item in items], n)
+    out["enrich"] = cpu_us(lambda: _batches(items, settings), n)
     return {name: round(value, 1) for name, value in out.items()}
 
 
-def _language(record: Record) -> tuple[str | None, float]:
-    return language.detect(enrichment.language_text(record))
+def _languages(records: Sequence[Record]) -> None:
+    """Languages as the pipeline detects them: a batch's together."""
+    for start in range(0, len(records), BATCH):
+        texts = [enrichment.language_text(r) for r in records[start : start + BATCH]]
+        language.detect_many(texts)
+
+
+def _batches(items: Sequence[Accepted], settings: Settings) -> None:
+    for start in range(0, len(items), BATCH):
+        enrichment.enrich_all(items[start : start + BATCH], settings)
 
 
 def corpora(docs: int) -> dict[str, list[bytes]]:

@@ -103,3 +103,9 @@ def test_unchanged_new_paragraphs_exist_in_old(old: list[str], new: list[str]) -
     change = diff(hashes(old), hashes(new))
     touched = set(change.added) | set(change.changed)
     assert all(new[i] in old for i in range(len(new)) if i not in touched)
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\u00a0\u2003\u00ade\u0301\u00e9"), max_size=30))
+def test_canonical_form_of_whitespace_and_marks(text: str) -> None:
+    expected = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+    assert canonical(text) == expected

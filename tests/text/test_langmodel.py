@@ -33,7 +33,7 @@ def walked(data: bytes) -> dict[int, int]:
 
 
 def counted(data: bytes) -> dict[int, int]:
-    found = language.model().output[language.model().states(data)]
+    found = language.model().output[language.model().states(data)]  # one text alone
     rows, counts = np.unique(found[found >= 0], return_counts=True)
     return dict(zip(rows.tolist(), counts.tolist(), strict=True))
 
@@ -67,8 +67,15 @@ def test_classify_matches_py3langid_on_every_sample() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.text(min_size=langmodel.SHORT_BYTES, max_size=200))
-def test_classify_matches_py3langid_on_any_text(text: str) -> None:
-    scores = language.model().probabilities(langmodel.encoded(text))
-    expected = language.identifier()._decide(text)  # py3langid's probabilities
-    assert np.allclose(scores, expected, atol=1e-5)
+@given(st.lists(st.text(max_size=200), min_size=1, max_size=5))
+def test_texts_scored_together_each_match_py3langid(batch: list[str]) -> None:
+    scores = language.model().probabilities([langmodel.encoded(t) for t in batch])
+    for row, text in zip(scores, batch, strict=True):
+        expected = language.identifier()._decide(text)  # py3langid's probabilities
+        assert np.allclose(row, expected, atol=1e-5)
+
+
+def test_classify_many_is_classify_of_each() -> None:
+    model, batch = language.model(), texts()
+    assert model.classify_many(batch) == [model.classify(t) for t in batch]
+    assert model.classify_many([]) == []

@@ -251,3 +251,13 @@ def test_packed_signatures_are_whole_8_byte_chunks() -> None:
     """upsert.lua compares signatures 8 bytes at a time."""
     assert (bandspec.SLOTS * bandspec.SLOT_BYTES) % 8 == 0
     assert len(neardup.packed("any text at all")) % 8 == 0
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from("ab …\u00a0\u2009\u202f\uff0c\ufb01\u00e9e\u0301"), max_size=40
+    )
+)
+def test_folding_is_nfkc_casefolded(text: str) -> None:
+    # The shortcut for common compatibility characters gives what NFKC gives.
+    assert neardup._folded(text) == unicodedata.normalize("NFKC", text).casefold()

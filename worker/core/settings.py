@@ -246,6 +246,10 @@ class Settings(BaseSettings):
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
     )
+    enrich: bool = Field(
+        default=True,
+        description="add the NLP fields (language, paragraph hashes, near-duplicate cluster)",
+    )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
     )

@@ -66,9 +66,9 @@ def warm_up() -> None:
 
     import worker.queue.app  # noqa: F401
     from worker.text import neardup  # noqa: F401 (numpy)
-    from worker.text.language import identifier
+    from worker.text.language import model
 
-    identifier()
+    model()
 
 
 def main() -> int:

@@ -19,16 +19,13 @@ top of py3langid's own load (0.6 to 1 s, the model's xz decompression).
 
 from __future__ import annotations
 
-import math
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-# Below this many bytes py3langid's own walk is cheaper than a dozen numpy calls.
-SHORT_BYTES = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,40 +40,56 @@ class Model:
     ptc: npt.NDArray[np.float32]  # log P(feature | language): rows x languages, row-major
     pc: npt.NDArray[np.float32]  # log P(language)
     aliases: tuple[tuple[int, int], ...]  # (first, duplicate) columns of one label
-    identifier: Any  # py3langid's, for short texts
 
     def classify(self, text: str) -> tuple[str, float]:
         """The most probable language and its probability, as py3langid's ``classify``."""
-        data = encoded(text)
-        if len(data) < SHORT_BYTES:
-            code, confidence = self.identifier.classify(text)
-            return str(code), float(confidence)
-        scores = self.probabilities(data)
-        best = int(scores.argmax())
-        return self.classes[best], float(scores[best])
+        return self.classify_many([text])[0]
 
-    def probabilities(self, data: bytes) -> npt.NDArray[np.float32]:
-        """Posterior probability of each language for UTF-8 ``data`` (py3langid's encoding)."""
-        found = self.output[self.states(data)]
-        found = found[found >= 0]
-        scores: npt.NDArray[np.float32]
-        if found.size == 0:
-            scores = np.zeros(len(self.classes), dtype=np.float32)
-        else:
-            rows, counts = np.unique(found, return_counts=True)
-            weights = np.log1p(counts.astype(np.float32))
-            scores = weights @ self.ptc[rows] + self.pc
-        scores *= np.float32(1.0 / math.sqrt(len(data) or 1))
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
-        for first, duplicate in self.aliases:
-            scores[first] += scores[duplicate]
-            scores[duplicate] = 0.0
+    def classify_many(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """:meth:`classify` of each text, scored together (a few numpy calls in all)."""
+        if not texts:
+            return []
+        scores = self.probabilities([encoded(t) for t in texts])
+        best = scores.argmax(axis=1)
+        confidence = scores[np.arange(len(texts)), best]
+        return [
+            (self.classes[b], c) for b, c in zip(best.tolist(), confidence.tolist(), strict=True)
+        ]
+
+    def probabilities(self, datas: Sequence[bytes]) -> npt.NDArray[np.float32]:
+        """Posterior probability of each language (columns) for each UTF-8 text (rows)."""
+        lengths = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
+        found = self.output[self.states(b"".join(datas), lengths)]
+        doc = np.repeat(np.arange(len(datas), dtype=np.int64), lengths)[found >= 0]
+        # One count per (text, feature row): log1p(count) weighs the row, as py3langid does.
+        keys, counts = np.unique(doc * self.ptc.shape[0] + found[found >= 0], return_counts=True)
+        docs, rows = np.divmod(keys, self.ptc.shape[0])
+        weighted = self.ptc[rows] * np.log1p(counts.astype(np.float32))[:, None]
+        scores: npt.NDArray[np.float32] = np.zeros((len(datas), len(self.classes)), np.float32)
+        if docs.size:
+            first = np.flatnonzero(np.diff(docs, prepend=-1))
+            scores[docs[first]] = np.add.reduceat(weighted, first, axis=0) + self.pc
+        # A text without features keeps scores of 0: all languages alike (py3langid's too).
+        scores *= (1.0 / np.sqrt(np.maximum(lengths, 1))).astype(np.float32)[:, None]
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        for first_column, duplicate in self.aliases:
+            scores[:, first_column] += scores[:, duplicate]
+            scores[:, duplicate] = 0.0
         return scores
 
-    def states(self, data: bytes) -> npt.NDArray[np.intp]:
-        """The automaton's state after each byte of ``data`` (see the module doc)."""
+    def states(
+        self, data: bytes, lengths: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.intp]:
+        """The automaton's state after each byte of ``data`` (see the module doc).
+
+        ``lengths``: ``data`` is texts end to end, of these lengths; each starts afresh.
+        """
         text = np.frombuffer(data, dtype=np.uint8).astype(np.intp)
+        if lengths is None:
+            lengths = np.array([text.size], dtype=np.intp)
+        starts = np.cumsum(lengths) - lengths
+        offset = np.arange(text.size, dtype=np.intp) - np.repeat(starts, lengths)
         node = self.nextmove[self.rowbase[0] + text].astype(np.intp)
         found = self.depth[node] == 1
         state = np.where(found, node, 0)
@@ -84,14 +97,17 @@ class Model:
             if node.size <= 1 or not found.any():
                 break
             node = self.nextmove[self.rowbase[node[:-1]] + text[k - 1 :]].astype(np.intp)
-            found = found[:-1] & (self.depth[node] == k)
+            # A k-gram ending at byte i is a node if its first k - 1 bytes are one (ending
+            # at i - 1) and it lies within one text.
+            found = found[:-1] & (self.depth[node] == k) & (offset[k - 1 :] >= k - 1)
             state[k - 1 :][found] = node[found]
         return state
 
 
 def from_identifier(identifier: Any) -> Model:
     """The model of a py3langid ``LanguageIdentifier`` (with its language restriction)."""
-    nextmove = np.frombuffer(identifier.tk_nextmove, dtype=np.uint32)
+    table = identifier.tk_nextmove  # an array.array of 2 or 4-byte unsigned integers
+    nextmove = np.frombuffer(table, dtype=table.typecode).astype(np.uint32, copy=False)
     rowbase = np.asarray(identifier.tk_row, dtype=np.intp) << 8
     classes = tuple(str(c) for c in identifier.nb_classes)
     return Model(
@@ -103,7 +119,6 @@ def from_identifier(identifier: Any) -> Model:
         ptc=np.ascontiguousarray(identifier.nb_ptc, dtype=np.float32),  # a row per cache line
         pc=np.asarray(identifier.nb_pc, dtype=np.float32),
         aliases=_aliases(classes),
-        identifier=identifier,
     )
 
 
