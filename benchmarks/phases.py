@@ -77,11 +77,22 @@ def child_env(url: str) -> dict[str, str]:
     return env
 
 
+# Redis's own defaults for what the embedded server's config tunes (serverproc.py), so
+# that memory is measured as on a user's stock server; ``pipeline.py --tuned`` keeps them.
+STOCK = {"hash-max-listpack-entries": "128", "hash-max-listpack-value": "64"}
+TUNED = False
+
+
 @contextlib.contextmanager
 def fresh_redis() -> Iterator[RedisServer]:
-    """A private, non-persistent redis-server for one phase."""
+    """A private, non-persistent redis-server for one phase, configured as a stock one."""
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
         server = RedisServer(Path(tmp), persist=False).start()
+        if not TUNED:
+            client = redis.Redis.from_url(server.url)
+            for name, value in STOCK.items():
+                client.config_set(name, value)
+            client.close()
         try:
             yield server
         finally:

@@ -20,7 +20,9 @@ Paths, each its own row with docs/s and CPU µs per document:
 ``news_corpus.py`` (real-length news in thirteen languages); ``parts`` prints each part of
 the enrichment in µs per document, in-process, on both corpora (``enrich_parts.py``).
 
-Each phase starts its own non-persistent Redis on a free port and its own workers; the
+Each phase starts its own non-persistent Redis on a free port (with Redis's default listpack
+sizes, as a user's stock server has them; ``--tuned`` keeps the embedded server's) and its
+own workers; the
 corpus is generated with a fixed seed (see ``corpus.py``). Prints a table on stderr's
 console and, last on stdout, one JSON line with every figure. Compare ratios within one
 run: absolute figures move with whatever else the machine is doing.
@@ -81,6 +83,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--deployment", choices=sorted(phases.DEPLOYMENTS), default="prefork")
     p.add_argument("--repeat", type=int, default=3, help="runs of each size; the median counts")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    p.add_argument(
+        "--tuned", action="store_true", help="the embedded server's listpack sizes, not stock"
+    )
     p.add_argument("--only", help="comma-separated, of: " + ",".join(PHASES))
     return p.parse_args()
 
@@ -92,6 +97,7 @@ def rate(result: dict[str, Any]) -> float:
 def main() -> None:
     args = parse_args()
     os.chdir(phases.ROOT)  # the workers read config/ingest.toml from here, so do we
+    phases.TUNED = args.tuned
     sizes = [int(s) for s in args.docs.split(",")] + ([200_000] if args.big else [])
     only = set(args.only.split(",")) if args.only else set(PHASES)
     results: dict[str, Any] = {"deployment": args.deployment, "cores": args.cores, "sizes": {}}

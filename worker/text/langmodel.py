@@ -129,13 +129,19 @@ def trie_depths(
 
     A state first reached at depth ``k`` is the trie node of a ``k``-byte n-gram: reading
     any string leads to the node of its longest suffix in the trie, never a longer one.
+    States share transition rows (py3langid stores each distinct row once): a row read
+    at one depth finds nothing new at a later one, so each is read once.
     """
     depth = np.full(rowbase.size, -1, dtype=np.int8)
     depth[0] = 0
     frontier, level = np.zeros(1, dtype=np.intp), 0
+    read = np.zeros(int(rowbase.max() >> 8) + 1, dtype=bool)
     every_byte = np.arange(256, dtype=np.intp)
     while frontier.size:
-        reached = nextmove[rowbase[frontier][:, None] + every_byte]
+        rows = np.unique(rowbase[frontier] >> 8)
+        rows = rows[~read[rows]]
+        read[rows] = True
+        reached = nextmove[(rows << 8)[:, None] + every_byte]
         level += 1
         frontier = np.unique(reached[depth[reached] < 0]).astype(np.intp)
         depth[frontier] = level
