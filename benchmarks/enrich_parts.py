@@ -71,8 +71,10 @@ def parts(documents: Sequence[bytes]) -> dict[str, float]:
     out["paragraph hashes"] = cpu_us(
         lambda: [changes.paragraph_hashes(r.paragraphs) for r in records], n
     )
+    texts = [f"{r.title}\n\n{r.text}" for r in records]
     out["signature"] = cpu_us(
-        lambda: [enrichment.packed_signature(f"{r.title}\n\n{r.text}") for r in records], n
+        lambda: [enrichment.packed_signatures(texts[i : i + BATCH]) for i in range(0, n, BATCH)],
+        n,
     )
     items = [Accepted(f"i{i}", r) for i, r in enumerate(records)]
     out["enrich"] = cpu_us(lambda: _batches(items, settings), n)

@@ -32,22 +32,20 @@ def enrich(item: Prepared, settings: Settings) -> Prepared:
 
 
 def enrich_all(items: Sequence[Prepared], settings: Settings) -> list[Prepared]:
-    """:func:`enrich` of every item; the languages of a batch are detected together."""
+    """:func:`enrich` of every item; a batch's languages and signatures are made together."""
     if not settings.enrich:
         return list(items)
-    accepted = [item for item in items if isinstance(item, Accepted)]
-    languages = iter(detect_many([language_text(item.record) for item in accepted]))
+    records = [item.record for item in items if isinstance(item, Accepted)]
+    languages = iter(detect_many([language_text(record) for record in records]))
+    texts = [f"{record.title}\n\n{record.text}" for record in records]
+    signatures = iter(packed_signatures(texts) if settings.neardup else [b""] * len(texts))
     out: list[Prepared] = []
     for item in items:
-        if not isinstance(item, Accepted):
-            out.append(item)
-            continue
-        record = with_fields(item.record, next(languages))
-        if settings.neardup:
-            signature = packed_signature(f"{record.title}\n\n{record.text}")
-            out.append(Accepted(item.item_id, record, signature))
+        if isinstance(item, Accepted):
+            record = with_fields(item.record, next(languages))
+            out.append(Accepted(item.item_id, record, next(signatures)))
         else:
-            out.append(Accepted(item.item_id, record))
+            out.append(item)
     return out
 
 
@@ -74,7 +72,12 @@ def language_text(record: Record) -> str:
 
 def packed_signature(text: str) -> bytes:
     """The packed MinHash signature of a text; empty when it has no words."""
+    return packed_signatures([text])[0]
+
+
+def packed_signatures(texts: Sequence[str]) -> list[bytes]:
+    """:func:`packed_signature` of each text, made together."""
     # Here: a producer imports this module (through the tasks) and never needs numpy.
     from worker.text import neardup
 
-    return neardup.packed(text)
+    return neardup.packed_many(texts)
