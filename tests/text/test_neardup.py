@@ -282,7 +282,9 @@ def test_packed_many_is_packed_of_each(texts: list[str]) -> None:
 
 
 def test_packed_many_on_news() -> None:
-    texts = [" ".join(random.Random(i).choices(WORDS, k=60)) for i in range(70)]
+    # Short texts (densified bins) and long ones (every bin filled), and one without words.
+    lengths = [60, 800, 2, 400]
+    texts = [" ".join(random.Random(i).choices(WORDS, k=lengths[i % 4])) for i in range(70)]
     texts[5] = "… — !!"  # no words
     assert neardup.packed_many(texts) == [neardup.packed(t) for t in texts]
     assert neardup.packed_many(texts)[5] == b""

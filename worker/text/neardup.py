@@ -167,8 +167,48 @@ def packed_many(texts: Sequence[str], config: NearDupConfig = DEFAULT) -> list[b
         hashes = _hashes_of(data, starts, ends)
         bounds = np.cumsum([len(f) + 1 for f in folded])  # each text's end, and its space
         text_of = np.searchsorted(bounds, starts, side="right")
-        per_text = np.split(hashes, np.cumsum(np.bincount(text_of, minlength=len(folded)))[:-1])
-        out += [pack(_minhash(h, config)) if h.size else b"" for h in per_text]
+        out += _packed_of_texts(hashes, text_of, len(folded), config)
+    return out
+
+
+def _packed_of_texts(
+    hashes: npt.NDArray[np.uint64],
+    text_of: npt.NDArray[np.intp],
+    texts: int,
+    config: NearDupConfig,
+) -> list[bytes]:
+    """Packed signatures of texts whose words' hashes lie end to end (``text_of``: whose).
+
+    :func:`_minhash` for all of them at once: the shingles that do not straddle two texts,
+    then each (text, bin)'s minimum; a text with empty bins or fewer words than a shingle
+    goes through :func:`_minhash` alone.
+    """
+    counts = np.bincount(text_of, minlength=texts)
+    width, slots = config.shingle, config.slots
+    minima = np.full(texts * slots, np.iinfo(np.uint64).max, dtype=np.uint64)
+    filled = np.zeros(texts * slots, dtype=bool)
+    if hashes.size >= width:
+        n = hashes.size - width + 1
+        combined = hashes[:n] * _POSITION[0]
+        for offset in range(1, width):
+            combined += hashes[offset : offset + n] * _POSITION[offset]
+        within = text_of[:n] == text_of[width - 1 :]
+        shingles = _mix64(combined[within])
+        _, _, shift = _bins(slots)
+        keys = text_of[:n][within] * slots + (shingles >> shift).astype(np.intp)
+        np.minimum.at(minima, keys, shingles)
+        filled[keys] = True
+    low = (minima & np.uint64(0xFFFF)).astype("<u2").reshape(texts, slots)
+    every_bin = np.asarray(filled.reshape(texts, slots).all(axis=1), dtype=bool).tolist()
+    starts = np.cumsum(counts) - counts
+    out = []
+    for t in range(texts):
+        if counts[t] == 0:
+            out.append(b"")
+        elif counts[t] >= width and every_bin[t]:
+            out.append(low[t].tobytes())
+        else:  # a short text: densified bins, or one shingle of all its words
+            out.append(pack(_minhash(hashes[starts[t] : starts[t] + counts[t]], config)))
     return out
 
 
