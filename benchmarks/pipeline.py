@@ -48,7 +48,7 @@ import enrich_parts
 import news_corpus
 import phases
 
-console = Console(stderr=True, width=max(Console(stderr=True).width, 130))
+console = Console(stderr=True, width=max(Console(stderr=True).width, 190))
 PHASES = (
     "bare",
     "baseline",
@@ -299,7 +299,6 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
             f"enrichment parts, {name}, CPU µs/doc in-process: "
             + ", ".join(f"{part} {value:.0f}" for part, value in costs.items())
         )
-    console.print(table)
     if "naive" in results:
         n = results["naive"]
         console.print(

@@ -24,8 +24,8 @@ import corpus
 import news_corpus
 import phases
 
-STAGES = ("enrich_all", "enriched", "detect_many", "packed_signature", "paragraph_hashes",
-          "prepare", "commit", "_commit", "process_batch")  # fmt: skip
+STAGES = ("enrich_all", "enriched", "detect_many", "packed_signatures", "packed_signature",
+          "paragraph_hashes", "prepare", "commit", "_commit", "process_batch")  # fmt: skip
 
 
 def main() -> None:
