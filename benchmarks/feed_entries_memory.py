@@ -3,7 +3,7 @@
     python benchmarks/feed_entries_memory.py [--entries 128000]
 
 Generates an RSS 2.0 feed of ``--entries`` tiny items (under the default 10 MB byte cap),
-then runs the whole feed stage (``worker.pipeline.feeds.feed_items``: DTD and character
+then runs the whole feed stage (``worker.pipeline.feedentries.feed_items``: DTD and character
 reference neutralising, feedparser, nh3, normalisation, pydantic validation) on it in a
 fresh child process, once per setting of ``INGEST_FEED_MAX_ENTRIES`` given with
 ``--caps``. Prints, per run, the items produced and the child's peak resident set
@@ -26,7 +26,7 @@ import resource, sys
 sys.path.insert(0, {root!r})
 from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings
-from worker.pipeline.feeds import feed_items
+from worker.pipeline.feedentries import feed_items
 data = open({path!r}, "rb").read() if {path!r} else b""
 items = []
 if data:

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,10 +34,16 @@ from worker.core.settings import Settings
 from worker.queue.app import make_app
 from worker.queue.beat import poll_due
 from worker.runtime.embedded import RedisServer
-from worker.runtime.run import celery_worker_command, worker_env
+from worker.runtime.run import worker_env
 from worker.storage.store import Store
 
 ENTRIES = 5
+
+
+def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
+    """A quiet `celery worker` command line for this package's app, on one queue."""
+    base = f"-m celery -A worker --quiet worker -Q {queue} -n {name}@%h"
+    return [sys.executable, *base.split(), "--without-gossip", "--without-mingle", *extra]
 
 
 class Log:

@@ -4,7 +4,7 @@ of ingesting the entity-attack fixtures (parse, normalise and validate; no Redis
     python benchmarks/feeds_parse.py [--entries 1000] [--repeat 5]
 
 Entries per second: the best and the median of ``--repeat`` runs of the whole feed
-stage (``worker.pipeline.feeds.feed_items``: DTD neutralising, feedparser, nh3, normalisation,
+stage (``worker.pipeline.feedentries.feed_items``: DTD neutralising, feedparser, nh3, normalisation,
 pydantic validation) on a generated RSS 2.0 file whose entries carry ~1.5 KB of HTML.
 
 Peak memory, per attack fixture, measured two ways: the peak of traced Python
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from worker.core.models import Envelope, InputKind  # noqa: E402
 from worker.core.settings import Settings  # noqa: E402
-from worker.pipeline.feeds import feed_items  # noqa: E402
+from worker.pipeline.feedentries import feed_items  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 PARAGRAPH = (

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from worker.core.errors import FeedFetchError
 from worker.core.settings import Settings
+from worker.pipeline.fetchlimits import fetch_limits
 from worker.sources.fetch import fetch_feed
 
 ITEM = b"<item><title>Headline %d</title><description>%s</description></item>"
@@ -80,10 +81,10 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    settings = Settings(feed_allowed_networks=("127.0.0.0/8",))
+    settings = fetch_limits(Settings(feed_allowed_networks=("127.0.0.0/8",)))
     print(
         f"feed: {len(FEED)} bytes, {len(BODIES['/feed'])} gzipped; bomb: "
-        f"{len(BODIES['/bomb'])} bytes gzipped, 1 GiB inflated; cap {settings.feed_max_bytes}"
+        f"{len(BODIES['/bomb'])} bytes gzipped, 1 GiB inflated; cap {settings.max_bytes}"
     )
     timed("fetch 200 + gunzip", rounds, lambda: fetch_feed(f"{base}/feed", settings))
     timed(

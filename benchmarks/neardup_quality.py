@@ -272,9 +272,10 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=40, help="articles per topic")
     args = parser.parse_args()
     config = neardup.DEFAULT
+    midpoint = (1 / config.bands) ** (1 / config.rows)  # the banding S-curve's steepest point
     print(
         f"config: slots={config.slots} shingle={config.shingle} threshold={config.threshold} "
-        f"bands={config.bands}x{config.rows} (LSH midpoint {config.lsh_threshold:.2f})"
+        f"bands={config.bands}x{config.rows} (LSH midpoint {midpoint:.2f})"
     )
     rows = pairs(args.articles)
     results = measure(rows)

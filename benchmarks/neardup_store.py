@@ -44,6 +44,7 @@ from neardup_quality import TOPICS, article, edits, pairs  # noqa: E402
 from worker.core.models import Envelope, InputKind  # noqa: E402
 from worker.core.settings import Settings  # noqa: E402
 from worker.pipeline.process import process_batch  # noqa: E402
+from worker.read.client import IngestClient  # noqa: E402
 from worker.runtime.embedded import RedisServer  # noqa: E402
 from worker.storage.store import Store  # noqa: E402
 
@@ -78,7 +79,7 @@ def quality(url: str, per_topic: int) -> None:
         first, second = process_batch([seed(a, 0), seed(b, 1)], store, settings)
         if first.outcome != "created" or second.outcome != "created":
             raise SystemExit(f"pair {n} ({kind}) was not stored twice: {first}, {second}")
-        record = store.get(second.id or "")
+        record = IngestClient(store.client, settings.namespace).get(second.id or "")
         flagged.setdefault(kind, []).append(record is not None and record.cluster == first.id)
         store.client.flushdb()
         store.close()
@@ -129,7 +130,7 @@ def ingest(url: str, texts: list[str], neardup: bool, server_pid: int) -> dict[s
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     redis_cpu = cpu_of(server_pid) - redis_cpu
     used = int(store.client.info("memory")["used_memory"]) - before
-    stats = store.stats()
+    stats, reader = store.stats(), IngestClient(store.client, settings.namespace)
     if stats["records"] + stats["duplicates"] != len(texts):  # an identical copy: a duplicate
         raise SystemExit(f"stored {stats['records']} of {len(texts)}")
     result = {
@@ -137,7 +138,7 @@ def ingest(url: str, texts: list[str], neardup: bool, server_pid: int) -> dict[s
         "cpu_ms": cpu / len(texts) * 1e3,
         "redis_cpu_ms": redis_cpu / len(texts) * 1e3,
         "bytes": used / stats["records"],
-        "clusters": float(len({r.cluster for r in store.records()})),
+        "clusters": float(len({r.cluster for r in reader.records()})),
     }
     if neardup:
         client, keys = store.client, store.keys

@@ -39,8 +39,10 @@ from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
+from worker.queue.inputs import InputRef, expand, expand_feeds, message_for
 from worker.queue.pacing import pacer_for
-from worker.queue.producer import InputRef, envelope_for, expand, expand_feeds, publish
+from worker.queue.producer import publish
+from worker.read.client import IngestClient
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
 from worker.text.language import model
@@ -59,6 +61,12 @@ DEPLOYMENTS = {
     "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],
     "threads": lambda cores: [["--pool", "threads", "--concurrency", str(cores)]],
 }
+
+
+def envelope_for(ref: InputRef, settings: Settings) -> Envelope:
+    """The envelope the producer would send for ``ref``: read (capped), with a fresh id."""
+    message, data = message_for(ref, settings, None)
+    return Envelope.model_validate({**message, "data": data})
 
 
 def bench_settings(url: str) -> Settings:
@@ -244,7 +252,7 @@ def _baseline_part(
         items = []
         for path in paths[start : start + settings.batch_size]:
             ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
-            items += pipeline.prepare(envelope_for(ref, settings, None), settings)
+            items += pipeline.prepare(envelope_for(ref, settings), settings)
         # The same work per record as a worker: language, paragraph hashes, clusters.
         store.commit(pipeline.enriched_all(items, settings) if enrich else items)
     cpu.put(time.process_time() - t0)
@@ -348,7 +356,7 @@ def run_pipeline(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
 
 
 def _no_report() -> Any:
-    from worker.queue.producer import EnqueueReport
+    from worker.queue.inputs import EnqueueReport
 
     return EnqueueReport()
 
@@ -371,7 +379,8 @@ def memory_report(store: Store, before: int) -> dict[str, Any]:
     records = int(client.hget(keys.stats, "records") or 0)
     sample = first(500, client.scan_iter(f"{keys.record_prefix}*", 1000))
     ids = [k.decode().removeprefix(keys.record_prefix) for k in sample]
-    texts = [r.text for r in (store.get(i) for i in ids) if r is not None]
+    reader = IngestClient(client, keys.ns)
+    texts = [r.text for r in (reader.get(i) for i in ids) if r is not None]
     text_bytes = sum(len(t.encode()) for t in texts) / max(len(texts), 1)
     json_bytes = sum(int(client.strlen(k)) for k in sample) / max(len(sample), 1)
     delta = memory_used(store) - before
@@ -437,9 +446,7 @@ def naive(folder: Path) -> dict[str, Any]:
             t0 = time.perf_counter()
             for path in paths:
                 ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
-                message = envelope_for(ref, settings, None).model_dump(
-                    mode="json", exclude_none=True
-                )
+                message = envelope_for(ref, settings).model_dump(mode="json", exclude_none=True)
                 client.send_task("naive.process_one", args=[message])
             done = wait_outcomes(store, len(paths) + 1)
             used = meter.end(len(paths))
@@ -652,7 +659,8 @@ def commands(folder: Path, runs: int = 5) -> dict[str, Any]:
     """
     with deployed("solo", 1) as (d, store):
         url, env = d.server.url, child_env(d.server.url)
-        [record_id] = [r.id for r in store.records(limit=1)]  # the warm-up document's
+        reader = IngestClient(store.client, store.keys.ns)
+        [record_id] = [r.id for r in reader.records(limit=1)]  # the warm-up document's
         ingest = [sys.executable, "-m", "worker"]
         ping = f"import redis; redis.Redis.from_url({url!r}).ping()"
         out = {

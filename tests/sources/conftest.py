@@ -12,6 +12,8 @@ import pytest
 
 from tests.sources.feedserver import FeedServer
 from worker.core.settings import Settings
+from worker.pipeline.fetchlimits import fetch_limits
+from worker.sources.limits import FetchLimits
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 
@@ -24,10 +26,10 @@ def feed_server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def fetch_settings() -> Callable[..., Settings]:
-    """Settings that allow loopback (the test server) with short, test-sized limits."""
+def fetch_settings() -> Callable[..., FetchLimits]:
+    """Limits from settings that allow loopback (the test server), short and test-sized."""
 
-    def make(**overrides: Any) -> Settings:
+    def make(**overrides: Any) -> FetchLimits:
         values: dict[str, Any] = {
             "feed_allowed_networks": LOOPBACK,
             "feed_timeout": 10.0,
@@ -35,7 +37,7 @@ def fetch_settings() -> Callable[..., Settings]:
             "feed_max_bytes": 1_000_000,
         }
         values.update(overrides)
-        return Settings(**values)
+        return fetch_limits(Settings(**values))
 
     return make
 

@@ -15,15 +15,15 @@ import pytest
 
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.errors import FeedFetchError, FeedHttpError, RejectedInput
-from worker.core.settings import Settings
 from worker.sources.fetch import USER_AGENT, fetch_feed, tls_context
+from worker.sources.limits import FetchLimits
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
 RSS = "application/rss+xml; charset=utf-8"
-MakeSettings = Callable[..., Settings]
+MakeSettings = Callable[..., FetchLimits]
 
 
-def rejection(url: str, settings: Settings, **kw: str) -> FeedFetchError:
+def rejection(url: str, settings: FetchLimits, **kw: str) -> FeedFetchError:
     with pytest.raises(FeedFetchError) as caught:
         fetch_feed(url, settings, **kw)
     assert isinstance(caught.value, RejectedInput)

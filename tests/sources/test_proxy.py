@@ -11,11 +11,11 @@ import pytest
 from tests.sources.feedserver import FeedServer
 from tests.sources.proxyserver import ProxyServer
 from worker.core.errors import FeedFetchError
-from worker.core.settings import Settings
 from worker.sources.fetch import RequestOptions, fetch_feed, tls_context
+from worker.sources.limits import FetchLimits
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
-MakeSettings = Callable[..., Settings]
+MakeSettings = Callable[..., FetchLimits]
 
 
 @pytest.fixture

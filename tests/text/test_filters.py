@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from worker.core.errors import ConfigError
+from worker.core.errors import ConfigError, RuleError
 from worker.text.filters import (
     MAX_PATTERN_LENGTH,
     MAX_RULES,
     MAX_TEXT_CHARS,
     NO_KEEP_MATCHED,
-    RuleError,
     Rules,
     compile_rules,
     risky_repeat,

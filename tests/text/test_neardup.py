@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.text import banding
 from worker.text import bandspec, neardup
 
 WORDS = [
@@ -191,13 +192,13 @@ def test_words_are_casefolded_and_nfkc_normalised() -> None:
 def test_default_bands_put_the_curve_below_threshold() -> None:
     config = neardup.DEFAULT
     assert config.bands * config.rows <= config.slots
-    assert 0.35 < config.lsh_threshold < config.threshold
-    assert neardup.candidate_probability(0.7) > 0.98
-    assert neardup.candidate_probability(0.1) < 0.02
+    assert 0.35 < banding.lsh_threshold(config) < config.threshold
+    assert banding.candidate_probability(0.7) > 0.98
+    assert banding.candidate_probability(0.1) < 0.02
 
 
 def test_choose_bands_puts_the_curve_just_below_threshold() -> None:
-    bands, rows = neardup.choose_bands(64, 0.5)
+    bands, rows = banding.choose_bands(64, 0.5)
     assert (1 / bands) ** (1 / rows) <= 0.5
     assert bands * rows <= 64
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.core.errors import ConfigError
+from worker.core.errors import ConfigError, OpmlError
 from worker.text.normalise import normalise_inline
-from worker.text.opml import MAX_FEEDS, OpmlError, OpmlFeed, export_opml, parse_opml
+from worker.text.opml import MAX_FEEDS, OpmlFeed, export_opml, parse_opml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "opml"
 

@@ -11,13 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.core.errors import ConfigError
-from worker.text.subscriptions import (
+from worker.core.errors import ConfigError, MissingSecret
+from worker.text.feedsfile import (
     RESERVED_HEADERS,
     BasicAuth,
     BearerAuth,
     Defaults,
-    MissingSecret,
     Subscription,
     parse_feeds,
     to_toml,

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from worker.api import errors, events, reading, writes
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import StoreUnavailable
-from worker.queue.broker import queue_depth
+from worker.queue.brokerprobe import queue_depth
 from worker.runtime.metrics import CONTENT_TYPE, exposition, registry
 
 DESCRIPTION = """Enqueue seed documents and feeds; read records, rejections and the change

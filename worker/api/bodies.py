@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from worker.api.errors import ApiReason
 from worker.core.errors import RequestRefused
-from worker.storage.reads import Position
+from worker.read.client import Position
 
 DEFAULT_SOURCE = "api"
 MAX_SOURCE = 255

@@ -17,7 +17,7 @@ from worker.api.errors import ApiReason
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import RequestRefused
 from worker.core.models import Outcome, OutcomeKind, Record, Rejection
-from worker.storage.reads import Bound, to_bound
+from worker.read.client import Bound, to_bound
 
 router = APIRouter(prefix="/v1", tags=["read"])
 ID = r"^[A-Za-z0-9_.:-]{1,200}$"

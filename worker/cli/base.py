@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
@@ -18,6 +18,10 @@ from rich.text import Text
 from worker.core.errors import ConfigError, IngestError
 from worker.core.settings import Settings, get_settings
 from worker.core.textsafe import escape_controls
+
+if TYPE_CHECKING:  # imported when a command opens one: a command pays for its own imports
+    from worker.read.client import IngestClient
+    from worker.storage.store import Store
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True, soft_wrap=True)
@@ -48,8 +52,8 @@ def backend(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def opened_client(settings: Settings) -> Iterator[Any]:
-    """The read client (worker.read.client) on the configured or embedded Redis."""
+def opened_client(settings: Settings) -> Iterator[IngestClient]:
+    """The read client (worker.read.client), every command's way in to read."""
     from worker.read.client import IngestClient
 
     with backend(settings) as url:
@@ -57,7 +61,8 @@ def opened_client(settings: Settings) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def opened_store(settings: Settings) -> Iterator[Any]:
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The store (worker.storage.store), for the commands that write."""
     from worker.storage.store import Store
 
     with backend(settings) as url:

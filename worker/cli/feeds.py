@@ -28,7 +28,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from worker.pipeline.subscriptions import settings_feeds
+    from worker.pipeline.feedplan import settings_feeds
 
     settings = get_settings()
     subs = {s.url: s for s in settings_feeds(settings).feeds}
@@ -87,7 +87,7 @@ def _table(states: list[dict[str, Any]]) -> None:
 @click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
 def import_opml(opml_file: Path) -> None:
     """Add an OPML file's feeds to the feeds file (titles and folders kept, duplicates skipped)."""
-    from worker.pipeline.subscriptions import append_feeds
+    from worker.pipeline.feedplan import append_feeds
     from worker.text.opml import parse_opml
 
     settings = get_settings()
@@ -103,7 +103,7 @@ def import_opml(opml_file: Path) -> None:
 @feeds.command("export")
 def export_opml() -> None:
     """Write the subscriptions as OPML 2.0 to stdout."""
-    from worker.pipeline.subscriptions import as_opml, settings_feeds
+    from worker.pipeline.feedplan import as_opml, settings_feeds
     from worker.text.opml import export_opml as to_opml
 
     settings = get_settings()

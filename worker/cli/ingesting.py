@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -28,6 +28,9 @@ from worker.core.errors import RunInterrupted
 from worker.core.models import Outcome, OutcomeKind
 from worker.core.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from worker.read.client import IngestClient
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +44,7 @@ def input_refs(paths: tuple[str, ...], feeds: tuple[str, ...], report: Any) -> I
     """
     import itertools
 
-    from worker.queue.producer import check_paths, expand, expand_feeds
+    from worker.queue.inputs import check_paths, expand, expand_feeds
 
     if not paths and not feeds:
         raise click.UsageError("nothing to enqueue: give files, folders, - or --feed")
@@ -66,8 +69,9 @@ def enqueue_paths(
     import gc
 
     from worker.queue.app import make_app
+    from worker.queue.inputs import EnqueueReport
     from worker.queue.pacing import pacer_for
-    from worker.queue.producer import EnqueueReport, publish
+    from worker.queue.producer import publish
     from worker.storage.store import Store
 
     report = report if report is not None else EnqueueReport()
@@ -153,7 +157,7 @@ def run_with(
 ) -> list[Outcome]:
     """``ingest run`` with its worker process started: the outcomes, or exit on a signal."""
     from worker.core.signals import interrupting
-    from worker.queue.producer import EnqueueReport
+    from worker.queue.inputs import EnqueueReport
 
     settings = get_settings()
     report = EnqueueReport()
@@ -186,6 +190,7 @@ def run_locally(
     The worker is stopped before the server. A stop signal (RunInterrupted) stops what
     this run started, on its way out, and counts the run's inputs left queued.
     """
+    from worker.read.client import IngestClient
     from worker.runtime import run as runner
     from worker.storage.store import Store
 
@@ -201,7 +206,9 @@ def run_locally(
                 collector.wait(report.input_ids, local.alive, timeout, advance)
             local.interrupt()  # its warm shutdown runs while the outcomes print
             outcomes: list[Outcome] = collector.ordered(report.input_ids)
-            show_run(outcomes, report.skipped, as_json, store)
+            show_run(
+                outcomes, report.skipped, as_json, IngestClient(store.client, settings.namespace)
+            )
         except RunInterrupted as e:
             local.stop()
             raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
@@ -211,7 +218,7 @@ def run_locally(
 
 
 def show_run(
-    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, store: Any
+    outcomes: list[Outcome], skipped: list[tuple[str, str]], as_json: bool, client: IngestClient
 ) -> None:
     """Print one line per input (JSON) or a table and the counts."""
     for path, why in skipped:
@@ -226,7 +233,7 @@ def show_run(
     id_column(table, "id", [o.id or "" for o in outcomes[:50]])
     text_column(table, "title / reason", ratio=2)
     for o in outcomes[:50]:
-        record = store.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
+        record = client.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
         title = record.title if record else (o.reason or "")
         table.add_row(cut(o.source), o.outcome.value, plain(o.id or ""), cut(title))
     out.print(table)
@@ -246,7 +253,7 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     If the broker fails part way, the inputs it accepted are still reported, then the
     command fails: what it prints as queued is exactly what is queued.
     """
-    from worker.queue.producer import EnqueueReport, check_paths
+    from worker.queue.inputs import EnqueueReport, check_paths
 
     settings = get_settings()
     check_paths(paths, feeds)

@@ -33,16 +33,18 @@ def stats(as_json: bool) -> None:
     from dataclasses import asdict
 
     from worker.core.events import STREAMS
+    from worker.read.client import IngestClient
     from worker.runtime.depth import broker_depth
     from worker.storage.store import Store
 
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
+        client = IngestClient(store.client, settings.namespace)
         counts: dict[str, Any] = store.stats()
         counts["queue_depth"] = broker_depth(settings, url)
         counts["rejections_by_reason"] = store.rejection_reasons()
-        groups = [g for name in STREAMS for g in store.reader.groups(name)]
+        groups = [g for name in STREAMS for g in client.groups(name)]
     if as_json:
         emit_json({**counts, "groups": [asdict(g) for g in groups]})
         return

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -20,7 +20,6 @@ from worker.cli.base import (
     id_column,
     main,
     opened_client,
-    opened_store,
     out,
     plain,
     text_column,
@@ -28,6 +27,9 @@ from worker.cli.base import (
 from worker.core.errors import Reason
 from worker.core.models import Record, Rejection
 from worker.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from worker.read.client import IngestClient
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +81,22 @@ def records_list(
     """Records, newest first by published date."""
     settings = get_settings()
     start, end = parse_when(since, end_of_day=False), parse_when(until, end_of_day=True)
-    with opened_store(settings) as store:
-        found = store.records(
+    with opened_client(settings) as client:
+        found = client.records(
             since=start, until=end, source=source, cluster=cluster, limit=limit or None
         )
         if as_json:
             for rec in found:
                 emit_json(rec.model_dump(mode="json", exclude_none=False))
             return
-        found = list(found)
+        shown = list(found)
         table = Table()
         table.add_column("published", no_wrap=True)
-        id_column(table, "id", [rec.id for rec in found])
+        id_column(table, "id", [rec.id for rec in shown])
         text_column(table, "source")
         text_column(table, "title", ratio=3)
         table.add_column("v", no_wrap=True)
-        for rec in found:
+        for rec in shown:
             table.add_row(
                 _when(rec), plain(rec.id), cut(rec.source), cut(rec.title), str(rec.version)
             )
@@ -110,8 +112,8 @@ def _when(rec: Record) -> str:
 @click.option("--json", "as_json", is_flag=True, help="the record as JSON")
 def records_show(record_id: str, as_json: bool) -> None:
     """One record by id."""
-    with opened_store(get_settings()) as store:
-        rec = store.get(record_id)
+    with opened_client(get_settings()) as client:
+        rec = client.get(record_id)
     if rec is None:
         err.print(plain(f"no record {record_id}"))
         sys.exit(1)
@@ -194,10 +196,14 @@ def rejection_filters(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
-def find_rejections(client: Any, limit: int | None, **filters: str | None) -> Iterator[Any]:
+def find_rejections(
+    client: IngestClient, limit: int | None, **filters: str | None
+) -> Iterator[Rejection]:
     since = parse_when(filters.pop("since"), end_of_day=False)
     until = parse_when(filters.pop("until"), end_of_day=True)
-    return client.rejections(since=since, until=until, limit=limit, **filters)  # type: ignore[no-any-return]
+    return client.rejections(
+        since=since, until=until, limit=limit, reason=filters["reason"], source=filters["source"]
+    )
 
 
 @rejections.command("list")
@@ -246,6 +252,7 @@ def rejections_replay(
     """Re-enqueue the original input of rejections (by input id or filters) as new inputs."""
     from worker.queue import replay
     from worker.queue.app import make_app
+    from worker.read.client import IngestClient
     from worker.storage.store import Store
 
     if not (input_ids or every or any(filters.values())):
@@ -253,12 +260,14 @@ def rejections_replay(
     settings = get_settings()
     with backend(settings) as url:
         store = Store.from_url(url, settings)
+        client = IngestClient(store.client, settings.namespace)
         app = make_app(settings, url)
+        selected: Sequence[Rejection | str]
         if input_ids:
-            selected: list[Any] = replay.by_ids(store.reader, input_ids)
+            selected = replay.by_ids(client, input_ids)
         else:
-            found = find_rejections(store.reader, None, **filters)
-            selected = list(found) if again else replay.unreplayed(store.reader, found)
+            found = find_rejections(client, None, **filters)
+            selected = list(found) if again else replay.unreplayed(client, found)
         results = replay.replay(app, store, selected, settings)
     for r in results:
         if as_json:

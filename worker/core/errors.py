@@ -8,16 +8,27 @@
     │       └── FeedHttpError  an error status: reason ``feed.http_<status>``
     ├── TransientError         infrastructure: retried with backoff
     │   ├── StoreUnavailable   Redis down or timing out
-    │   │   └── StoreFull      Redis at its maxmemory: writes refused, nothing evicted
+    │   │   ├── StoreFull      Redis at its maxmemory: writes refused, nothing evicted
+    │   │   └── StoreMisconfigured  (also a ConfigError, below)
+    │   ├── StoreContention    writers kept racing on one record: run the batch again
     │   ├── QueueUnavailable   the broker refused a message after the producer's retries
     │   └── HostBusy           a feed's host is not to be asked yet (politeness): run later
     ├── InputError             a path the producer cannot read (missing, not a regular file)
     ├── RunFailed              `ingest run` could not finish (its worker died, or timed out)
     │   └── RunInterrupted     `ingest run` caught a signal (``signum``) and stopped
     ├── RequestRefused         an HTTP API request refused: status, reason code, detail
+    ├── StoreError             the store refused a command (a key of another type, a script
+    │                          error): not transient, names what Redis said
     └── ConfigError            a bad setting; fails at start, naming the variable
         ├── NoServerBinary     embedded mode, and no usable redis-server / valkey-server
-        └── UnsafeDataDir      the embedded store's folder cannot be made private
+        ├── UnsafeDataDir      the embedded store's folder cannot be made private
+        ├── RuleError          a feed's keep or block rule that cannot be used (a ValueError)
+        ├── OpmlError          not a usable OPML subscription list (a ValueError)
+        ├── MissingSecret      a feed's auth variable unset, empty or unusable
+        └── StoreMisconfigured INGEST_REDIS_URL reaches no usable store (its database
+                               number, its password, or not a Redis at all)
+
+worker/storage/connection.py maps every redis-py error to one of these, in one table.
 
 Every exception this package raises on purpose is defined here.
 
@@ -137,6 +148,14 @@ class StoreFull(StoreUnavailable):
     """Redis reached its ``maxmemory`` (noeviction): it refuses writes until memory is freed."""
 
 
+class StoreContention(TransientError):
+    """Writers changed the same record under each other for every retry round: try again."""
+
+
+class StoreError(IngestError):
+    """The store refused a command: a key holding another type, a script's error."""
+
+
 class QueueUnavailable(TransientError):
     """The broker could not take a message, even after the producer's retries."""
 
@@ -199,3 +218,23 @@ class NoServerBinary(ConfigError):
 
 class UnsafeDataDir(ConfigError):
     """The embedded store's data folder cannot be made private to this user; names the fix."""
+
+
+class RuleError(ConfigError, ValueError):
+    """A keep or block rule that cannot be used; the message names the pattern."""
+
+
+class OpmlError(ConfigError, ValueError):
+    """A document that is not a usable OPML subscription list; the message says why."""
+
+
+class MissingSecret(ConfigError):
+    """An auth environment variable that is unset, empty or unusable; names the variable."""
+
+
+class StoreMisconfigured(ConfigError, StoreUnavailable):
+    """``INGEST_REDIS_URL`` reaches no usable store: a database number the server does not
+    have, a password it refuses, or a server that does not speak Redis. A configuration
+    error for the CLI (one line, naming the setting); for a worker it stays a store it
+    cannot use yet, waited on like an unavailable one.
+    """

@@ -1,9 +1,13 @@
 """Every Redis key and stream name, under one namespace prefix. Nothing else builds keys.
 
+A Lua script that reaches a key it only learns at run time (a record by id, a source's
+index, a near-duplicate entry or bucket shard, a cluster) is given that key's prefix
+from here as a named argument (see docs/redis-layout.md for which script takes which).
+
 Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
 
     ns:record:{id}            string   record: meta JSON, newline, zlib-packed paragraphs
-                                       (schema version 2; version 1: one JSON object)
+                                       (schema version 2, the first stored format)
     ns:idx:published          zset     record ids by published epoch seconds (-1e15: no date)
     ns:idx:source:{source}    zset     record ids of one source, same scores
     ns:sources                set      every source name seen
@@ -21,10 +25,9 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
-                                       next_poll, last_*, failures (worker/feedpoll.py)
+                                       next_poll, last_*, failures
+                                       (worker/storage/feedstate.py)
     ns:pending                zset     batch ids published and not yet done, by publish time
-    ns:batch:{batch_id}       string   a pending batch's messages, as producers before
-                                       record schema 2 kept them (read, never written)
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
@@ -66,14 +69,24 @@ class Keys:
     ns: str
 
     def record(self, record_id: str) -> str:
-        return f"{self.ns}:record:{record_id}"
+        return self.record_prefix + record_id
+
+    @property
+    def record_prefix(self) -> str:
+        """Prefix of record keys (``+ id``): for the scripts, and for scans."""
+        return f"{self.ns}:record:"
 
     @property
     def by_published(self) -> str:
         return f"{self.ns}:idx:published"
 
     def by_source(self, source: str) -> str:
-        return f"{self.ns}:idx:source:{source}"
+        return self.by_source_prefix + source
+
+    @property
+    def by_source_prefix(self) -> str:
+        """Prefix of the per-source indexes (``+ source``), for the scripts."""
+        return f"{self.ns}:idx:source:"
 
     @property
     def sources(self) -> str:
@@ -122,9 +135,6 @@ class Keys:
     def pending(self) -> str:
         return f"{self.ns}:pending"
 
-    def batch(self, batch_id: str) -> str:
-        return f"{self.ns}:batch:{batch_id}"
-
     @property
     def recovery_lock(self) -> str:
         return f"{self.ns}:recovery:lock"
@@ -168,10 +178,20 @@ class Keys:
         return f"{self.ns}:tombstones"
 
     def cluster(self, cluster_id: str) -> str:
-        return f"{self.ns}:cluster:{cluster_id}"
+        return self.cluster_prefix + cluster_id
+
+    @property
+    def cluster_prefix(self) -> str:
+        """Prefix of the cluster sets (``+ cluster id``), for the scripts."""
+        return f"{self.ns}:cluster:"
 
     def neardup(self, seq: int | str) -> str:
-        return f"{self.ns}:nd:{seq}"
+        return f"{self.neardup_prefix}{seq}"
+
+    @property
+    def neardup_prefix(self) -> str:
+        """Prefix of the near-duplicate entries (``+ seq``), for the scripts."""
+        return f"{self.ns}:nd:"
 
     @property
     def neardup_seq(self) -> str:
@@ -183,10 +203,5 @@ class Keys:
 
     @property
     def neardup_shard_prefix(self) -> str:
-        """Prefix of the LSH bucket shards (``nd:b{level}:{band}:{top}``), for scans."""
+        """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
         return f"{self.ns}:nd:b"
-
-    @property
-    def record_prefix(self) -> str:
-        """Prefix of record keys, for scans."""
-        return f"{self.ns}:record:"

@@ -3,8 +3,9 @@
 ``INGEST_LOG_FORMAT=json`` gives lines like
 ``{"ts": "...Z", "level": "INFO", "logger": "worker.queue.tasks", "message": "...",
 "task_id": "...", "task_name": "ingest.process_batch"}`` (the task fields only inside a
-task). Whatever the format, a password in a URL (``scheme://user:secret@host``) is masked
-before a line is written: logs are read by more people than the configuration is.
+task: :mod:`worker.queue.tasklogs` adds them and dresses Celery's own handlers). Whatever
+the format, a password in a URL (``scheme://user:secret@host``) is masked before a line is
+written: logs are read by more people than the configuration is.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,16 @@ _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGN
 def redact(text: str) -> str:
     """``text`` with every URL password (user info or ``?password=``) replaced by ``***``."""
     return redact_query_secrets(_URL_PASSWORD.sub(r"\1***@", text))
+
+
+# Fields of the running unit of work (Celery's task), added by the layer that runs it.
+_CONTEXT: list[Callable[[], dict[str, str]]] = []
+
+
+def add_context(fields: Callable[[], dict[str, str]]) -> None:
+    """Add ``fields()`` to every JSON line from now on (once, however often it is called)."""
+    if fields not in _CONTEXT:
+        _CONTEXT.append(fields)
 
 
 _PLAIN = logging.Formatter()  # formats a traceback as every standard formatter does
@@ -64,21 +76,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        data.update(_task_fields())
+        for fields in _CONTEXT:
+            data.update(fields())
         if record.exc_info and record.exc_info[0] is not None:
             data["exc"] = redact(record.exc_text or self.formatException(record.exc_info))
         return orjson.dumps(data).decode()
-
-
-def _task_fields() -> dict[str, str]:
-    """The running Celery task's id and name, when this record is logged inside one."""
-    if "celery" not in sys.modules:
-        return {}
-    from celery import current_task
-
-    if not current_task or current_task.request.id is None:
-        return {}
-    return {"task_id": str(current_task.request.id), "task_name": str(current_task.name)}
 
 
 def dress(handler: logging.Handler, settings: Settings) -> None:
@@ -98,18 +100,3 @@ def setup_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     logging.captureWarnings(settings.log_format == "json")
-
-
-def install_celery_hooks(settings: Settings) -> None:
-    """Re-dress the handlers Celery sets up in a worker, beat or flower process."""
-    from celery.signals import after_setup_logger, after_setup_task_logger
-
-    def on_setup(logger: logging.Logger, **_: Any) -> None:
-        for handler in logger.handlers:
-            dress(handler, settings)
-        logging.captureWarnings(settings.log_format == "json")
-
-    # One connection per process however many apps it builds (each command, test or API
-    # server makes its own): the first app's settings decide, as they do for the logging.
-    after_setup_logger.connect(on_setup, weak=False, dispatch_uid="ingest.logs")
-    after_setup_task_logger.connect(on_setup, weak=False, dispatch_uid="ingest.logs.task")

@@ -142,7 +142,7 @@ class Record(BaseModel):
         description="feeds that carried this story (same title and text), first the one "
         "that created the record; at most 20",
     )
-    # Schema version 2: fields for search and NLP. Optional, so version 1 records still read.
+    # Fields for search and NLP: null where a record has none (a text too short to tell).
     language: str | None = Field(
         default=None,
         pattern=r"^[a-z]{2}$",

@@ -1,7 +1,7 @@
 """The published JSON Schema of a record: what readers get (the client, the CLI, the API).
 
-Since schema version 2 Redis holds the text once (see docs/consumers.md); the record a
-reader gets is the same shape as in version 1, ``text`` and ``paragraphs`` both.
+Redis holds the text once (schema version 2, see docs/consumers.md); the record a reader
+gets has ``text`` and ``paragraphs`` both.
 """
 
 from __future__ import annotations

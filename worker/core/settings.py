@@ -1,7 +1,8 @@
-"""The one typed settings object: the only reader of ``INGEST_*`` variables and config files.
+"""The one typed settings object: the only reader of ``INGEST_*`` variables.
 
 (Other modules touch the environment only to pass it on to a child process or to set
-Celery's own switches.)
+Celery's own switches.) The config file is found and read for it by
+``worker.core.configfiles``, and placeholder secrets are told by ``worker.core.secrets``.
 
 Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML
 file named by ``INGEST_CONFIG_FILE`` (default ``config/ingest.toml`` when it exists), then
@@ -13,12 +14,9 @@ URL that is not Redis, and a password left at a placeholder of ``.env.example``.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import sys
-import tomllib
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,19 +30,22 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from worker.core.configfiles import ENV_PREFIX, check_variables, config_file, read_config
 from worker.core.errors import ConfigError
-from worker.core.protocol import AMQP_SCHEMES, REDIS_SCHEMES
+from worker.core.protocol import AMQP_SCHEMES, CLUSTER_SCHEMES, REDIS_SCHEMES, is_cluster_url
+from worker.core.secrets import GENERATE_SECRET, is_placeholder, url_password
 from worker.core.textsafe import has_query_secret, redact_query_secrets
 
-ENV_PREFIX = "INGEST_"
-DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
 SECRET_FIELDS = ("redis_url", "broker_url")
-# INGEST_* names that are not settings: the config file itself, and docker-compose's image.
-OTHER_VARIABLES = frozenset({"CONFIG_FILE", "IMAGE"})
-# Secrets of .env.example start with this: a deployment must never run with them.
-PLACEHOLDER_PREFIX = "change-me"
-GENERATE_SECRET = "set a real one (generate it with `openssl rand -hex 24`)"
 APP_FOLDER = "news-ingest"
+NO_CLUSTER_BROKER = (
+    "the broker cannot be a cluster (kombu has no cluster transport): use redis:// "
+    "(one server) or amqp:// (RabbitMQ)"
+)
+NEEDS_BROKER = (
+    "INGEST_REDIS_URL is a cluster, which cannot be the broker: set INGEST_BROKER_URL "
+    "to a plain Redis (redis://) or RabbitMQ (amqp://)"
+)
 
 
 def default_data_dir() -> Path:
@@ -306,11 +307,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_store_url(cls, value: str | None) -> str | None:
-        return _checked_url(value, REDIS_SCHEMES)
+        return _checked_url(value, REDIS_SCHEMES + CLUSTER_SCHEMES)
 
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str | None) -> str | None:
+        if value and is_cluster_url(value):
+            raise ValueError(NO_CLUSTER_BROKER)
         return _checked_url(value, REDIS_SCHEMES + AMQP_SCHEMES)
 
     @model_validator(mode="after")
@@ -327,6 +330,17 @@ class Settings(BaseSettings):
         """True when no Redis URL is configured and the embedded server is used."""
         return self.redis_url is None
 
+    def broker_for(self, store_url: str) -> str:
+        """The broker's URL: ``INGEST_BROKER_URL``, else the store's own Redis.
+
+        Raises ConfigError when the store is a cluster and no broker is set.
+        """
+        if self.broker_url:
+            return self.broker_url
+        if is_cluster_url(store_url):
+            raise ConfigError(NEEDS_BROKER)
+        return store_url
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -340,7 +354,9 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = config_file(os.environ)
         if path is not None:
-            sources.append(InitSettingsSource(settings_cls, read_config(path)))
+            sources.append(
+                InitSettingsSource(settings_cls, read_config(path, settings_cls.model_fields))
+            )
         return tuple(sources)
 
 
@@ -355,69 +371,6 @@ def _checked_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
     if is_placeholder(url_password(value)):
         raise ValueError(f"its password is a placeholder of .env.example: {GENERATE_SECRET}")
     return value
-
-
-def url_password(url: str) -> str:
-    """The password of ``scheme://user:password@host``, or an empty string."""
-    creds = url.partition("://")[2].rpartition("@")[0]
-    return creds.partition(":")[2]
-
-
-def is_placeholder(secret: str) -> bool:
-    """True for a secret left as ``.env.example`` gives it (``change-me...``)."""
-    return secret.strip().lower().startswith(PLACEHOLDER_PREFIX)
-
-
-def check_flower_auth(environ: Mapping[str, str]) -> None:
-    """ConfigError when Flower's basic auth (``FLOWER_BASIC_AUTH``) has a placeholder password."""
-    for pair in environ.get("FLOWER_BASIC_AUTH", "").split(","):
-        if is_placeholder(pair.partition(":")[2]):
-            raise ConfigError(
-                f"FLOWER_BASIC_AUTH: FLOWER_PASSWORD is a placeholder of .env.example: "
-                f"{GENERATE_SECRET}"
-            )
-
-
-def config_file(environ: Mapping[str, str]) -> Path | None:
-    """The TOML file to read: the one named (which must exist), else the default if present."""
-    named = environ.get(f"{ENV_PREFIX}CONFIG_FILE")
-    if not named:
-        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
-    path = Path(named)
-    if not path.is_file():
-        raise ConfigError(f"INGEST_CONFIG_FILE: no such file {named!r}")
-    return path
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The keys of a TOML config file; ConfigError for bad TOML or a key that is no setting."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {path}: cannot read it: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path}: not valid TOML: {e}") from e
-    for key in data:
-        if key not in Settings.model_fields:
-            hint = closest(key, list(Settings.model_fields))
-            raise ConfigError(f"config file {path}: unknown key {key!r}{hint}")
-    return data
-
-
-def check_variables(environ: Mapping[str, str], fields: Mapping[str, Any]) -> None:
-    """ConfigError for an ``INGEST_*`` variable that is no setting (a typo is never ignored)."""
-    valid = [f"{ENV_PREFIX}{name.upper()}" for name in fields]
-    valid += [f"{ENV_PREFIX}{name}" for name in sorted(OTHER_VARIABLES)]
-    for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in valid:
-            hint = closest(name.upper(), valid) or f" (valid: {', '.join(valid)})"
-            raise ConfigError(f"unknown variable {name}{hint}")
-
-
-def closest(name: str, valid: list[str]) -> str:
-    """``: did you mean X?`` for the closest valid name, or an empty string."""
-    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.7)
-    return f": did you mean {match[0]}?" if match else ""
 
 
 def load_settings(**overrides: Any) -> Settings:

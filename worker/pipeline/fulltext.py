@@ -36,9 +36,12 @@ import logging
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
+from worker.pipeline.feedplan import HostRules, host_rules, settings_feeds
+from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
-from worker.pipeline.subscriptions import HostRules, host_rules, settings_feeds
 from worker.sources.fetch import fetch_page
+from worker.sources.limits import FetchLimits
+from worker.storage.read_records import RecordReads
 from worker.storage.store import Store
 from worker.text.article import extract_article
 from worker.text.normalise import content_hash, join_paragraphs, split_paragraphs, word_count
@@ -70,7 +73,7 @@ class FullText:
         if not wanted:
             return items
         ids = [items[n].record.id for n in wanted]  # type: ignore[union-attr]
-        stored = self.store.reader.get_many(ids)
+        stored = RecordReads(self.store.client, self.store.keys).get_many(ids)
         done = list(items)
         out_of_time = False
         for n in wanted:
@@ -126,7 +129,7 @@ def with_page(
     url = record.url or ""
     try:
         with host_slot(store, settings, url, f"page:{record.id}", rules, defer=False):
-            paragraphs = page_paragraphs(url, settings)
+            paragraphs = page_paragraphs(url, fetch_limits(settings))
     except FeedFetchError as e:
         return without_page(record, page_reason(e.reason))
     return from_page(record, paragraphs)
@@ -153,9 +156,9 @@ def from_page(record: Record, paragraphs: list[str]) -> Record:
     )
 
 
-def page_paragraphs(url: str, settings: Settings) -> list[str]:
+def page_paragraphs(url: str, limits: FetchLimits) -> list[str]:
     """The normalised paragraphs of the page's main text; FeedFetchError when there are none."""
-    result = fetch_page(url, settings)
+    result = fetch_page(url, limits)
     kind = (result.content_type or "text/html").split(";")[0].strip().lower()
     if kind not in HTML_TYPES:
         raise FeedFetchError(PAGE_NOT_HTML, f"{url} is {kind}", source=url)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from worker.core.errors import FeedFetchError, FeedHttpError, HostBusy, Reason
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import HostRules
+from worker.pipeline.feedplan import HostRules
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 

@@ -41,7 +41,7 @@ from worker.core.models import (
 from worker.core.protocol import BYTES_KINDS
 from worker.core.settings import Settings
 from worker.pipeline.enrich import enrich, enrich_all
-from worker.pipeline.feeds import FeedFetcher, feed_items
+from worker.pipeline.feedentries import FeedFetcher, feed_items
 from worker.pipeline.fulltext import FullText
 from worker.storage.store import Store
 from worker.text.seed import seed_record

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.core.logs import install_celery_hooks
 from worker.core.protocol import TASK_POLL_FEEDS, is_amqp, is_redis_url
 from worker.core.settings import Settings
 from worker.queue import tasks
 from worker.queue.base import IngestApp
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+from worker.queue.tasklogs import install_celery_hooks
+
+QUEUE_TYPE = "quorum"
 
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
@@ -32,16 +34,20 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "unacked_restore_interval": restore_interval(settings.visibility_timeout),
         "unacked_restore_throttle": 1,
     }
-    broker = settings.broker_url or url
+    broker = settings.broker_for(url)
+    amqp_only: dict[str, Any] = {}
     if is_amqp(broker):
         # The producer counts an input as queued only once the broker confirmed the message.
         transport["confirm_publish"] = True
+        # Replicated (Raft) queues that survive a RabbitMQ node: no priorities on them.
+        amqp_only["task_default_queue_type"] = QUEUE_TYPE
     redis_only: dict[str, Any] = {}
     if is_redis_url(broker):
         # kombu's Redis transport, handing the entries it cannot read to the worker.
         redis_only["broker_transport"] = "worker.queue.transport:QuarantineTransport"
     return {
         **redis_only,
+        **amqp_only,
         "broker_url": broker,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
@@ -68,7 +74,7 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "task_default_routing_key": settings.queue,
         "worker_prefetch_multiplier": 1,
         # Checks every message before Celery unpacks it (worker.queue.malformed).
-        "worker_consumer": "worker.queue.consumer:IngestConsumer",
+        "worker_consumer": "worker.queue.intake:IngestConsumer",
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": True,

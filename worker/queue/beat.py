@@ -1,7 +1,7 @@
 """Polling subscribed feeds: what `celery beat`'s periodic task does at each tick.
 
 Celery beat runs ``ingest.poll_feeds`` every ``INGEST_FEED_POLL_EVERY`` seconds. It reads
-the subscriptions (:mod:`worker.pipeline.subscriptions`), claims each enabled due feed
+the subscriptions (:mod:`worker.pipeline.feedplan`), claims each enabled due feed
 atomically in its state hash (:class:`worker.storage.feedstate.FeedState`,
 ``lua/claim_feed.lua``) and enqueues a feed-URL input for it. The worker that fetches the
 feed records the result in the same hash, which sets the next poll (with capped backoff
@@ -14,8 +14,9 @@ from celery import Celery
 
 from worker.core.models import InputKind
 from worker.core.settings import Settings
-from worker.pipeline.subscriptions import settings_feeds
-from worker.queue.producer import InputRef, publish
+from worker.pipeline.feedplan import settings_feeds
+from worker.queue.inputs import InputRef
+from worker.queue.producer import publish
 from worker.storage.store import Store
 
 

@@ -9,7 +9,7 @@ JSON or not a kombu envelope. So every message is checked first, at both levels:
 - :func:`envelope_problem`: the kombu envelope of a Redis list entry
   (:mod:`worker.queue.transport`);
 - :func:`message_problem`: the Celery task message, for every broker
-  (:mod:`worker.queue.consumer`).
+  (:mod:`worker.queue.intake`).
 
 A message that fails is taken off the queue and stored as an ``input.malformed_message``
 rejection, counted as one input, with its raw bytes (the first ``MAX_KEPT``) kept as the

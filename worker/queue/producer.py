@@ -1,198 +1,67 @@
-"""Producer: turn paths (files, folders, ``-`` for stdin) into envelopes and publish batches.
+"""Producer: batch the inputs :mod:`worker.queue.inputs` read, park each batch, publish it.
 
 Workers get the document bytes, never a path, so producers and workers may run on
 different hosts: the bytes of a batch are parked in Redis and its message names them
-(see :mod:`worker.pipeline.parked`). Each file is read up to the size cap plus one byte: an
-oversized file is still sent (truncated) so that it ends as a ``seed.too_large``
-rejection, not silence.
+(see :mod:`worker.pipeline.parked`). Parking and publishing retry per :data:`RETRY_POLICY`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import stat
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from celery import Celery
 from kombu.exceptions import OperationalError
 
 from worker.core import signals
-from worker.core.errors import InputError, QueueUnavailable, StoreFull, StoreUnavailable
+from worker.core.errors import QueueUnavailable, StoreFull, StoreUnavailable
 from worker.core.models import Envelope, InputKind
 from worker.core.protocol import TASK_PROCESS_BATCH, is_amqp
 from worker.core.settings import Settings
-from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
-from worker.queue.broker import describe, refused
+from worker.queue.brokerprobe import describe, refused
+from worker.queue.inputs import EnqueueReport, InputRef, message_for
 from worker.queue.pacing import Pacer
 from worker.storage.connection import FULL, out_of_memory
 from worker.storage.store import Store
 
-STDIN = "-"
-MAX_URL = 2048  # the envelope's source limit
 # Room left below Redis's maxmemory beyond a batch's own bytes (indexes, other writers).
 MARGIN = 256 * 1024
-RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 4.0}
 
 
 @dataclass(frozen=True, slots=True)
-class InputRef:
-    """Something to enqueue: a local file (or stdin) with its kind, or a feed URL."""
+class RetryPolicy:
+    """How a publish (kombu's ``retry_policy``) and a park retry a broker that does not answer."""
 
-    source: str
-    kind: InputKind
-    path: Path | None = None
-    url: str | None = None
+    max_retries: int = 5
+    interval_start: float = 0.5  # seconds before the first retry
+    interval_step: float = 1.0  # added to the wait after each retry
+    interval_max: float = 4.0  # cap on one wait
 
+    def waits(self) -> Iterator[float]:
+        """The seconds to wait before each retry, in order."""
+        delay = self.interval_start
+        for _ in range(self.max_retries):
+            yield min(delay, self.interval_max)
+            delay += self.interval_step
 
-@dataclass(slots=True)
-class EnqueueReport:
-    """What the producer did: inputs queued (in order) and paths it skipped."""
-
-    input_ids: list[str] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    batches: int = 0
-
-
-def expand(paths: Sequence[str], report: EnqueueReport) -> Iterator[InputRef]:
-    """Seed inputs for the given paths: folders recursively (sorted, hidden names skipped)."""
-    for raw in paths:
-        if raw == STDIN:
-            yield InputRef(source="stdin", kind=InputKind.SEED)
-            continue
-        path = Path(raw)
-        if _check_seed_path(raw):
-            yield from _walk(path, report)
-        else:
-            yield InputRef(source=printable_name(path.name), kind=InputKind.SEED, path=path)
+    def for_kombu(self) -> dict[str, Any]:
+        """The policy as kombu's ``retry_policy`` mapping."""
+        return {
+            "max_retries": self.max_retries,
+            "interval_start": self.interval_start,
+            "interval_step": self.interval_step,
+            "interval_max": self.interval_max,
+        }
 
 
-def check_paths(paths: Sequence[str], feeds: Sequence[str]) -> None:
-    """Raise InputError naming the first path or feed that cannot be read, before any publish."""
-    for raw in paths:
-        if raw != STDIN:
-            _check_seed_path(raw)
-    for raw in feeds:
-        if raw != STDIN:
-            _feed_kind(raw)
-
-
-def _check_seed_path(raw: str) -> bool:
-    """True for a folder, False for a regular file; InputError for anything else."""
-    path = Path(raw)
-    if path.is_dir():
-        return True
-    if not path.exists():
-        raise InputError(f"{printable_name(raw)}: no such file or folder")
-    if not _is_regular(path):
-        raise InputError(f"{printable_name(raw)}: not a regular file")
-    return False
-
-
-def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
-    """Feed inputs: a local file (or ``-``) is read here, anything else with ``://`` is a URL.
-
-    URLs are not checked here beyond their length: a worker fetches them and rejects what
-    it cannot fetch (``file:`` and other schemes included) with a reason code.
-    """
-    for raw in feeds:
-        if raw == STDIN:
-            yield InputRef(source="stdin", kind=InputKind.FEED)
-        elif _feed_kind(raw) is InputKind.FEED:
-            name = printable_name(Path(raw).name)
-            yield InputRef(source=name, kind=InputKind.FEED, path=Path(raw))
-        else:
-            # The envelope redacts the URL's credentials: the worker refuses it by reason.
-            yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
-
-
-def _feed_kind(raw: str) -> InputKind:
-    """FEED for a readable feed file, FEED_URL for a URL; InputError for anything else."""
-    if Path(raw).exists():
-        if not _is_regular(Path(raw)):
-            raise InputError(f"{printable_name(raw)}: not a regular file")
-        return InputKind.FEED
-    if "://" in raw and len(raw) <= MAX_URL:
-        return InputKind.FEED_URL
-    raise InputError(f"{redact_userinfo(printable_name(raw))}: neither a feed file nor a feed URL")
-
-
-def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
-    """Files in name order, then sub-folders; scandir's entry types save a stat per file."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as e:
-        report.skipped.append((printable_name(str(folder)), f"unreadable folder: {e.strerror}"))
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or _is_dir(entry):
-            continue
-        if not _is_file(entry):
-            report.skipped.append((printable_name(entry.path), "not a regular file"))
-            continue
-        yield InputRef(
-            source=printable_name(entry.name), kind=InputKind.SEED, path=Path(entry.path)
-        )
-    for entry in entries:
-        if not entry.name.startswith(".") and _is_dir(entry):
-            yield from _walk(Path(entry.path), report)
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    # Like os.walk: symlinks to folders are not followed (no cycles).
-    try:
-        return entry.is_dir(follow_symlinks=False)
-    except OSError:
-        return False
-
-
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_file()  # follows a symlink, as stat() does
-    except OSError:
-        return False
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
-    """At most ``max_bytes + 1`` bytes: enough to know a document is too large."""
-    return stream.read(max_bytes + 1)
-
-
-def envelope_for(ref: InputRef, settings: Settings, reply_to: str | None) -> Envelope:
-    """Read the input (capped) and wrap it with a fresh input id."""
-    message, data = message_for(ref, settings, reply_to)
-    return Envelope.model_validate({**message, "data": data})
-
-
-def message_for(
-    ref: InputRef, settings: Settings, reply_to: str | None
-) -> tuple[dict[str, Any], bytes | None]:
-    """Read the input (capped): its queue message under a fresh input id, and its bytes."""
-    data: bytes | None = None
-    if ref.path is not None:
-        with open(ref.path, "rb") as f:
-            data = read_capped(f, _cap(ref, settings))
-    elif ref.url is None:
-        data = read_capped(sys.stdin.buffer, _cap(ref, settings))
-    input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
-    kind, source, url = ref.kind, ref.source, ref.url
-    return parked.message(input_id, kind, source, data=data, url=url, reply_to=reply_to), data
+RETRY_POLICY = RetryPolicy()
 
 
 def new_envelope(
@@ -212,10 +81,6 @@ def new_envelope(
         url=url,
         reply_to=reply_to,
     )
-
-
-def _cap(ref: InputRef, settings: Settings) -> int:
-    return settings.max_document_bytes if ref.kind == InputKind.SEED else settings.feed_max_bytes
 
 
 Item = tuple[dict[str, Any], bytes | None]  # a queue message and the bytes to park for it
@@ -287,22 +152,30 @@ def publish_items(
     batch the recovery sweep publishes, never one that is lost. A publish that fails
     takes the entry, the bytes and the count back. A ``pacer`` holds each batch back
     while the queue is full (:mod:`worker.queue.pacing`).
+
+    RabbitMQ acknowledges deliveries itself and keeps what it was sent: no ledger entry,
+    and the bytes travel inside the messages (:func:`worker.pipeline.parked.inline`);
+    only the enqueued count goes to the store.
     """
     report = report or EnqueueReport()
-    # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
     ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
         for group in batches(items, settings):
             if pacer is not None:
                 pacer.wait()
             batch_id = uuid.uuid4().hex
-            batch = [m for m, _ in group]
-            data = {m["input_id"]: d for m, d in group if d is not None}
-            messages = orjson.dumps(batch)
-            make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
+            messages: bytes | None = None
+            if ledger:
+                batch = [m for m, _ in group]
+                data = {m["input_id"]: d for m, d in group if d is not None}
+                messages = orjson.dumps(batch)
+                make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
+            else:  # nothing of the batch but its count goes to Redis
+                batch, data = [parked.inline(m, d) for m, d in group], {}
+                make_room(store, MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
-                park(store, batch_id, data, messages if ledger else None, len(batch))
+                park(store, batch_id, data, messages, len(batch))
                 try:
                     send(app, producer, batch, settings, batch_id)
                 except (QueueUnavailable, StoreFull):
@@ -340,19 +213,17 @@ def park(
 
     Raises QueueUnavailable if Redis never answers.
     """
-    retries = int(RETRY_POLICY.get("max_retries", 0))
-    delay = RETRY_POLICY.get("interval_start", 0.0)
-    for attempt in range(retries + 1):
+    retries = RETRY_POLICY.max_retries
+    for wait in [*RETRY_POLICY.waits(), None]:
         try:
             store.ledger.park(batch_id, data, messages, count)
             return
         except StoreFull:
             raise
         except StoreUnavailable as e:
-            if attempt == retries:
+            if wait is None:
                 raise QueueUnavailable(f"broker unavailable after {retries} retries: {e}") from e
-        time.sleep(min(delay, RETRY_POLICY.get("interval_max", delay)))
-        delay += RETRY_POLICY.get("interval_step", 0.0)
+            time.sleep(wait)
 
 
 def send(
@@ -375,14 +246,14 @@ def send(
             producer=producer,
             queue=settings.queue,
             retry=True,
-            retry_policy=RETRY_POLICY,
+            retry_policy=RETRY_POLICY.for_kombu(),
         )
     except Exception as e:
         if out_of_memory(e):
             raise StoreFull(FULL) from e
         if not isinstance(e, faults):
             raise
-        retries = RETRY_POLICY["max_retries"]
+        retries = RETRY_POLICY.max_retries
         if refused(e):
             raise QueueUnavailable(describe(e)) from e
         raise QueueUnavailable(f"broker unavailable after {retries} retries: {describe(e)}") from e

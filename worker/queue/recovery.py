@@ -34,7 +34,7 @@ from worker.core.errors import StoreUnavailable
 from worker.core.protocol import TASK_PROCESS_BATCH
 from worker.queue import kombu_patch
 from worker.queue.base import IngestApp
-from worker.storage.broker import BrokerQueues
+from worker.storage.brokerqueues import BrokerQueues
 from worker.storage.store import Store
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from celery import Celery
 from worker.core.models import Envelope, Rejection
 from worker.core.settings import Settings
 from worker.queue.producer import publish_envelopes
-from worker.storage.reads import RecordReader
+from worker.storage.read_rejections import RejectionReads
 from worker.storage.store import Store
 
 
@@ -43,12 +43,12 @@ class Replayed:
         }
 
 
-def by_ids(client: RecordReader, input_ids: Iterable[str]) -> list[Rejection | str]:
+def by_ids(client: RejectionReads, input_ids: Iterable[str]) -> list[Rejection | str]:
     """The rejections with these input ids; an unknown id stays as its string."""
     return [client.rejection(i) or i for i in input_ids]
 
 
-def unreplayed(client: RecordReader, found: Iterable[Rejection]) -> list[Rejection]:
+def unreplayed(client: RejectionReads, found: Iterable[Rejection]) -> list[Rejection]:
     """Drop the rejections that were already replayed."""
     rejections = list(found)
     done = client.replayed_as([r.input_id for r in rejections])
@@ -59,13 +59,14 @@ def replay(
     app: Celery, store: Store, selected: Iterable[Rejection | str], settings: Settings
 ) -> list[Replayed]:
     """Publish the original envelope of each selected rejection under a new input id."""
+    reads = RejectionReads(store.client, store.keys)
     results: list[Replayed] = []
     fresh: list[Envelope] = []
     for rej in selected:
         if isinstance(rej, str):
             results.append(Replayed(rej, "", "", skipped="no such rejection"))
             continue
-        original = store.reader.payload(rej.input_id)
+        original = reads.payload(rej.input_id)
         if original is None:
             results.append(
                 Replayed(rej.input_id, rej.source, rej.reason, skipped="no payload kept")

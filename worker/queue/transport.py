@@ -5,7 +5,7 @@ before anything of Celery's runs: an entry that is not JSON, not a kombu envelop
 a body that is not base64 raises there and the worker exits (the entry is lost with it).
 :class:`QuarantineTransport` checks each parsed entry (``worker.queue.malformed``) before
 kombu builds the message, and hands a bad one to ``on_malformed`` (set by the worker's
-consumer, :mod:`worker.queue.consumer`): it becomes a rejection and the queue moves on.
+consumer, :mod:`worker.queue.intake`): it becomes a rejection and the queue moves on.
 Entries that are not JSON reach it as :class:`Unreadable`, through the guarded wrap of
 kombu's JSON parsing in :mod:`worker.queue.kombu_patch` (worker processes only).
 

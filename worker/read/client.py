@@ -1,4 +1,4 @@
-"""The typed Python client of downstream services: reads and the change stream.
+"""The typed Python client: the one way in to read, for services, the CLI and the API.
 
 ::
 
@@ -10,8 +10,10 @@
         ...
     Consumer(client, "search-index", "host-1", handle).run()
 
-The reads are :class:`worker.storage.reads.RecordReader`, the one read implementation
-(``ingest records``/``ingest rejections`` use it too).
+The reads live in the storage layer, split by what they read: records
+(:mod:`worker.storage.read_records`), outcomes and rejections
+(:mod:`worker.storage.read_rejections`), event streams and consumer groups
+(:mod:`worker.storage.read_streams`). This client is all three.
 """
 
 from __future__ import annotations
@@ -22,21 +24,30 @@ from worker.core.events import Event
 from worker.core.keys import Keys
 from worker.read.consumer import Consumer, ConsumerStats, Handler
 from worker.storage.connection import Redis, connect
-from worker.storage.reads import GroupInfo, RecordReader, to_bound
+from worker.storage.read_records import RecordReads
+from worker.storage.read_rejections import RejectionReads
+from worker.storage.read_streams import GroupInfo, StreamReads
+from worker.storage.reader import Position
+from worker.storage.scores import Bound, to_bound
 
 __all__ = [
+    "Bound",
     "Consumer",
     "ConsumerStats",
     "Event",
     "GroupInfo",
     "Handler",
     "IngestClient",
+    "Position",
     "to_bound",
 ]
 
 
-class IngestClient(RecordReader):
-    """Reads records, rejections and events from one Redis, under one namespace."""
+class IngestClient(RecordReads, RejectionReads, StreamReads):
+    """Reads records, rejections and events from one Redis, under one namespace.
+
+    ``url`` is a Redis URL, or a client already connected (the API shares its store's).
+    """
 
     def __init__(self, url: str | Redis, namespace: str = "ingest") -> None:
         super().__init__(connect(url) if isinstance(url, str) else url, Keys(namespace))

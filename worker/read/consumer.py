@@ -36,7 +36,7 @@ from typing import Any
 
 from worker.core.errors import StoreUnavailable
 from worker.core.events import STREAMS, Event
-from worker.storage.reads import RecordReader
+from worker.storage.read_streams import StreamReads
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Event], None]
@@ -64,7 +64,7 @@ class Consumer:
 
     def __init__(
         self,
-        client: RecordReader,
+        client: StreamReads,
         group: str,
         name: str,
         handler: Handler,

@@ -6,7 +6,7 @@ import logging
 
 from worker.core.errors import StoreUnavailable
 from worker.core.settings import Settings
-from worker.storage.broker import BrokerQueues
+from worker.storage.brokerqueues import BrokerQueues
 
 log = logging.getLogger(__name__)
 
@@ -15,12 +15,12 @@ def broker_depth(settings: Settings, url: str) -> int | None:
     """Tasks waiting in the broker queue; None when the broker cannot be reached.
 
     A Redis broker is read directly (LLEN, as kombu counts); any other broker through
-    Celery (:func:`worker.queue.broker.queue_depth`), imported only then.
+    Celery (:func:`worker.queue.brokerprobe.queue_depth`), imported only then.
     """
-    broker = BrokerQueues.for_url(settings.broker_url or url)
+    broker = BrokerQueues.for_url(settings.broker_for(url))
     if broker is None:
         from worker.queue.app import make_app
-        from worker.queue.broker import queue_depth
+        from worker.queue.brokerprobe import queue_depth
 
         return queue_depth(make_app(settings, url), settings.queue)
     try:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Mapping
 
 from worker.core.errors import ConfigError
-from worker.core.settings import Settings, check_flower_auth, get_settings
+from worker.core.secrets import GENERATE_SECRET, is_placeholder
+from worker.core.settings import Settings, get_settings
 from worker.queue.app import make_app
 from worker.queue.base import IngestApp
 from worker.runtime.embedded import running_url
@@ -27,6 +29,16 @@ def store_url(settings: Settings) -> str:
             "no store: set INGEST_REDIS_URL, or start the embedded one with `ingest worker`"
         )
     return url
+
+
+def check_flower_auth(environ: Mapping[str, str]) -> None:
+    """ConfigError when Flower's basic auth (``FLOWER_BASIC_AUTH``) has a placeholder password."""
+    for pair in environ.get("FLOWER_BASIC_AUTH", "").split(","):
+        if is_placeholder(pair.partition(":")[2]):
+            raise ConfigError(
+                f"FLOWER_BASIC_AUTH: FLOWER_PASSWORD is a placeholder of .env.example: "
+                f"{GENERATE_SECRET}"
+            )
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from worker.core.errors import IngestError
 from worker.core.settings import Settings, mask_url
 from worker.queue.app import make_app
-from worker.queue.broker import broker_problem
+from worker.queue.brokerprobe import broker_problem
 from worker.runtime.embedded import running_url
 from worker.storage.store import Store
 
@@ -37,7 +37,7 @@ def checks(settings: Settings) -> list[Check]:
     """The store's check, then the broker's."""
     store_url = settings.redis_url or running_url(settings.data_dir)
     where = "embedded" if settings.redis_url is None else ""
-    broker_url = settings.broker_url or store_url
+    broker_url = settings.broker_for(store_url) if store_url else settings.broker_url
     return [
         store_check(settings, store_url, where),
         broker_check(settings, broker_url, store_url, where if not settings.broker_url else ""),

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from worker.core.settings import ENV_PREFIX, get_settings
+from worker.core.configfiles import ENV_PREFIX
+from worker.core.settings import get_settings
 
 POLL_SECONDS = 0.1
 

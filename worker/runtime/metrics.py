@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from celery import Celery
 
 from worker.core.errors import StoreUnavailable
-from worker.queue.broker import queue_depth
+from worker.queue.brokerprobe import queue_depth
 from worker.storage.store import Store
 
 if TYPE_CHECKING:

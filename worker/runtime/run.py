@@ -35,12 +35,6 @@ STOP_TIMEOUT = 30.0
 SHUTDOWN_NOTICE = re.compile(rb"^worker: \w+ shutdown \(")
 
 
-def celery_worker_command(queue: str, name: str, *extra: str) -> list[str]:
-    """A `celery worker` command line for this package's app, quiet, on one queue."""
-    base = f"-m celery -A worker --quiet worker -Q {queue} -n {name}@%h"
-    return [sys.executable, *base.split(), "--without-gossip", "--without-mingle", *extra]
-
-
 LOCAL_WORKER = [sys.executable, "-m", "worker.runtime.localworker"]
 
 

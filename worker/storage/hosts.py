@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from worker.core.keys import Keys
-from worker.storage import scripts
 from worker.storage.connection import Redis, guarded
+from worker.storage.scriptcalls import HostBlockCall, HostSlotCall
+from worker.storage.scripts import Scripts
 
 
 class Gate(StrEnum):
@@ -41,8 +42,7 @@ class HostGate:
 
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.client, self.keys = client, keys
-        self._slot = scripts.register(client, "host_slot.lua")
-        self._block = scripts.register(client, "host_block.lua")
+        self.scripts = Scripts(client)
 
     @guarded
     def acquire(
@@ -57,10 +57,17 @@ class HostGate:
     ) -> Slot:
         """Take a fetch slot on ``host`` for ``token`` (the input id), or say when to return."""
         k = self.keys
-        code, ms = self._slot(
-            keys=[k.host(host), k.host_leases(host), k.host_slot(token)],
-            args=[token, concurrency, int(delay * 1000), int(lease * 1000), int(max_wait * 1000)],
+        call = HostSlotCall(
+            host_key=k.host(host),
+            leases_key=k.host_leases(host),
+            reservation_key=k.host_slot(token),
+            token=token,
+            concurrency=concurrency,
+            delay_ms=int(delay * 1000),
+            lease_ms=int(lease * 1000),
+            max_wait_ms=int(max_wait * 1000),
         )
+        code, ms = self.scripts.run(call)
         return Slot((Gate.GO, Gate.WAIT, Gate.BLOCKED)[int(code)], int(ms) / 1000)
 
     @guarded
@@ -71,4 +78,4 @@ class HostGate:
     @guarded
     def block(self, host: str, seconds: float) -> None:
         """No fetch from ``host`` starts for ``seconds`` (its Retry-After)."""
-        self._block(keys=[self.keys.host(host)], args=[seconds])
+        self.scripts.run(HostBlockCall(host_key=self.keys.host(host), seconds=seconds))

@@ -65,8 +65,7 @@ class Ledger:
         """A batch is done: drop it from the ledger, with its parked bytes."""
         pipe = self.client.pipeline(transaction=False)
         pipe.zrem(self.keys.pending, batch_id)
-        # ns:batch:* is where producers before version 2 kept the messages.
-        pipe.delete(self.keys.batch(batch_id), self.keys.parked(batch_id))
+        pipe.delete(self.keys.parked(batch_id))
         pipe.execute()
 
     @guarded
@@ -79,9 +78,8 @@ class Ledger:
         pipe = self.client.pipeline(transaction=False)
         for batch_id in ids:
             pipe.hget(self.keys.parked(batch_id), MESSAGES)
-            pipe.get(self.keys.batch(batch_id))
         raw: list[bytes | None] = pipe.execute()
-        return [(i, raw[2 * n] or raw[2 * n + 1]) for n, i in enumerate(ids)]
+        return list(zip(ids, raw, strict=True))
 
     @guarded
     def touch(self, batch_id: str) -> None:

@@ -9,11 +9,9 @@ A stored record (``ns:record:{id}``) is, since schema version 2::
 * the zlib stream (RFC 1950, what every language's zlib inflates) holds the JSON array of
   the paragraphs. ``text`` is not stored: it is the paragraphs joined by blank lines.
 
-Schema version 1 stored one JSON object with both ``text`` and ``paragraphs`` (no
-newline byte anywhere): :func:`decode` reads both forms. Measured on 3 KB news-like
-documents, version 1 took about 2.5x the text's bytes in Redis per record, version 2
-about 1x with the record's own indexes (the near-duplicate index comes on top: see
-docs/scaling.md).
+Schema version 2 is the first stored format (see CHANGELOG.md). Measured on 3 KB
+news-like documents, it takes about 1x the text's bytes in Redis per record with the
+record's own indexes (the near-duplicate index comes on top: see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -59,17 +57,17 @@ def stored(meta: bytes, packed: bytes) -> bytes:
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
-    """Every field of a stored record, version 1 or 2, ``text`` and ``paragraphs`` included.
+    """Every field of a stored record, ``text`` and ``paragraphs`` included.
 
     Raises ValueError (zlib.error and orjson's errors are ValueErrors too) for a value
-    that is neither form.
+    that is not meta JSON, the separator and packed paragraphs.
     """
-    if isinstance(raw, str):  # a version 1 value from a client that decodes replies
-        return _seen(dict(orjson.loads(raw)))
+    if isinstance(raw, str):  # a client that decodes replies
+        raw = raw.encode()
     meta, separator, packed = raw.partition(SEPARATOR)
-    data: dict[str, Any] = orjson.loads(meta)
     if not separator:
-        return _seen(data)  # version 1: text and paragraphs are both there
+        raise ValueError("a stored record without its packed paragraphs")
+    data: dict[str, Any] = orjson.loads(meta)
     paragraphs = orjson.loads(zlib.decompress(packed))
     if not isinstance(paragraphs, list):
         raise ValueError("stored paragraphs are not a list")
@@ -86,5 +84,5 @@ def _seen(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_record(raw: bytes | str) -> Record:
-    """The Record a stored value holds (either schema version)."""
+    """The Record a stored value holds."""
     return Record.model_validate(decode(raw))

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from worker.core.events import STREAMS
-from worker.storage import scripts
-from worker.storage.connection import guarded
-from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.connection import as_strs, guarded
+from worker.storage.read_streams import StreamReads
+from worker.storage.scores import NO_DATE_SCORE, ScoreRange
+from worker.storage.scriptcalls import PruneCall
 from worker.storage.store import Store
 from worker.text import bandspec
 
@@ -44,7 +45,7 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
     """Apply the configured retention once."""
     now = now or datetime.now(UTC)
     report = PruneReport()
-    for key in stream_keys(store.reader):
+    for key in stream_keys(StreamReads(store.client, store.keys)):
         report.events[key] = trim(store, key, now)
     days = store.settings.record_retention_days
     if days:
@@ -61,7 +62,7 @@ def trim_tombstones(store: Store, now: datetime) -> None:
     store.client.zremrangebyrank(key, 0, -(2 * store.settings.tombstone_max) - 1)
 
 
-def stream_keys(client: RecordReader) -> list[str]:
+def stream_keys(client: StreamReads) -> list[str]:
     """Every event stream: records, rejections and each group's dead letters."""
     keys = [client.keys.events(name) for name in STREAMS]
     for name in STREAMS:
@@ -79,42 +80,39 @@ def trim(store: Store, key: str, now: datetime) -> int:
     return removed
 
 
+@guarded
 def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> int:
     """Delete records published before ``cutoff``, ``batch`` ids per atomic script call."""
     keys, client, settings = store.keys, store.client, store.settings
     at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
-    script = scripts.register(client, "prune.lua")
-    low, high = f"({NO_DATE_SCORE}", f"({cutoff.timestamp()}"
+    older = ScoreRange(NO_DATE_SCORE, cutoff.timestamp(), low_open=True, high_open=True)
+    high, low = older.redis_args()
     total = 0
     while ids := client.zrangebyscore(keys.by_published, low, high, start=0, num=batch):
-        pruned = int(
-            script(
-                keys=[
-                    keys.by_published,
-                    keys.by_content_hash,
-                    keys.sources,
-                    keys.stats,
-                    keys.tombstones,
-                    keys.record_events,
-                    keys.neardup_ids,
-                ],
-                args=[
-                    cutoff.timestamp(),
-                    NO_DATE_SCORE,
-                    keys.record_prefix,
-                    keys.by_source(""),
-                    at,
-                    now.timestamp() + settings.tombstone_ttl,
-                    settings.stream_maxlen,
-                    keys.neardup(""),
-                    keys.cluster(""),
-                    bandspec.BANDS,
-                    bandspec.ROWS,
-                    bandspec.levels_arg(),
-                    *ids,
-                ],
-            )
+        call = PruneCall(
+            by_published_key=keys.by_published,
+            by_content_hash_key=keys.by_content_hash,
+            sources_key=keys.sources,
+            stats_key=keys.stats,
+            tombstones_key=keys.tombstones,
+            record_events_key=keys.record_events,
+            neardup_ids_key=keys.neardup_ids,
+            cutoff=cutoff.timestamp(),
+            no_date_score=NO_DATE_SCORE,
+            record_prefix=keys.record_prefix,
+            by_source_prefix=keys.by_source_prefix,
+            now_iso=at,
+            tombstones_until=now.timestamp() + settings.tombstone_ttl,
+            stream_maxlen=settings.stream_maxlen,
+            neardup_prefix=keys.neardup_prefix,
+            cluster_prefix=keys.cluster_prefix,
+            neardup_shard_prefix=keys.neardup_shard_prefix,
+            bands=bandspec.BANDS,
+            rows=bandspec.ROWS,
+            shard_levels=bandspec.levels_arg(),
+            record_ids=as_strs(ids),
         )
+        pruned = int(store.scripts.run(call))
         total += pruned
         if pruned == 0:
             break  # all of them were updated meanwhile: nothing older is left

@@ -1,13 +1,16 @@
-"""The Lua scripts of ``worker/storage/lua``, read once per process."""
+"""The Lua scripts of ``worker/storage/lua``, read once per process, and how they are run."""
 
 from __future__ import annotations
 
 import functools
 import re
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.commands.core import Script
+
+from worker.storage.scriptcalls import ScriptCall
 
 INCLUDE = re.compile(r"^--#include (\S+)$", re.MULTILINE)
 
@@ -22,3 +25,19 @@ def source(name: str) -> str:
 def register(client: redis.Redis, name: str) -> Script:
     """``lua/{name}`` registered on ``client`` (EVALSHA, loaded on first use)."""
     return client.register_script(source(name))
+
+
+class Scripts:
+    """The scripts of one client, each registered on first use."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._registered: dict[str, Script] = {}
+
+    def run(self, call: ScriptCall, pipe: Any = None) -> Any:
+        """Run ``call``'s script with its KEYS and ARGV (queued on ``pipe`` if given)."""
+        script = self._registered.get(call.script)
+        if script is None:
+            script = self._registered[call.script] = register(self.client, call.script)
+        keys, args = call.keys_and_args()
+        return script(keys=keys, args=args, client=pipe)

@@ -6,23 +6,23 @@ time and changes nothing (no second record, event or count).
 
 :class:`Store` holds the writes of outcomes and the counters; the other concerns live in
 their own modules and hang off it: ``store.ledger`` (batches in flight, parked bytes),
-``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state),
-``store.hosts`` (per-host politeness) and ``store.reader`` (every read,
-:mod:`worker.storage.reads`).
+``store.replies`` (what a waiting ``ingest run`` reads), ``store.feeds`` (per-feed state)
+and ``store.hosts`` (per-host politeness). Reads are not here: they go through
+:class:`worker.read.client.IngestClient` (:mod:`worker.storage.reader`).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from worker.core.errors import Reason, StoreUnavailable
+from worker.core.errors import Reason, StoreContention
 from worker.core.keys import Keys
 from worker.core.models import (
     Accepted,
@@ -31,24 +31,26 @@ from worker.core.models import (
     Prepared,
     Record,
     Refused,
-    Rejection,
 )
 from worker.core.settings import Settings
-from worker.storage import recordform, scripts
+from worker.storage import recordform
 from worker.storage.connection import Redis, as_strs, connect, guarded, wait_ready
 from worker.storage.feedstate import FeedState
 from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
-from worker.storage.reads import NO_DATE_SCORE, RecordReader
+from worker.storage.read_records import RecordReads
 from worker.storage.replies import Replies
+from worker.storage.scores import NO_DATE_SCORE
+from worker.storage.scriptcalls import ExpandCall, NotModifiedCall, RejectCall, UpsertCall
+from worker.storage.scripts import Scripts
 from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 
-__all__ = ["COUNTERS", "NO_DATE_SCORE", "Store", "record_body"]
 COUNTERS = ("records", "updates", "duplicates", "rejections", "enqueued", "expanded", "pruned")
-# Rounds of "the record changed under us, diff again" before a commit gives up (transient),
-# each after a random pause of up to STALE_PAUSE * 2**round seconds (capped at 0.05 s), so
-# that writers racing on one record spread out instead of losing to one another in step.
+# Rounds of "the record changed under us, diff again" before a commit gives up
+# (StoreContention, a transient error), each after a random pause of up to
+# STALE_PAUSE * 2**round seconds (capped at 0.05 s), so that writers racing on one
+# record spread out instead of losing to one another in step.
 STALE_ROUNDS = 20
 STALE_PAUSE = 0.0005
 
@@ -81,11 +83,6 @@ def _hashes(record: Record) -> list[str]:
 MAX_SEEN_IN = 20
 
 
-def record_body(record: Record) -> bytes:
-    """The meta JSON of a record as stored (see :mod:`worker.storage.recordform`)."""
-    return recordform.encode(record)[0]
-
-
 def _score(published: datetime | None) -> float:
     return published.timestamp() if published is not None else NO_DATE_SCORE
 
@@ -105,11 +102,7 @@ class Store:
         self.replies = Replies(client, self.keys, settings.outcome_ttl)
         self.feeds = FeedState(client, self.keys, settings)
         self.hosts = HostGate(client, self.keys)
-        self.reader = RecordReader(client, self.keys)
-        self._upsert = scripts.register(client, "upsert.lua")
-        self._reject = scripts.register(client, "reject.lua")
-        self._not_modified = scripts.register(client, "not_modified.lua")
-        self._expand = scripts.register(client, "expand.lua")
+        self.scripts = Scripts(client)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Store:
@@ -161,7 +154,7 @@ class Store:
                 return results
             time.sleep(random.uniform(0, min(0.05, STALE_PAUSE * 2**round_)))
             accepted = [items[n] for n in stale]
-            olds = self.reader.get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
+            olds = RecordReads(self.client, self.keys).get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
             pipe = self.client.pipeline(transaction=False)
             for item in accepted:
                 assert isinstance(item, Accepted)
@@ -169,7 +162,7 @@ class Store:
                 self._queue_upsert(pipe, item, reply, now, base)
             for n, raw in zip(stale, pipe.execute(), strict=True):
                 results[n] = raw
-        raise StoreUnavailable(f"records changed under {STALE_ROUNDS} rounds of updates")
+        raise StoreContention(f"records changed under {STALE_ROUNDS} rounds of updates")
 
     @guarded
     def claim(self, input_ids: Sequence[str]) -> list[int]:
@@ -209,52 +202,49 @@ class Store:
         signature = item.signature if on else b""
         slots = len(signature) // bandspec.SLOT_BYTES
         min_slots = bandspec.min_equal_slots(self.settings.neardup_threshold, slots)
-        self._upsert(
-            keys=[
-                k.outcome(item.item_id),
-                k.record(rec.id),
-                k.by_published,
-                k.by_source(rec.source),
-                k.sources,
-                k.by_content_hash,
-                k.record_events,
-                k.stats,
-                reply,
-                k.tombstones,
-                k.neardup_seq,
-                k.neardup_ids,
-            ],
-            args=[
-                meta,
-                rec.id,
-                rec.content_hash,
-                _score(rec.published),
-                rec.source,
-                now,
-                self.settings.outcome_ttl,
-                self.settings.stream_maxlen,
-                item.item_id,
-                rec.kind,
-                k.by_source(""),
-                packed,
-                rec.url or "",
-                time.time(),
-                k.record_prefix,
-                MAX_SEEN_IN,
-                k.neardup(""),
-                k.cluster(""),
-                min_slots,
-                base.content_hash,
-                base.added,
-                base.removed,
-                base.changed,
-                signature,
-                bandspec.BANDS,
-                bandspec.ROWS,
-                bandspec.levels_arg(),
-            ],
-            client=pipe,
+        call = UpsertCall(
+            outcome_key=k.outcome(item.item_id),
+            record_key=k.record(rec.id),
+            by_published_key=k.by_published,
+            by_source_key=k.by_source(rec.source),
+            sources_key=k.sources,
+            by_content_hash_key=k.by_content_hash,
+            record_events_key=k.record_events,
+            stats_key=k.stats,
+            reply_key=reply,
+            tombstones_key=k.tombstones,
+            neardup_seq_key=k.neardup_seq,
+            neardup_ids_key=k.neardup_ids,
+            meta=meta,
+            record_id=rec.id,
+            content_hash=rec.content_hash,
+            score=_score(rec.published),
+            source=rec.source,
+            now_iso=now,
+            outcome_ttl=self.settings.outcome_ttl,
+            stream_maxlen=self.settings.stream_maxlen,
+            input_id=item.item_id,
+            kind=rec.kind,
+            by_source_prefix=k.by_source_prefix,
+            packed_paragraphs=packed,
+            entry_url=rec.url or "",
+            now_epoch=time.time(),
+            record_prefix=k.record_prefix,
+            max_seen_in=MAX_SEEN_IN,
+            neardup_prefix=k.neardup_prefix,
+            cluster_prefix=k.cluster_prefix,
+            min_slots=min_slots,
+            base_hash=base.content_hash,
+            paragraphs_added=base.added,
+            paragraphs_removed=base.removed,
+            paragraphs_changed=base.changed,
+            signature=signature,
+            bands=bandspec.BANDS,
+            rows=bandspec.ROWS,
+            shard_levels=bandspec.levels_arg(),
+            neardup_shard_prefix=k.neardup_shard_prefix,
         )
+        self.scripts.run(call, pipe)
 
     @guarded
     def reject_unqueued(self, item: Refused) -> Outcome:
@@ -273,48 +263,52 @@ class Store:
     ) -> None:
         k, rej = self.keys, item.rejection
         at = rej.rejected_at
-        self._reject(
-            keys=[
-                k.outcome(item.item_id),
-                k.rejection(item.item_id),
-                k.rejections,
-                k.payload(item.item_id),
-                k.rejection_events,
-                k.stats,
-                reply,
-                k.rejection_reasons,
-            ],
-            args=[
-                rej.model_dump_json(),
-                item.item_id,
-                at.timestamp(),
-                item.payload or b"",
-                self.settings.outcome_ttl,
-                self.settings.stream_maxlen,
-                rej.reason,
-                rej.source,
-                rej.model_dump(mode="json")["rejected_at"],
-                "1" if count_input else "",
-            ],
-            client=pipe,
+        call = RejectCall(
+            outcome_key=k.outcome(item.item_id),
+            rejection_key=k.rejection(item.item_id),
+            rejections_key=k.rejections,
+            payload_key=k.payload(item.item_id),
+            rejection_events_key=k.rejection_events,
+            stats_key=k.stats,
+            reply_key=reply,
+            reasons_key=k.rejection_reasons,
+            rejection=rej.model_dump_json(),
+            input_id=item.item_id,
+            rejected_at=at.timestamp(),
+            payload=item.payload or b"",
+            outcome_ttl=self.settings.outcome_ttl,
+            stream_maxlen=self.settings.stream_maxlen,
+            reason=rej.reason,
+            source=rej.source,
+            rejected_at_iso=rej.model_dump(mode="json")["rejected_at"],
+            count_input="1" if count_input else "",
         )
+        self.scripts.run(call, pipe)
 
     def _queue_not_modified(self, pipe: Any, item: NotModified, reply: str) -> None:
         k = self.keys
-        self._not_modified(
-            keys=[k.outcome(item.item_id), k.stats, reply],
-            args=[item.item_id, item.source, self.settings.outcome_ttl, Reason.FEED_NOT_MODIFIED],
-            client=pipe,
+        call = NotModifiedCall(
+            outcome_key=k.outcome(item.item_id),
+            stats_key=k.stats,
+            reply_key=reply,
+            input_id=item.item_id,
+            source=item.source,
+            outcome_ttl=self.settings.outcome_ttl,
+            reason=Reason.FEED_NOT_MODIFIED,
         )
+        self.scripts.run(call, pipe)
 
     @guarded
     def expand(self, entries: dict[str, int]) -> None:
         """Record that feed inputs became this many entries each (see ``lua/expand.lua``)."""
         if entries:
-            self._expand(
-                keys=[self.keys.stats, *(self.keys.expanded(i) for i in entries)],
-                args=[self.settings.outcome_ttl, *entries.values()],
+            call = ExpandCall(
+                stats_key=self.keys.stats,
+                expanded_keys=[self.keys.expanded(i) for i in entries],
+                ttl=self.settings.outcome_ttl,
+                entry_counts=list(entries.values()),
             )
+            self.scripts.run(call)
 
     @guarded
     def mark_replayed(self, mapping: dict[str, str]) -> None:
@@ -322,18 +316,7 @@ class Store:
         if mapping:
             self.client.hset(self.keys.replayed, mapping=mapping)  # type: ignore[arg-type]
 
-    # -- counters and reads -----------------------------------------------------------
-
-    def get(self, record_id: str) -> Record | None:
-        return self.reader.get(record_id)
-
-    def records(self, **filters: Any) -> Iterator[Record]:
-        """Records newest first by published, filtered (see RecordReader.records)."""
-        return self.reader.records(**filters)
-
-    def rejections(self, **filters: Any) -> Iterator[Rejection]:
-        """Rejections newest first (see RecordReader.rejections)."""
-        return self.reader.rejections(**filters)
+    # -- counters -----------------------------------------------------------------------
 
     @guarded
     def stats(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.core.errors import ConfigError
+from worker.core.errors import RuleError
 
 MAX_PATTERN_LENGTH = 300
 MAX_RULES = 50
@@ -34,10 +34,6 @@ NO_KEEP_MATCHED = "keep: no rule matched"
 MAX_BOUND = 50  # {n,m} with a larger m backtracks like an unbounded repeat
 # The upper bound is group 1 ({m}) or 2 ({n,m}; empty in {n,}); * and + have none.
 _REPEAT = re.compile(r"[*+]|\{(\d+)\}|\{\d*,(\d*)\}")
-
-
-class RuleError(ConfigError, ValueError):
-    """A keep or block rule that cannot be used; the message names the pattern."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,11 +98,6 @@ class NearDupConfig:
         if not 1 <= self.shingle <= len(_POSITION):
             raise ValueError(f"shingle must be between 1 and {len(_POSITION)}")
 
-    @property
-    def lsh_threshold(self) -> float:
-        """Jaccard similarity at the steepest point of the banding S-curve."""
-        return float((1 / self.bands) ** (1 / self.rows))
-
 
 DEFAULT = NearDupConfig()
 
@@ -274,21 +269,6 @@ def unpack(data: bytes) -> Signature:
     if len(data) % SLOT_BYTES:
         raise ValueError("packed signature length must be a multiple of 2")
     return np.frombuffer(data, dtype="<u2").astype(np.uint16)
-
-
-def choose_bands(slots: int, threshold: float) -> tuple[int, int]:
-    """The ``(bands, rows)`` with ``b * r <= slots`` whose S-curve midpoint is the highest
-    one not above ``threshold`` (ties: more rows, a steeper curve)."""
-    options = [(b, r) for r in range(1, slots + 1) for b in [slots // r] if b >= 1]
-    below = [(b, r) for b, r in options if (1 / b) ** (1 / r) <= threshold]
-    if not below:
-        return slots, 1
-    return max(below, key=lambda br: ((1 / br[0]) ** (1 / br[1]), br[1]))
-
-
-def candidate_probability(jaccard: float, config: NearDupConfig = DEFAULT) -> float:
-    """Probability that two texts with this Jaccard similarity share at least one band."""
-    return float(1 - (1 - jaccard**config.rows) ** config.bands)
 
 
 def _as_signature(value: Signature | bytes) -> Signature:

@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from worker.core.errors import ConfigError
+from worker.core.errors import OpmlError
 from worker.text.normalise import normalise_inline
 from worker.text.weburl import web_url
 from worker.text.xmlsafe import ascii_compatible, neutralise_dtd
@@ -36,10 +36,6 @@ MAX_FEEDS = 10_000
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-class OpmlError(ConfigError, ValueError):
-    """A document that is not a usable OPML subscription list; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,23 @@
 -- Count the extra inputs of feeds: an input that became n entries adds n - 1 to
 -- 'expanded' (so queued = enqueued + expanded - decided stays exact). Idempotent: the
 -- count is remembered per input, and a redelivery that finds another n adds the difference.
--- KEYS: 1 stats  2.. one expanded key per input
--- ARGV: 1 ttl  2.. the entry count of each input, in KEYS order
-for i = 2, #KEYS do
-  local n = tonumber(ARGV[i])
-  local old = tonumber(redis.call('GET', KEYS[i]) or '1')
+-- KEYS:
+--   stats_key        the counters
+--   expanded_keys... one expanded key per input
+-- ARGV:
+--   ttl              seconds an expanded key is kept
+--   entry_counts...  the entry count of each input, in the order of expanded_keys
+local stats_key = KEYS[1]
+local expanded_keys_at = 2  -- KEYS[2..]: expanded_keys
+local ttl = ARGV[1]
+local entry_counts_at = 2  -- ARGV[2..]: entry_counts
+
+for i = 0, #KEYS - expanded_keys_at do
+  local key, n = KEYS[expanded_keys_at + i], tonumber(ARGV[entry_counts_at + i])
+  local old = tonumber(redis.call('GET', key) or '1')
   if n ~= old then
-    redis.call('HINCRBY', KEYS[1], 'expanded', n - old)
+    redis.call('HINCRBY', stats_key, 'expanded', n - old)
   end
-  redis.call('SET', KEYS[i], n, 'EX', ARGV[1])
+  redis.call('SET', key, n, 'EX', ttl)
 end
 return #KEYS - 1

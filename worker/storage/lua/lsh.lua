@@ -2,8 +2,9 @@
 -- they say `--#include lsh.lua`, by worker/storage/scripts.py). A record's seq is filed
 -- under a level; band i of a packed signature is 2 * rows bytes; the bucket of a band
 -- value at a level lives in a small hash, its shard, named by the level, the band and
--- the value's top bits (worker/text/bandspec.py).
-local function lsh_layout(prefix, rows, levels_arg)
+-- the value's top bits (worker/text/bandspec.py): shard_prefix (Keys.neardup_shard_prefix)
+-- then `{level}:{band}:{top}`, the layout worker/core/keys.py documents.
+local function lsh_layout(shard_prefix, rows, levels_arg)
   local layout = {levels = {}}
   for last, bits in string.gmatch(levels_arg or '', '(%d+):(%d+)') do
     layout.levels[#layout.levels + 1] = {tonumber(last), tonumber(bits)}
@@ -23,7 +24,7 @@ local function lsh_layout(prefix, rows, levels_arg)
   function layout.shard(level, i, value)
     local b1, b2, b3 = string.byte(value, 1, 3)
     local top = math.floor((b1 * 65536 + b2 * 256 + b3) / 2 ^ (24 - layout.levels[level][2]))
-    return prefix .. 'b' .. level .. ':' .. i .. ':' .. top
+    return shard_prefix .. level .. ':' .. i .. ':' .. top
   end
 
   return layout

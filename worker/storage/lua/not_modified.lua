@@ -1,15 +1,25 @@
 -- Idempotent "not modified" outcome of a feed fetch (HTTP 304): a duplicate, no record.
--- KEYS: 1 outcome  2 stats  3 reply list ('' for none)
--- ARGV: 1 input id  2 source  3 outcome ttl  4 reason
-local done = redis.call('GET', KEYS[1])
+-- KEYS:
+--   outcome_key    the input's outcome
+--   stats_key      the counters
+--   reply_key      the waiting run's reply list ('' for none)
+-- ARGV:
+--   input_id       the input
+--   source         its source
+--   outcome_ttl    seconds the outcome is kept
+--   reason         the duplicate's reason code
+local outcome_key = KEYS[1]
+local stats_key = KEYS[2]
+local reply_key = KEYS[3]
+local input_id = ARGV[1]
+local source = ARGV[2]
+local outcome_ttl = ARGV[3]
+local reason = ARGV[4]
+
+--#include outcome.lua
+local done = stored_outcome(outcome_key)
 if done then return done end
 
-redis.call('HINCRBY', KEYS[2], 'duplicates', 1)
-local result = cjson.encode({outcome = 'duplicate', reason = ARGV[4], input_id = ARGV[1],
-  source = ARGV[2]})
-redis.call('SET', KEYS[1], result, 'EX', ARGV[3])
-if KEYS[3] ~= '' then
-  redis.call('RPUSH', KEYS[3], result)
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
-end
-return result
+redis.call('HINCRBY', stats_key, 'duplicates', 1)
+return write_outcome(outcome_key, reply_key, outcome_ttl,
+  {outcome = 'duplicate', reason = reason, input_id = input_id, source = source})

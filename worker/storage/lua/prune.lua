@@ -1,29 +1,68 @@
 -- Delete records published before a cutoff, with their index entries, atomically per call.
 -- A record updated since it was selected (new published date) is left alone. Each deleted
--- record leaves tombstones (its id and its content hash, until ARGV[6]) so that the entry,
--- still in its feed, is not created again, and a `deleted` event on the record stream; it
--- leaves its near-duplicate cluster and the LSH look-up index.
--- KEYS: 1 by_published  2 by_content_hash  3 sources  4 stats  5 tombstones  6 record_events
---       7 neardup ids
--- ARGV: 1 cutoff score  2 no-date score  3 record key prefix  4 by_source key prefix
---       5 now (ISO, UTC)  6 tombstones expire at (epoch s)  7 stream maxlen
---       8 neardup key prefix  9 cluster key prefix  10 bands  11 rows per band
---       12 shard levels (10-12: worker/text/bandspec.py)  13.. record ids
-local cutoff, nodate = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- record leaves tombstones (its id and its content hash, until tombstones_until) so that
+-- the entry, still in its feed, is not created again, and a `deleted` event on the record
+-- stream; it leaves its near-duplicate cluster and the LSH look-up index.
+-- The keys it learns at run time come from the key prefixes of worker/core/keys.py.
+-- KEYS:
+--   by_published_key      record ids by published score
+--   by_content_hash_key   content_hash -> record id
+--   sources_key           every source name
+--   stats_key             the counters
+--   tombstones_key        tombstones of pruned records
+--   record_events_key     the record stream
+--   neardup_ids_key       record id -> its near-duplicate seq
+-- ARGV:
+--   cutoff                records scored below it go
+--   no_date_score         the score of a record without a date (kept)
+--   record_prefix         + record id: a record
+--   by_source_prefix      + source: that source's index
+--   now_iso               now (ISO, UTC)
+--   tombstones_until      tombstones expire at (epoch s)
+--   stream_maxlen         the stream's approximate cap
+--   neardup_prefix        + seq: a near-duplicate entry
+--   cluster_prefix        + cluster id: its members
+--   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   bands                 bands per signature
+--   rows                  rows per band
+--   shard_levels          shard levels (the last three: worker/text/bandspec.py)
+--   record_ids...         the records to look at
+local by_published_key = KEYS[1]
+local by_content_hash_key = KEYS[2]
+local sources_key = KEYS[3]
+local stats_key = KEYS[4]
+local tombstones_key = KEYS[5]
+local record_events_key = KEYS[6]
+local neardup_ids_key = KEYS[7]
+local cutoff = tonumber(ARGV[1])
+local no_date_score = tonumber(ARGV[2])
+local record_prefix = ARGV[3]
+local by_source_prefix = ARGV[4]
+local now_iso = ARGV[5]
+local tombstones_until = ARGV[6]
+local stream_maxlen = ARGV[7]
+local neardup_prefix = ARGV[8]
+local cluster_prefix = ARGV[9]
+local neardup_shard_prefix = ARGV[10]
+local bands = tonumber(ARGV[11])
+local rows = tonumber(ARGV[12])
+local shard_levels = ARGV[13]
+local record_ids_at = 14  -- ARGV[14..]: record_ids
+
 local pruned = 0
 
 --#include lsh.lua
-local lsh = lsh_layout(ARGV[8], tonumber(ARGV[11]), ARGV[12])
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
 
 -- Drop a record's near-duplicate entry, its id, and its seq from each band's bucket.
 local function forget_neardup(id)
-  local seq = redis.call('HGET', KEYS[7], id)
+  local seq = redis.call('HGET', neardup_ids_key, id)
   if not seq then return end
-  redis.call('HDEL', KEYS[7], id)
-  local entry = redis.call('GET', ARGV[8] .. seq)
+  redis.call('HDEL', neardup_ids_key, id)
+  local entry = redis.call('GET', neardup_prefix .. seq)
   if not entry or #lsh.levels == 0 then return end
   local level = lsh.level_of(tonumber(seq))
-  for b = 0, tonumber(ARGV[10]) - 1 do
+  for b = 0, bands - 1 do
     local value = lsh.band_value(entry, b)
     local key = lsh.shard(level, b, value)
     local list = redis.call('HGET', key, value)
@@ -39,40 +78,41 @@ local function forget_neardup(id)
       end
     end
   end
-  redis.call('DEL', ARGV[8] .. seq)
+  redis.call('DEL', neardup_prefix .. seq)
 end
 
-for i = 13, #ARGV do
+for i = record_ids_at, #ARGV do
   local id = ARGV[i]
-  local score = tonumber(redis.call('ZSCORE', KEYS[1], id))
-  if score and score < cutoff and score > nodate then
-    local raw = redis.call('GET', ARGV[3] .. id)
+  local score = tonumber(redis.call('ZSCORE', by_published_key, id))
+  if score and score < cutoff and score > no_date_score then
+    local raw = redis.call('GET', record_prefix .. id)
     if raw then
-      local nl = string.find(raw, '\n', 1, true)  -- schema 2: meta JSON, newline, text
-      local rec = cjson.decode(nl and string.sub(raw, 1, nl - 1) or raw)
-      local by_source = ARGV[4] .. rec.source
+      local nl = string.find(raw, '\n', 1, true)  -- meta JSON, newline, packed text
+      local rec = cjson.decode(string.sub(raw, 1, nl - 1))
+      local by_source = by_source_prefix .. rec.source
       redis.call('ZREM', by_source, id)
       if redis.call('ZCARD', by_source) == 0 then
-        redis.call('SREM', KEYS[3], rec.source)
+        redis.call('SREM', sources_key, rec.source)
       end
-      if redis.call('HGET', KEYS[2], rec.content_hash) == id then
-        redis.call('HDEL', KEYS[2], rec.content_hash)
+      if redis.call('HGET', by_content_hash_key, rec.content_hash) == id then
+        redis.call('HDEL', by_content_hash_key, rec.content_hash)
       end
       if type(rec.cluster) == 'string' then
-        redis.call('ZREM', ARGV[9] .. rec.cluster, id)
+        redis.call('ZREM', cluster_prefix .. rec.cluster, id)
       end
-      redis.call('DEL', ARGV[3] .. id)
-      redis.call('ZADD', KEYS[5], ARGV[6], 'id:' .. id, ARGV[6], 'hash:' .. rec.content_hash)
-      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', 'event', 'deleted', 'id', id,
-        'version', rec.version, 'kind', rec.kind, 'source', rec.source,
-        'content_hash', rec.content_hash, 'reason', 'retention', 'at', ARGV[5])
+      redis.call('DEL', record_prefix .. id)
+      redis.call('ZADD', tombstones_key, tombstones_until, 'id:' .. id,
+        tombstones_until, 'hash:' .. rec.content_hash)
+      redis.call('XADD', record_events_key, 'MAXLEN', '~', stream_maxlen, '*', 'event',
+        'deleted', 'id', id, 'version', rec.version, 'kind', rec.kind, 'source', rec.source,
+        'content_hash', rec.content_hash, 'reason', 'retention', 'at', now_iso)
     end
     forget_neardup(id)
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', by_published_key, id)
     pruned = pruned + 1
   end
 end
 if pruned > 0 then
-  redis.call('HINCRBY', KEYS[4], 'pruned', pruned)
+  redis.call('HINCRBY', stats_key, 'pruned', pruned)
 end
 return pruned

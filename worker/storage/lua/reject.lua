@@ -1,30 +1,59 @@
 -- Idempotent rejection: stored once per input, with its event and counter.
--- KEYS: 1 outcome  2 rejection  3 rejections index  4 payload  5 rejection_events
---       6 stats  7 reply list ('' for none)  8 per-reason rejection counters
--- ARGV: 1 rejection JSON  2 input id  3 rejected_at epoch  4 payload ('' for none)
---       5 outcome ttl  6 stream maxlen  7 reason  8 source  9 rejected_at ISO
---       10 '1' to count the input as enqueued too (a message no producer counted)
-local done = redis.call('GET', KEYS[1])
+-- KEYS:
+--   outcome_key            the input's outcome
+--   rejection_key          the rejection JSON
+--   rejections_key         the rejections index (by rejected_at)
+--   payload_key            the rejected input's bytes
+--   rejection_events_key   the rejection stream
+--   stats_key              the counters
+--   reply_key              the waiting run's reply list ('' for none)
+--   reasons_key            per-reason rejection counters
+-- ARGV:
+--   rejection              the rejection JSON
+--   input_id               the input
+--   rejected_at            when (epoch seconds)
+--   payload                the input's bytes ('' for none)
+--   outcome_ttl            seconds the outcome is kept
+--   stream_maxlen          the stream's approximate cap
+--   reason                 the rejection's reason code
+--   source                 the input's source
+--   rejected_at_iso        when (ISO, UTC)
+--   count_input            '1' to count the input as enqueued too (no producer counted it)
+local outcome_key = KEYS[1]
+local rejection_key = KEYS[2]
+local rejections_key = KEYS[3]
+local payload_key = KEYS[4]
+local rejection_events_key = KEYS[5]
+local stats_key = KEYS[6]
+local reply_key = KEYS[7]
+local reasons_key = KEYS[8]
+local rejection = ARGV[1]
+local input_id = ARGV[2]
+local rejected_at = ARGV[3]
+local payload = ARGV[4]
+local outcome_ttl = ARGV[5]
+local stream_maxlen = ARGV[6]
+local reason = ARGV[7]
+local source = ARGV[8]
+local rejected_at_iso = ARGV[9]
+local count_input = ARGV[10]
+
+--#include outcome.lua
+local done = stored_outcome(outcome_key)
 if done then return done end
 
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[4], ARGV[4])
+redis.call('SET', rejection_key, rejection)
+redis.call('ZADD', rejections_key, rejected_at, input_id)
+if payload ~= '' then
+  redis.call('SET', payload_key, payload)
 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'event', 'rejected',
-  'input_id', ARGV[2], 'reason', ARGV[7], 'source', ARGV[8], 'at', ARGV[9])
-redis.call('HINCRBY', KEYS[6], 'rejections', 1)
-if ARGV[10] == '1' then
-  redis.call('HINCRBY', KEYS[6], 'enqueued', 1)
+redis.call('XADD', rejection_events_key, 'MAXLEN', '~', stream_maxlen, '*', 'event', 'rejected',
+  'input_id', input_id, 'reason', reason, 'source', source, 'at', rejected_at_iso)
+redis.call('HINCRBY', stats_key, 'rejections', 1)
+if count_input == '1' then
+  redis.call('HINCRBY', stats_key, 'enqueued', 1)
 end
-redis.call('HINCRBY', KEYS[8], ARGV[7], 1)
+redis.call('HINCRBY', reasons_key, reason, 1)
 
-local result = cjson.encode({outcome = 'rejected', reason = ARGV[7], input_id = ARGV[2],
-  source = ARGV[8]})
-redis.call('SET', KEYS[1], result, 'EX', ARGV[5])
-if KEYS[7] ~= '' then
-  redis.call('RPUSH', KEYS[7], result)
-  redis.call('EXPIRE', KEYS[7], ARGV[5])
-end
-return result
+return write_outcome(outcome_key, reply_key, outcome_ttl,
+  {outcome = 'rejected', reason = reason, input_id = input_id, source = source})

@@ -1,66 +1,136 @@
 -- Idempotent record upsert: the record, its indexes, the content-hash entry, the
 -- near-duplicate cluster, the event, the counters and the input's outcome change together
 -- or not at all.
--- KEYS: 1 outcome  2 record  3 by_published  4 by_source  5 sources  6 by_content_hash
---       7 record_events  8 stats  9 reply list ('' for none)  10 tombstones
---       11 neardup seq  12 neardup ids
--- ARGV: 1 record meta JSON without ingested_at/version/seen_in/cluster  2 id
---       3 content_hash  4 score  5 source  6 now (ISO, UTC)  7 outcome ttl
---       8 stream maxlen  9 input id  10 kind  11 old by_source key prefix
---       12 packed paragraphs  13 entry url ('' for none)  14 now (epoch seconds)
---       15 record key prefix  16 max seen_in entries  17 neardup key prefix
---       18 cluster key prefix  19 equal signature slots that make a near-duplicate
---       20 content_hash of the old version the change set was computed from ('' none)
---       21 paragraphs added  22 removed  23 changed (comma-separated indexes)
---       24 packed signature ('' none)  25 bands  26 rows per band  27 shard levels
---       (the last three: worker/text/bandspec.py)
+-- KEYS:
+--   outcome_key           the input's outcome
+--   record_key            the record
+--   by_published_key      record ids by published score
+--   by_source_key         the source's record ids
+--   sources_key           every source name
+--   by_content_hash_key   content_hash -> record id
+--   record_events_key     the record stream
+--   stats_key             the counters
+--   reply_key             the waiting run's reply list ('' for none)
+--   tombstones_key        tombstones of pruned records
+--   neardup_seq_key       counter of records indexed for near-duplicates
+--   neardup_ids_key       record id -> its near-duplicate seq
+-- ARGV:
+--   meta                  record meta JSON without ingested_at/version/seen_in/cluster
+--   record_id             the record's id
+--   content_hash          its content hash
+--   score                 its published score
+--   source                its source
+--   now_iso               now (ISO, UTC)
+--   outcome_ttl           seconds the outcome is kept
+--   stream_maxlen         the stream's approximate cap
+--   input_id              the input
+--   kind                  the record's kind
+--   by_source_prefix      + source: that source's index (the old source's, on a move)
+--   packed_paragraphs     the packed paragraphs
+--   entry_url             the entry's URL ('' for none)
+--   now_epoch             now (epoch seconds)
+--   record_prefix         + record id: a record
+--   max_seen_in           most seen_in entries
+--   neardup_prefix        + seq: a near-duplicate entry
+--   cluster_prefix        + cluster id: its members
+--   min_slots             equal signature slots that make a near-duplicate
+--   base_hash             content_hash of the version the change set was computed from
+--                         ('' none)
+--   paragraphs_added      paragraphs added (comma-separated indexes)
+--   paragraphs_removed    paragraphs removed
+--   paragraphs_changed    paragraphs changed
+--   signature             the packed signature ('' none)
+--   bands                 bands per signature
+--   rows                  rows per band
+--   shard_levels          shard levels (the last three: worker/text/bandspec.py)
+--   neardup_shard_prefix  + level:band:top: an LSH bucket shard
 -- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
--- with content other than ARGV[20]: the caller computes the change set again and retries.
+-- with content other than base_hash: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
--- worker/storage/recordform.py); a version 1 record (one JSON object) is read as well.
+-- worker/storage/recordform.py).
 -- A new id is a `duplicate` instead of a record when its id or content hash was pruned
 -- (reason record.deleted: deletions stay deleted) or, for a feed entry, when another
 -- record has the same content hash (reason record.same_content; that record's seen_in
 -- gains this source and URL). seen_in is written once a story was seen in more than one
 -- place (readers show a feed record without it as seen in its own source and URL); it is
 -- always the last key of the meta JSON. Seeds have none.
+local outcome_key = KEYS[1]
+local record_key = KEYS[2]
+local by_published_key = KEYS[3]
+local by_source_key = KEYS[4]
+local sources_key = KEYS[5]
+local by_content_hash_key = KEYS[6]
+local record_events_key = KEYS[7]
+local stats_key = KEYS[8]
+local reply_key = KEYS[9]
+local tombstones_key = KEYS[10]
+local neardup_seq_key = KEYS[11]
+local neardup_ids_key = KEYS[12]
+local meta = ARGV[1]
+local record_id = ARGV[2]
+local content_hash = ARGV[3]
+local score = ARGV[4]
+local source = ARGV[5]
+local now_iso = ARGV[6]
+local outcome_ttl = ARGV[7]
+local stream_maxlen = ARGV[8]
+local input_id = ARGV[9]
+local kind = ARGV[10]
+local by_source_prefix = ARGV[11]
+local packed_paragraphs = ARGV[12]
+local entry_url = ARGV[13]
+local now_epoch = tonumber(ARGV[14])
+local record_prefix = ARGV[15]
+local max_seen_in = tonumber(ARGV[16])
+local neardup_prefix = ARGV[17]
+local cluster_prefix = ARGV[18]
+local min_slots = tonumber(ARGV[19])
+local base_hash = ARGV[20]
+local paragraphs_added = ARGV[21]
+local paragraphs_removed = ARGV[22]
+local paragraphs_changed = ARGV[23]
+local signature = ARGV[24]
+local bands = tonumber(ARGV[25])
+local rows = tonumber(ARGV[26])
+local shard_levels = ARGV[27]
+local neardup_shard_prefix = ARGV[28]
+
 local BUCKET_CAP = 4 -- record seqs kept per LSH bucket: the earliest, who decide clusters
-local done = redis.call('GET', KEYS[1])
+--#include outcome.lua
+local done = stored_outcome(outcome_key)
 if done then return done end
 
-local id, hash, score, source = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local url = ARGV[13] ~= '' and ARGV[13] or nil
-local version, ingested_at, event = 1, ARGV[6], 'created'
+local id, hash = record_id, content_hash
+local url = entry_url ~= '' and entry_url or nil
+local version, ingested_at, event = 1, now_iso, 'created'
 local seen = {{source = source, url = url}}
-local old = redis.call('GET', KEYS[2])
+local old = redis.call('GET', record_key)
 local outcome, reason, result_id = nil, nil, id
-local sig, min_slots = ARGV[24], tonumber(ARGV[19])
-local nbands, rows = tonumber(ARGV[25]) or 0, tonumber(ARGV[26]) or 0
+local sig, nbands = signature, bands
 local cluster
 
 local function tombstoned(member)
-  local until_at = redis.call('ZSCORE', KEYS[10], member)
-  return until_at and tonumber(until_at) > tonumber(ARGV[14])
+  local until_at = redis.call('ZSCORE', tombstones_key, member)
+  return until_at and tonumber(until_at) > now_epoch
 end
 
 local function add_seen(list, entry)
   for _, e in ipairs(list) do
     if e.source == entry.source and e.url == entry.url then return false end
   end
-  if #list >= tonumber(ARGV[16]) then return false end
+  if #list >= max_seen_in then return false end
   table.insert(list, entry)
   return true
 end
 
 local function with_seen(body, list)
-  if ARGV[10] ~= 'feed' or #list < 2 then return body .. '}' end
+  if kind ~= 'feed' or #list < 2 then return body .. '}' end
   return body .. ',"seen_in":' .. cjson.encode(list) .. '}'
 end
 
 local function split(raw)  -- the meta JSON, and what follows it (newline, packed text)
   local nl = string.find(raw, '\n', 1, true)
-  if nl then return string.sub(raw, 1, nl - 1), string.sub(raw, nl) end
-  return raw, ''
+  return string.sub(raw, 1, nl - 1), string.sub(raw, nl)
 end
 
 local function strip_seen(raw)
@@ -69,7 +139,7 @@ local function strip_seen(raw)
 end
 
 --#include lsh.lua
-local lsh = lsh_layout(ARGV[17], rows, ARGV[27])
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
 
 -- Whether at least min_slots of the 2-byte slots of two signatures are equal; it reads
 -- 8 bytes (4 slots) at a time, without a table, and stops as soon as the answer is known.
@@ -104,7 +174,7 @@ local function nearest(buckets)
         if seq >= best_seq then break end
         if not tried[seq] then
           tried[seq] = true
-          local entry = redis.call('GET', ARGV[17] .. word)
+          local entry = redis.call('GET', neardup_prefix .. word)
           if entry and near(entry) then
             best, best_seq = string.sub(entry, #sig + 1), seq
             break
@@ -124,8 +194,8 @@ end
 -- File the new record under its seq: its entry, its id, its seq in each band's bucket at
 -- the seq's level (a bucket holding BUCKET_CAP seqs at all levels together is full).
 local function index(seq, cluster, values, shards, current, buckets)
-  redis.call('SET', ARGV[17] .. seq, sig .. cluster)
-  redis.call('HSET', KEYS[12], id, seq)
+  redis.call('SET', neardup_prefix .. seq, sig .. cluster)
+  redis.call('HSET', neardup_ids_key, id, seq)
   for i = 1, nbands do
     if count(buckets[i]) < BUCKET_CAP then
       local mine = current[i]
@@ -138,7 +208,7 @@ end
 -- record has no entry yet: retention drops a record's entry with the record.)
 local function assign_cluster()
   if sig == '' or nbands == 0 or #lsh.levels == 0 then return id end
-  local seq = redis.call('INCR', KEYS[11])
+  local seq = redis.call('INCR', neardup_seq_key)
   local top = lsh.level_of(seq)
   local values, shards, buckets, current = {}, {}, {}, {}
   for i = 1, nbands do
@@ -161,7 +231,7 @@ if old then
   local prev = cjson.decode((split(old)))
   if prev.content_hash == hash then
     outcome = 'duplicate'
-  elseif prev.content_hash ~= ARGV[20] then
+  elseif prev.content_hash ~= base_hash then
     return cjson.encode({stale = true, id = id})
   else
     outcome, event = 'updated', 'updated'
@@ -171,26 +241,26 @@ if old then
       seen = prev.seen_in
       add_seen(seen, {source = source, url = url})
     end
-    if redis.call('HGET', KEYS[6], prev.content_hash) == id then
-      redis.call('HDEL', KEYS[6], prev.content_hash)
+    if redis.call('HGET', by_content_hash_key, prev.content_hash) == id then
+      redis.call('HDEL', by_content_hash_key, prev.content_hash)
     end
     if prev.source ~= source then
-      redis.call('ZREM', ARGV[11] .. prev.source, id)
+      redis.call('ZREM', by_source_prefix .. prev.source, id)
     end
   end
 elseif tombstoned('id:' .. id) or tombstoned('hash:' .. hash) then
   outcome, reason = 'duplicate', 'record.deleted'
-elseif ARGV[10] == 'feed' then
-  local first = redis.call('HGET', KEYS[6], hash)
-  local raw = first and redis.call('GET', ARGV[15] .. first)
+elseif kind == 'feed' then
+  local first = redis.call('HGET', by_content_hash_key, hash)
+  local raw = first and redis.call('GET', record_prefix .. first)
   if raw then
     outcome, reason, result_id = 'duplicate', 'record.same_content', first
-    local meta, rest = split(raw)
-    local rec = cjson.decode(meta)
+    local first_meta, rest = split(raw)
+    local rec = cjson.decode(first_meta)
     local list = type(rec.seen_in) == 'table' and rec.seen_in or {}
     if #list == 0 then list = {{source = rec.source, url = rec.url}} end
     if add_seen(list, {source = source, url = url}) then
-      redis.call('SET', ARGV[15] .. first, with_seen(strip_seen(meta), list) .. rest)
+      redis.call('SET', record_prefix .. first, with_seen(strip_seen(first_meta), list) .. rest)
     end
   end
 end
@@ -198,42 +268,37 @@ outcome = outcome or 'created'
 
 if outcome ~= 'duplicate' then
   cluster = cluster or assign_cluster()
-  local body = string.sub(ARGV[1], 1, -2) .. ',"cluster":' .. cjson.encode(cluster) ..
+  local body = string.sub(meta, 1, -2) .. ',"cluster":' .. cjson.encode(cluster) ..
     ',"ingested_at":"' .. ingested_at .. '","version":' .. version
-  redis.call('SET', KEYS[2], with_seen(body, seen) .. '\n' .. ARGV[12])
-  redis.call('ZADD', KEYS[3], score, id)
-  redis.call('ZADD', KEYS[4], score, id)
+  redis.call('SET', record_key, with_seen(body, seen) .. '\n' .. packed_paragraphs)
+  redis.call('ZADD', by_published_key, score, id)
+  redis.call('ZADD', by_source_key, score, id)
   -- A cluster's set is made when a second record joins it (with its first record).
-  local members = ARGV[18] .. cluster
+  local members = cluster_prefix .. cluster
   if cluster ~= id then
     if redis.call('EXISTS', members) == 0 then
-      local first_score = redis.call('ZSCORE', KEYS[3], cluster)
+      local first_score = redis.call('ZSCORE', by_published_key, cluster)
       if first_score then redis.call('ZADD', members, first_score, cluster) end
     end
     redis.call('ZADD', members, score, id)
   elseif outcome == 'updated' and redis.call('EXISTS', members) == 1 then
     redis.call('ZADD', members, score, id)  -- the first record of a cluster: a new score
   end
-  redis.call('SADD', KEYS[5], source)
-  redis.call('HSET', KEYS[6], hash, id)
-  local fields = {'event', event, 'id', id, 'version', version, 'kind', ARGV[10],
-    'source', source, 'content_hash', hash, 'at', ARGV[6],
+  redis.call('SADD', sources_key, source)
+  redis.call('HSET', by_content_hash_key, hash, id)
+  local fields = {'event', event, 'id', id, 'version', version, 'kind', kind,
+    'source', source, 'content_hash', hash, 'at', now_iso,
     'clustered', cluster ~= id and cluster or ''}
   if event == 'updated' then
-    for i, name in ipairs({'paragraphs_added', 'paragraphs_removed', 'paragraphs_changed'}) do
-      fields[#fields + 1], fields[#fields + 2] = name, ARGV[20 + i]
-    end
+    local n = #fields
+    fields[n + 1], fields[n + 2] = 'paragraphs_added', paragraphs_added
+    fields[n + 3], fields[n + 4] = 'paragraphs_removed', paragraphs_removed
+    fields[n + 5], fields[n + 6] = 'paragraphs_changed', paragraphs_changed
   end
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', unpack(fields))
+  redis.call('XADD', record_events_key, 'MAXLEN', '~', stream_maxlen, '*', unpack(fields))
 end
 local counter = {created = 'records', updated = 'updates', duplicate = 'duplicates'}
-redis.call('HINCRBY', KEYS[8], counter[outcome], 1)
+redis.call('HINCRBY', stats_key, counter[outcome], 1)
 
-local result = cjson.encode({outcome = outcome, id = result_id, input_id = ARGV[9],
-  version = version, source = source, reason = reason})
-redis.call('SET', KEYS[1], result, 'EX', ARGV[7])
-if KEYS[9] ~= '' then
-  redis.call('RPUSH', KEYS[9], result)
-  redis.call('EXPIRE', KEYS[9], ARGV[7])
-end
-return result
+return write_outcome(outcome_key, reply_key, outcome_ttl, {outcome = outcome, id = result_id,
+  input_id = input_id, version = version, source = source, reason = reason})
