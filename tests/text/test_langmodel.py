@@ -24,6 +24,24 @@ def texts() -> list[str]:
     return [*paragraphs, *(p[:30] for p in paragraphs[::5]), *articles]
 
 
+def fast() -> langmodel.Model:
+    model = language.model()
+    assert isinstance(model, langmodel.Model)  # the installed py3langid's tables fit
+    return model
+
+
+def test_a_changed_py3langid_falls_back_to_its_own_walk() -> None:
+    class Changed:  # a release whose tables are not where the scorer reads them
+        def classify(self, text: str) -> tuple[str, float]:
+            return language.identifier().classify(text)  # type: ignore[no-any-return]
+
+    walker = langmodel.scorer(Changed())
+    assert isinstance(walker, langmodel.Walker)
+    assert walker.classify_many(["Die Regierung hat heute ein neues Gesetz beschlossen."]) == [
+        language.identifier().classify("Die Regierung hat heute ein neues Gesetz beschlossen.")
+    ]
+
+
 def walked(data: bytes) -> dict[int, int]:
     """py3langid's own count of each feature row, by its byte-by-byte walk."""
     identifier = language.identifier()
@@ -33,13 +51,13 @@ def walked(data: bytes) -> dict[int, int]:
 
 
 def counted(data: bytes) -> dict[int, int]:
-    found = language.model().output[language.model().states(data)]  # one text alone
+    found = fast().output[fast().states(data)]  # one text alone
     rows, counts = np.unique(found[found >= 0], return_counts=True)
     return dict(zip(rows.tolist(), counts.tolist(), strict=True))
 
 
 def test_trie_depths_match_the_ngram_lengths() -> None:
-    depth = language.model().depth
+    depth = fast().depth
     assert depth[0] == 0
     assert depth.min() == 0  # every state reached
     assert int(depth.max()) == 6  # py3langid's n-grams are 1 to 6 bytes
@@ -58,7 +76,7 @@ def test_feature_counts_equal_the_walk_on_any_bytes(data: bytes) -> None:
 
 
 def test_classify_matches_py3langid_on_every_sample() -> None:
-    model, identifier = language.model(), language.identifier()
+    model, identifier = fast(), language.identifier()
     for text in texts():
         code, confidence = model.classify(text)
         expected, expected_confidence = identifier.classify(text)
@@ -69,13 +87,13 @@ def test_classify_matches_py3langid_on_every_sample() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.text(max_size=200), min_size=1, max_size=5))
 def test_texts_scored_together_each_match_py3langid(batch: list[str]) -> None:
-    scores = language.model().probabilities([langmodel.encoded(t) for t in batch])
+    scores = fast().probabilities([langmodel.encoded(t) for t in batch])
     for row, text in zip(scores, batch, strict=True):
         expected = language.identifier()._decide(text)  # py3langid's probabilities
         assert np.allclose(row, expected, atol=1e-5)
 
 
 def test_classify_many_is_classify_of_each() -> None:
-    model, batch = language.model(), texts()
+    model, batch = fast(), texts()
     assert model.classify_many(batch) == [model.classify(t) for t in batch]
     assert model.classify_many([]) == []

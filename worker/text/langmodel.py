@@ -104,6 +104,34 @@ class Model:
         return state
 
 
+@dataclass(frozen=True, slots=True)
+class Walker:
+    """py3langid's own ``classify``, one text at a time: what :func:`scorer` falls back to."""
+
+    identifier: Any
+
+    def classify_many(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most probable language and its probability of each text."""
+        return [(str(c), float(p)) for c, p in map(self.identifier.classify, texts)]
+
+
+def scorer(identifier: Any) -> Model | Walker:
+    """:func:`from_identifier`, or py3langid's own walk if its tables are not as expected.
+
+    The model's tables are py3langid's attributes, not its API: a release that changes
+    them gets the same answers, slowly, rather than wrong ones.
+    """
+    try:
+        model = from_identifier(identifier)
+        expected = identifier.classify("The minister opened the new railway line today.")
+        found = model.classify("The minister opened the new railway line today.")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return Walker(identifier)
+    if found[0] != expected[0] or abs(found[1] - float(expected[1])) > 1e-4:
+        return Walker(identifier)
+    return model
+
+
 def from_identifier(identifier: Any) -> Model:
     """The model of a py3langid ``LanguageIdentifier`` (with its language restriction)."""
     table = identifier.tk_nextmove  # an array.array of 2 or 4-byte unsigned integers

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy: a producer imports this module and never detects
-    from worker.text.langmodel import Model
+    from worker.text.langmodel import Model, Walker
 
 MIN_LETTERS = 20
 LANGUAGES: tuple[str, ...] = (
@@ -73,11 +73,11 @@ def has_letters(text: str, count: int) -> bool:
 
 
 @functools.cache
-def model() -> Model:
+def model() -> Model | Walker:
     """The restricted model, scored with numpy (:mod:`worker.text.langmodel`), loaded once."""
-    from worker.text.langmodel import from_identifier
+    from worker.text.langmodel import scorer
 
-    return from_identifier(identifier())
+    return scorer(identifier())
 
 
 @functools.cache
