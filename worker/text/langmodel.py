@@ -14,7 +14,9 @@ the model's table, a softmax at temperature ``sqrt(bytes)``): the same language 
 same confidence to 1e-5 (tests/text/test_langmodel.py compares the two on every sample).
 
 Building the model's depth table from py3langid's costs about 0.1 s once per process, on
-top of py3langid's own load (0.6 to 1 s, the model's xz decompression).
+top of py3langid's own load (0.6 to 1 s, the model's xz decompression). The tables are
+py3langid's attributes, not its API: :func:`scorer` checks them on a sentence at load and
+falls back to py3langid's own walk (:class:`Walker`) if they do not give its answer.
 """
 
 from __future__ import annotations
