@@ -305,6 +305,10 @@ class Settings(BaseSettings):
     api_max_streams: int = Field(
         default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
     )
+    enrich: bool = Field(
+        default=True,
+        description="add the NLP fields (language, paragraph hashes, near-duplicate cluster)",
+    )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
     )
