@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ from worker.cli.base import (
     progress_bar,
     text_column,
 )
-from worker.core.errors import RunInterrupted
+from worker.core.errors import RunInterrupted, StoreUnavailable
 from worker.core.models import Outcome, OutcomeKind
 from worker.core.settings import Settings, get_settings
 
@@ -171,7 +172,7 @@ def run_with(
         left = "an unknown number of" if e.left is None else str(e.left)
         err.print(
             f"[red]interrupted by {name}:[/] the run's worker is stopped; {left} of its "
-            "inputs are left queued (a worker on this store will process them)"
+            "inputs were not processed (its queue is gone: run them again)"
         )
         sys.exit(128 + e.signum)
 
@@ -188,7 +189,8 @@ def run_locally(
     """Start the embedded server if needed, point the run's worker at it, enqueue, wait.
 
     The worker is stopped before the server. A stop signal (RunInterrupted) stops what
-    this run started, on its way out, and counts the run's inputs left queued.
+    this run started, on its way out, and counts the run's inputs left unprocessed; the
+    run's own queue is deleted on the way out (they are uncounted as enqueued).
     """
     from worker.read.client import IngestClient
     from worker.runtime import run as runner
@@ -196,12 +198,14 @@ def run_locally(
 
     run_id = runner.new_run_id()
     options = runner.worker_options(settings, run_id, concurrency, tasks_for(refs, settings))
+    own = runner.run_settings(settings, run_id)
     with backend(settings) as url:
         local.attach(url, options)
         store = Store.from_url(url, settings)
         collector = runner.Collector(store, run_id)
         try:
-            enqueue_paths(url, settings, (), reply_to=run_id, report=report, refs=refs)
+            enqueue_paths(url, own, (), reply_to=run_id, report=report, refs=refs)
+            runner.expire_queue(own, url, settings.outcome_ttl)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
             local.interrupt()  # its warm shutdown runs while the outcomes print
@@ -211,9 +215,15 @@ def run_locally(
             )
         except RunInterrupted as e:
             local.stop()
-            raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
+            left = collector.left(report.input_ids)
+            if left:
+                with contextlib.suppress(StoreUnavailable):
+                    store.ledger.withdraw(left)  # dropped with the run's queue below
+            raise RunInterrupted(e.signum, left) from None
         finally:
             local.stop()  # before the embedded store stops
+            with contextlib.suppress(StoreUnavailable):  # then it expires
+                runner.drop_queue(own, url)
     return outcomes
 
 

@@ -28,10 +28,12 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        next_poll, last_*, failures
                                        (worker/storage/feedstate.py)
     ns:pending                zset     batch ids published and not yet done, by publish time
-    ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
+    ns:recovery:lock:{queue}  string   held by the worker sweeping a queue for lost batches
+                                       (expires)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
-                                       again; dropped once the batch is stored (expires)
+                                       again, and ``~queue``: the queue they went to;
+                                       dropped once the batch is stored (expires)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
     ns:stream:{name}          stream   events by stream name (records, rejections)
@@ -135,9 +137,8 @@ class Keys:
     def pending(self) -> str:
         return f"{self.ns}:pending"
 
-    @property
-    def recovery_lock(self) -> str:
-        return f"{self.ns}:recovery:lock"
+    def recovery_lock(self, queue: str) -> str:
+        return f"{self.ns}:recovery:lock:{queue}"
 
     def parked(self, batch_id: str) -> str:
         return f"{self.ns}:parked:{batch_id}"

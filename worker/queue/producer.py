@@ -167,7 +167,8 @@ def publish_items(
             make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
-                park(store, batch_id, data, messages if ledger else None, len(batch))
+                kept = messages if ledger else None
+                park(store, batch_id, data, kept, len(batch), settings.queue)
                 try:
                     send(app, producer, batch, settings, batch_id)
                 except (QueueUnavailable, StoreFull):
@@ -199,7 +200,12 @@ def make_room(store: Store, nbytes: int) -> None:
 
 
 def park(
-    store: Store, batch_id: str, data: dict[str, bytes], messages: bytes | None, count: int
+    store: Store,
+    batch_id: str,
+    data: dict[str, bytes],
+    messages: bytes | None,
+    count: int,
+    queue: str | None = None,
 ) -> None:
     """Park a batch (bytes, ledger entry, count), retrying as a publish does.
 
@@ -208,7 +214,7 @@ def park(
     retries = RETRY_POLICY.max_retries
     for wait in [*RETRY_POLICY.waits(), None]:
         try:
-            store.ledger.park(batch_id, data, messages, count)
+            store.ledger.park(batch_id, data, messages, count, queue)
             return
         except StoreFull:
             raise
