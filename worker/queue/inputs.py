@@ -22,6 +22,7 @@ from worker.core.models import InputKind
 from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
+from worker.text.normalise import origin_key
 
 STDIN = "-"
 MAX_URL = 2048  # the envelope's source limit
@@ -170,7 +171,16 @@ def message_for(
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
     input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
     kind, source, url = ref.kind, ref.source, ref.url
-    return parked.message(input_id, kind, source, data=data, url=url, reply_to=reply_to), data
+    origin = file_origin(ref.path) if ref.path is not None else None
+    message = parked.message(
+        input_id, kind, source, data=data, url=url, reply_to=reply_to, origin=origin
+    )
+    return message, data
+
+
+def file_origin(path: Path) -> str:
+    """A file's origin, its identity: its resolved absolute path (docs/seeds.md, "Identity")."""
+    return origin_key("file", os.fsencode(path.resolve()))
 
 
 def _cap(ref: InputRef, settings: Settings) -> int:

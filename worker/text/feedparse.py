@@ -99,10 +99,12 @@ def parse_feed(
     max_entries: int | None = None,
     base_url: str | None = None,
     content_type: str | None = None,
+    key: str | None = None,
 ) -> ParsedFeed:
     """Parse feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed.
 
-    ``source`` is the feed's key (URL or file name): it goes into every record's id.
+    ``key`` (else ``source``, the feed's URL) is the feed's identity: it goes into every
+    record's id (docs/seeds.md, "Identity").
     ``base_url`` resolves relative links; a ``content_type`` with a charset informs the
     decoding, as an HTTP header would. ``max_entries`` caps the entries (see module doc).
     """
@@ -140,7 +142,7 @@ def parse_feed(
     title = _name(parsed.feed.get("title")) or None
     if max_entries is not None:
         entries = entries[:max_entries]  # in case the byte scan missed some
-    results = [entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
+    results = [entry_or_rejection(e, n, source, title, key) for n, e in enumerate(entries)]
     results = first_of_each_id(results)
     if max_entries is not None and found > max_entries:
         results.append(too_many_entries(found, max_entries, source))
@@ -182,17 +184,22 @@ def _headers(base_url: str | None, content_type: str | None) -> dict[str, str]:
 
 
 def entry_or_rejection(
-    entry: Mapping[str, Any], n: int, source: str, feed_title: str | None
+    entry: Mapping[str, Any], n: int, source: str, feed_title: str | None, key: str | None = None
 ) -> Record | RejectedInput:
     """Entry ``n`` as a Record, or its rejection naming the entry (never raises)."""
     try:
-        return entry_record(entry, source, feed_title)
+        return entry_record(entry, source, feed_title, key)
     except RejectedInput as e:
         return RejectedInput(e.reason, f"entry {n}: {e.detail}", source=source)
 
 
-def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) -> Record:
-    """Normalise one feedparser entry into a Record; RejectedInput (``entry.*``) if it cannot."""
+def entry_record(
+    entry: Mapping[str, Any], source: str, feed_title: str | None, key: str | None = None
+) -> Record:
+    """Normalise one feedparser entry into a Record; RejectedInput (``entry.*``) if it cannot.
+
+    Its id is made of the feed's ``key`` (else its ``source``) and the entry's own key.
+    """
     title = html_to_line(str(entry.get("title") or ""))
     if not title:
         raise RejectedInput(Reason.ENTRY_NO_TITLE, f"no title ({_ident(entry)})")
@@ -209,7 +216,7 @@ def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) 
         )
     try:
         return Record(
-            id=entry_id(source, guid, link, title, text),
+            id=entry_id(key or source, guid, link, title, text),
             kind="feed",
             source=source,
             title=title,
