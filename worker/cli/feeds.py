@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from worker.cli.base import emit_json, err, main, opened_store, out, plain
+from worker.cli.base import emit_json, err, main, new_table, opened_store, plain, show
 from worker.cli.operating import iso
 from worker.core.errors import ConfigError
 from worker.core.settings import get_settings
@@ -69,7 +68,7 @@ def describe(sub: Any) -> dict[str, Any]:
 
 
 def _table(states: list[dict[str, Any]]) -> None:
-    table = Table("url", "status", "failures", "last success", "next poll", "error")
+    table = new_table("url", "status", "failures", "last success", "next poll", "error")
     for s in states:
         disabled = s["options"] is not None and not s["options"]["enabled"]
         table.add_row(
@@ -78,9 +77,9 @@ def _table(states: list[dict[str, Any]]) -> None:
             str(s["failures"] or 0),
             s["last_success"] or "-",
             s["next_poll"] or "due",
-            plain((s["last_error"] or "")[:80]),
+            plain(s["last_error"] or ""),
         )
-    out.print(table)
+    show(table)
 
 
 @feeds.command("import")

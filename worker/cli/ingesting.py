@@ -15,7 +15,6 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
-    cut,
     emit_json,
     err,
     id_column,
@@ -23,6 +22,7 @@ from worker.cli.base import (
     out,
     plain,
     progress_bar,
+    show,
     text_column,
 )
 from worker.core.errors import RunInterrupted, StoreUnavailable
@@ -245,8 +245,8 @@ def show_run(
     for o in outcomes[:50]:
         record = client.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
         title = record.title if record else (o.reason or "")
-        table.add_row(cut(o.source), o.outcome.value, plain(o.id or ""), cut(title))
-    out.print(table)
+        table.add_row(plain(o.source), o.outcome.value, plain(o.id or ""), plain(title))
+    show(table)
     if len(outcomes) > 50:
         out.print(f"... and {len(outcomes) - 50} more")
     counts = {k.value: sum(o.outcome is k for o in outcomes) for k in OutcomeKind}

@@ -10,15 +10,16 @@ from typing import Any
 
 import click
 import orjson
-from rich.table import Table
 
 from worker.cli.base import (
     backend,
     emit_json,
     err,
     main,
+    new_table,
     opened_store,
     out,
+    show,
 )
 from worker.core.errors import IngestError
 from worker.core.settings import Settings, get_settings, masked
@@ -48,20 +49,20 @@ def stats(as_json: bool) -> None:
     if as_json:
         emit_json({**counts, "groups": [asdict(g) for g in groups]})
         return
-    table = Table("counter", "value")
+    table = new_table("counter", "value")
     for name, value in counts.items():
         if isinstance(value, dict):
             for reason, n in value.items():
                 table.add_row(f"  rejected {reason}", str(n))
         else:
             table.add_row(name, "unreachable" if value is None else str(value))
-    out.print(table)
+    show(table)
     if groups:
-        table = Table("stream", "group", "consumers", "pending", "lag", "dead letters")
+        table = new_table("stream", "group", "consumers", "pending", "lag", "dead letters")
         for g in groups:
             row = (g.stream, g.group, g.consumers, g.pending, g.lag, g.dead_letters)
             table.add_row(*map(str, row))
-        out.print(table)
+        show(table)
 
 
 @main.command()

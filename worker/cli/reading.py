@@ -14,7 +14,6 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
-    cut,
     emit_json,
     err,
     id_column,
@@ -22,6 +21,7 @@ from worker.cli.base import (
     opened_client,
     out,
     plain,
+    show,
     text_column,
 )
 from worker.core.errors import Reason
@@ -98,9 +98,9 @@ def records_list(
         table.add_column("v", no_wrap=True)
         for rec in shown:
             table.add_row(
-                _when(rec), plain(rec.id), cut(rec.source), cut(rec.title), str(rec.version)
+                _when(rec), plain(rec.id), plain(rec.source), plain(rec.title), str(rec.version)
             )
-        out.print(table)
+        show(table)
 
 
 def _when(rec: Record) -> str:
@@ -230,9 +230,9 @@ def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     text_column(table, "source · detail")
     for rej in found:
         when = rej.rejected_at.date().isoformat()  # the time: --json
-        row = (plain(rej.input_id), plain(rej.reason), cut(f"{rej.source} · {rej.detail}"))
+        row = (plain(rej.input_id), plain(rej.reason), plain(f"{rej.source} · {rej.detail}"))
         table.add_row(when, *row)
-    out.print(table)
+    show(table)
 
 
 def is_message(rej: Rejection) -> bool:
