@@ -106,9 +106,13 @@ def _feed_kind(raw: str) -> InputKind:
         if not _is_regular(Path(raw)):
             raise InputError(f"{printable_name(raw)}: not a regular file")
         return InputKind.FEED
-    if "://" in raw and len(raw) <= MAX_URL:
-        return InputKind.FEED_URL
-    raise InputError(f"{redact_userinfo(printable_name(raw))}: neither a feed file nor a feed URL")
+    if "://" not in raw:
+        raise InputError(f"{printable_name(raw)}: no such file (a feed URL has a scheme://)")
+    if len(raw) > MAX_URL:
+        raise InputError(
+            f"{redact_userinfo(printable_name(raw))[:80]}…: a URL over {MAX_URL} characters"
+        )
+    return InputKind.FEED_URL
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
