@@ -180,13 +180,28 @@ def test_replay_skips_what_cannot_be_replayed(
     pipeline.process_batch(
         [message(b"\x00\x01binary", source="b.bin", input_id="bin-1")], store, settings
     )
-    result = ingest("rejections", "replay", "bin-1", "nope", "--json", url=redis_url)
+    result = ingest("rejections", "replay", "bin-1", "--json", url=redis_url)
     assert result.returncode == 0, result.stderr
     skipped = {r["input_id"]: r["skipped"] for r in map(json.loads, result.stdout.splitlines())}
-    assert skipped == {"bin-1": "no payload kept", "nope": "no such rejection"}
+    assert skipped == {"bin-1": "no payload kept"}
+    unknown = ingest("rejections", "replay", "bin-1", "nope", url=redis_url)
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "error: no rejection with input id nope: nothing replayed\n"
     refused = ingest("rejections", "replay", url=redis_url)
     assert refused.returncode == 2
     assert "--all" in refused.stderr
+
+
+def test_an_unknown_reason_code_names_the_closest(redis_url: str) -> None:
+    for command in ("list", "replay"):
+        result = ingest("rejections", command, "--reason", "seed.bad_dat", url=redis_url)
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr.splitlines() == [
+            "error: --reason 'seed.bad_dat' is no reason code; closest: seed.bad_date, "
+            "seed.bad_encoding, feed.bad_url"
+        ]
+    family = ingest("rejections", "list", "--reason", "seed", url=redis_url)
+    assert family.returncode == 0, family.stderr
 
 
 def test_example_consumer_runs(store: Store, settings: Settings, redis_url: str) -> None:

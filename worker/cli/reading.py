@@ -24,7 +24,7 @@ from worker.cli.base import (
     show,
     text_column,
 )
-from worker.core.errors import Reason
+from worker.core.errors import InputError, Reason
 from worker.core.models import Record, Rejection
 from worker.core.settings import get_settings
 
@@ -196,9 +196,22 @@ def rejection_filters(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
+def known_reason(reason: str | None) -> None:
+    """InputError for a ``--reason`` that is no code nor family, naming the closest codes."""
+    import difflib
+
+    codes = sorted(code.value for code in Reason)
+    if reason is None or reason in codes or reason in {c.partition(".")[0] for c in codes}:
+        return
+    near = difflib.get_close_matches(reason, codes, n=3, cutoff=0.5)
+    hint = f"; closest: {', '.join(near)}" if near else " (docs/reasons.md lists them)"
+    raise InputError(f"--reason {reason!r} is no reason code{hint}")
+
+
 def find_rejections(
     client: IngestClient, limit: int | None, **filters: str | None
 ) -> Iterator[Rejection]:
+    known_reason(filters["reason"])
     since = parse_when(filters.pop("since"), end_of_day=False)
     until = parse_when(filters.pop("until"), end_of_day=True)
     return client.rejections(
@@ -265,6 +278,11 @@ def rejections_replay(
         selected: Sequence[Rejection | str]
         if input_ids:
             selected = replay.by_ids(client, input_ids)
+            unknown = [i for i in selected if isinstance(i, str)]
+            if unknown:
+                raise InputError(
+                    f"no rejection with input id {', '.join(unknown)}: nothing replayed"
+                )
         else:
             found = find_rejections(client, None, **filters)
             selected = list(found) if again else replay.unreplayed(client, found)
