@@ -56,6 +56,17 @@ def test_rejections_list_shows_the_input_id_that_replay_takes(redis_url: str, fo
     assert "replayed 1 of 1" in replayed.stderr
 
 
+def test_counts_take_the_right_number(redis_url: str, tmp_path: Path) -> None:
+    one = tmp_path / "one.txt"
+    one.write_bytes(seed_bytes("One story", "Its body."))
+    queued = ingest("enqueue", str(one), url=redis_url)
+    assert queued.stderr == "queued 1 input in 1 task\n"
+    ran = ingest("run", str(one), url=redis_url)
+    assert "1 input: 1 created, 0 updated, 0 duplicate, 0 rejected" in ran.stdout
+    two = ingest("enqueue", str(one), str(one), url=redis_url)
+    assert two.stderr == "queued 2 inputs in 1 task\n"
+
+
 def test_help_texts() -> None:
     worker = ingest("worker", "--help", url=None)
     assert worker.returncode == 0

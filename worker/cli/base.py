@@ -37,6 +37,11 @@ def plain(value: object, *, keep: str = "", style: str = "") -> Text:
     return Text(escape_controls(str(value), keep=keep), style=style)
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 input``, ``2 inputs``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def emit_json(data: Any) -> None:
     """One JSON object on one line of stdout, flushed at once."""
     sys.stdout.write(orjson.dumps(data).decode() + "\n")

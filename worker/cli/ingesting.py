@@ -15,6 +15,7 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
+    counted,
     emit_json,
     err,
     id_column,
@@ -169,10 +170,11 @@ def run_with(
             return run_locally(local, settings, refs, report, as_json, concurrency, timeout)
     except RunInterrupted as e:
         name = signal.Signals(e.signum).name
-        left = "an unknown number of" if e.left is None else str(e.left)
+        left = "an unknown number" if e.left is None else str(e.left)
         err.print(
             f"[red]interrupted by {name}:[/] the run's worker is stopped; {left} of its "
-            "inputs were not processed (its queue is gone: run them again)"
+            f"{'input' if e.left == 1 else 'inputs'} not processed (its queue is gone: run "
+            "again)"
         )
         sys.exit(128 + e.signum)
 
@@ -250,7 +252,9 @@ def show_run(
     if len(outcomes) > 50:
         out.print(f"... and {len(outcomes) - 50} more")
     counts = {k.value: sum(o.outcome is k for o in outcomes) for k in OutcomeKind}
-    out.print(f"{len(outcomes)} inputs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    out.print(
+        f"{counted(len(outcomes), 'input')}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
 
 
 @main.command()
@@ -288,7 +292,8 @@ def show_enqueued(report: Any, as_json: bool) -> None:
                 {"source": report.sources[input_id], "input_id": input_id, "outcome": "queued"}
             )
     else:
-        err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
+        queued = counted(len(report.input_ids), "input")
+        err.print(f"queued {queued} in {counted(report.batches, 'task')}")
 
 
 class WorkerCommand(click.Command):

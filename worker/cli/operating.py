@@ -13,6 +13,7 @@ import orjson
 
 from worker.cli.base import (
     backend,
+    counted,
     emit_json,
     err,
     main,
@@ -78,7 +79,8 @@ def prune(as_json: bool) -> None:
         emit_json({"records": report.records, "events": report.events})
         return
     trimmed = sum(report.events.values())
-    out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
+    entries = counted(trimmed, "stream entry", "stream entries")
+    out.print(f"pruned {counted(report.records, 'record')}, trimmed {entries}")
     if settings.record_retention_days is None:
         err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
     if settings.stream_max_age is None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
+    counted,
     emit_json,
     err,
     id_column,
@@ -124,7 +125,7 @@ def records_show(record_id: str, as_json: bool) -> None:
     out.print(
         plain(
             f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
-            f"{rec.word_count} words"
+            f"{counted(rec.word_count, 'word')}"
         )
     )
     for medium in rec.media or ():
@@ -294,4 +295,4 @@ def rejections_replay(
             err.print("[yellow]skipped[/]", plain(f"{r.input_id}: {r.skipped}"))
     if not as_json:
         done = sum(r.replayed_as is not None for r in results)
-        err.print(f"replayed {done} of {len(results)} rejections as new inputs")
+        err.print(f"replayed {done} of {counted(len(results), 'rejection')} as new inputs")

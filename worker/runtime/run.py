@@ -241,7 +241,8 @@ class Collector:
                 if not wanted <= self.done:
                     raise RunFailed("the run's worker exited before every input was processed")
             if deadline is not None and time.monotonic() > deadline:
-                raise RunFailed(f"timed out with {len(wanted - self.done)} inputs unfinished")
+                left = len(wanted - self.done)
+                raise RunFailed(f"timed out with {left} input{'' if left == 1 else 's'} unfinished")
 
     def left(self, input_ids: Iterable[str]) -> int | None:
         """How many of these inputs have no outcome yet (None when the store is away)."""
