@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from worker.cli.base import emit_json, err, main, new_table, opened_store, plain, show
+from worker.cli.base import counted, emit_json, err, main, new_table, opened_store, plain, show
 from worker.cli.operating import iso
 from worker.core.errors import ConfigError
 from worker.core.settings import get_settings
@@ -87,16 +87,21 @@ def _table(states: list[dict[str, Any]]) -> None:
 def import_opml(opml_file: Path) -> None:
     """Add an OPML file's feeds to the feeds file (titles and folders kept, duplicates skipped)."""
     from worker.pipeline.feedplan import append_feeds
-    from worker.text.opml import parse_opml
+    from worker.text.opml import read_opml
 
     settings = get_settings()
     try:
         data = opml_file.read_bytes()
     except OSError as e:
         raise ConfigError(f"{opml_file}: cannot read it ({e.strerror})") from e
-    found = parse_opml(data)
-    added, skipped = append_feeds(settings.feeds_file, found, settings.feed_interval)
-    err.print(f"added {added} feeds to {settings.feeds_file}, skipped {skipped} already there")
+    found = read_opml(data)
+    added, known = append_feeds(settings.feeds_file, found.feeds, settings.feed_interval)
+    skipped = known + found.repeated + found.unusable
+    err.print(
+        f"added {counted(added, 'feed')} to {settings.feeds_file}, skipped {skipped} "
+        f"({known} already there, {found.repeated} repeated in the file, {found.unusable} "
+        "without an http(s) URL)"
+    )
 
 
 @feeds.command("export")
