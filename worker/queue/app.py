@@ -85,6 +85,9 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
+        # Its state goes to the data folder, not to the folder beat was started in.
+        "beat_scheduler": "worker.queue.beat:FolderScheduler",
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         # A stop lets running tasks finish for this long, then requeues them (docs/deployment.md).
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
         "worker_send_task_events": settings.task_events,
