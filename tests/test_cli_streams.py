@@ -95,6 +95,21 @@ def test_tail_group_resumes_where_it_stopped(
     assert (group["group"], group["pending"], group["lag"], group["consumers"]) == ("g", 0, 0, 2)
 
 
+def test_records_tail_json_gives_numbers_as_numbers(
+    store: Store, settings: Settings, redis_url: str
+) -> None:
+    origin = "file:" + "0" * 32  # one place, edited: an update with its change set
+    for body in (("One.", "Two.", "Three."), ("One.", "Two, edited.", "Three.", "Four.")):
+        seed = {**message(seed_bytes("Story", *body)), "origin": origin}
+        pipeline.process_batch([seed], store, settings)
+    result = ingest("records", "tail", "--json", "--limit", "2", url=redis_url, timeout=60)
+    created, updated = map(json.loads, result.stdout.splitlines())
+    assert (created["event"], created["version"]) == ("created", 1)
+    assert (updated["event"], updated["version"]) == ("updated", 2)
+    assert (updated["paragraphs_added"], updated["paragraphs_changed"]) == ([3], [1])
+    assert updated["paragraphs_removed"] == []
+
+
 def test_rejections_tail_and_new_only(store: Store, settings: Settings, redis_url: str) -> None:
     pipeline.process_batch([message(b"", source="empty.txt")], store, settings)
     result = ingest("rejections", "tail", "--json", "--limit", "1", url=redis_url, timeout=60)
