@@ -67,6 +67,14 @@ def test_counts_take_the_right_number(redis_url: str, tmp_path: Path) -> None:
     assert two.stderr == "queued 2 inputs in 1 task\n"
 
 
+@pytest.mark.parametrize("command", ["run", "enqueue"])
+def test_feed_help_names_every_format_it_takes(command: str) -> None:
+    shown = " ".join(ingest(command, "--help", url=None).stdout.split())
+    assert "an RSS, Atom or JSON Feed" in shown
+    assert "RSS/Atom feed" not in shown
+    assert "OPML list of feeds goes to `ingest feeds import`" in shown
+
+
 def test_help_texts() -> None:
     worker = ingest("worker", "--help", url=None)
     assert worker.returncode == 0

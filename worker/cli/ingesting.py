@@ -112,7 +112,10 @@ FEED_OPTION = click.option(
     "feeds",
     multiple=True,
     metavar="URL_OR_FILE",
-    help="an RSS/Atom feed: a URL (fetched by a worker) or a local file (repeatable)",
+    help=(
+        "an RSS, Atom or JSON Feed: a URL (fetched by a worker) or a local file (repeatable); "
+        "an OPML list of feeds goes to `ingest feeds import`"
+    ),
 )
 
 
