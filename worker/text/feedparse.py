@@ -60,6 +60,7 @@ from pydantic import ValidationError
 
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
+from worker.text.authors import author_name
 from worker.text.htmltext import html_to_line, html_to_paragraphs
 from worker.text.media import entry_media, first_image
 from worker.text.normalise import (
@@ -291,9 +292,11 @@ def utc_datetime(value: time.struct_time) -> datetime | None:
 
 
 def _author_names(entry: Mapping[str, Any]) -> Iterable[Any]:
-    authors = entry.get("authors") or ()
-    names = [a.get("name") or a.get("email") for a in authors if isinstance(a, Mapping)]
-    return names or [entry.get("author")]
+    authors = [a for a in entry.get("authors") or () if isinstance(a, Mapping)]
+    raw = entry.get("author")
+    if len(authors) <= 1 and isinstance(raw, str) and "@" in raw:
+        return [author_name(raw)]  # feedparser's own split of the address cuts it
+    return [a.get("name") or a.get("email") for a in authors] or [raw]
 
 
 def _names(values: Iterable[Any]) -> list[str] | None:
