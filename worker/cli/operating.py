@@ -76,11 +76,19 @@ def prune(as_json: bool) -> None:
     with opened_store(settings) as store:
         report = apply_retention(store)
     if as_json:
-        emit_json({"records": report.records, "events": report.events})
+        emit_json(
+            {
+                "records": report.records,
+                "events": report.events,
+                "payloads": report.payloads,
+                "feeds": report.feeds,
+            }
+        )
         return
     trimmed = sum(report.events.values())
     entries = counted(trimmed, "stream entry", "stream entries")
-    out.print(f"pruned {counted(report.records, 'record')}, trimmed {entries}")
+    payloads = counted(report.payloads, "expired payload")
+    out.print(f"pruned {counted(report.records, 'record')}, trimmed {entries}, dropped {payloads}")
     if settings.record_retention_days is None:
         err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
     if settings.stream_max_age is None:

@@ -15,18 +15,22 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stream:records         stream   created / updated events
     ns:rejection:{input_id}   string   rejection JSON
     ns:idx:rejections         zset     rejection input ids by rejected_at
-    ns:payload:{input_id}     string   original bytes of a rejected input, for replay
+    ns:payload:{input_id}     string   original bytes of a rejected input, for replay (expires)
+    ns:idx:payloads           zset     input ids whose payload is kept, by when it was kept
+    ns:payload_sizes          hash     input id -> bytes of its kept payload
     ns:stream:rejections      stream   rejected events
     ns:input:{input_id}       string   the outcome of one input (expires)
     ns:stats                  hash     counters: records, updates, duplicates, rejections,
                                        enqueued, expanded (extra inputs from feed entries),
-                                       pruned (records deleted by retention)
+                                       pruned (records deleted by retention),
+                                       payload_bytes (the sum of ns:payload_sizes)
     ns:stats:rejections       hash     rejection reason code -> count
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
                                        next_poll, last_*, failures
-                                       (worker/storage/feedstate.py)
+                                       (worker/storage/feedstate.py; expires after the
+                                       last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:recovery:lock:{queue}  string   held by the worker sweeping a queue for lost batches
                                        (expires)
@@ -111,6 +115,14 @@ class Keys:
 
     def payload(self, input_id: str) -> str:
         return f"{self.ns}:payload:{input_id}"
+
+    @property
+    def payloads(self) -> str:
+        return f"{self.ns}:idx:payloads"
+
+    @property
+    def payload_sizes(self) -> str:
+        return f"{self.ns}:payload_sizes"
 
     @property
     def rejection_events(self) -> str:

@@ -79,7 +79,10 @@ def split_list(value: str) -> tuple[str, ...]:
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # A rejected value may hold a password: errors name the setting, never echo its value.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="Redis for records and state; unset: embedded Redis"
@@ -196,8 +199,23 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a pruned record's id and content hash keep it from coming back",
     )
+    payload_ttl: int = Field(
+        default=30 * 24 * 3600,
+        ge=0,
+        description="seconds a rejected input's payload is kept for replay; 0: until the cap",
+    )
+    payload_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="bytes of rejected payloads kept at most (the oldest dropped first)",
+    )
     tombstone_max: int = Field(
         default=1_000_000, gt=0, description="tombstones kept at most (oldest dropped first)"
+    )
+    feed_state_ttl: int = Field(
+        default=30 * 24 * 3600,
+        gt=0,
+        description="seconds a feed's state outlives its last fetch (at least twice its wait)",
     )
     feed_max_backoff: int = Field(
         default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
@@ -260,6 +278,14 @@ class Settings(BaseSettings):
     )
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
+    )
+    api_read_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, then its body",
+    )
+    api_max_streams: int = Field(
+        default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
     )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"

@@ -16,6 +16,7 @@ from worker.queue import tasks
 from worker.queue.base import IngestApp
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+from worker.queue.sololimits import SoloTimeLimits
 from worker.queue.tasklogs import install_celery_hooks
 
 QUEUE_TYPE = "quorum"
@@ -103,5 +104,6 @@ def make_app(settings: Settings, url: str) -> IngestApp:
     app.steps["worker"].add(KombuGuard)
     app.steps["worker"].add(Recovery)
     app.steps["worker"].add(Preload)
+    app.steps["worker"].add(SoloTimeLimits)
     install_celery_hooks(settings)
     return app

@@ -38,6 +38,8 @@ from worker.storage.connection import Redis, as_strs, connect, guarded, wait_rea
 from worker.storage.feedstate import FeedState
 from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
+from worker.storage.payloads import TOTAL as PAYLOAD_BYTES
+from worker.storage.payloads import Payloads
 from worker.storage.read_records import RecordReads
 from worker.storage.replies import Replies
 from worker.storage.scores import NO_DATE_SCORE
@@ -103,6 +105,7 @@ class Store:
         self.feeds = FeedState(client, self.keys, settings)
         self.hosts = HostGate(client, self.keys)
         self.scripts = Scripts(client)
+        self.payloads = Payloads(client, self.keys, settings)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Store:
@@ -139,10 +142,19 @@ class Store:
                 self._queue_not_modified(pipe, item, reply)
             else:
                 self._queue_reject(pipe, item, reply)
+        kept = _payload_sizes(items)
+        self.payloads.queue_expiry(pipe, list(kept))
         if settled:
             pipe.delete(*(self.keys.deliveries(i) for i in settled))
-        results = self._settle_stale(items, pipe.execute()[: len(items)], reply, now)
+        done = pipe.execute()
+        self._kept(kept, done[len(items) : len(items) + len(kept)])
+        results = self._settle_stale(items, done[: len(items)], reply, now)
         return [_outcome(raw) for raw in results]
+
+    def _kept(self, sizes: dict[str, int], exists: list[Any]) -> None:
+        """Index the payloads that were written (those that exist) and apply their cap."""
+        found = {i: n for (i, n), there in zip(sizes.items(), exists, strict=True) if there}
+        self.payloads.kept(found, time.time())
 
     def _settle_stale(
         self, items: Sequence[Prepared], results: list[Any], reply: str, now: str
@@ -255,7 +267,10 @@ class Store:
         """
         pipe = self.client.pipeline(transaction=False)
         self._queue_reject(pipe, item, "", count_input=True)
-        [raw] = pipe.execute()
+        kept = _payload_sizes([item])
+        self.payloads.queue_expiry(pipe, list(kept))
+        raw, *exists = pipe.execute()
+        self._kept(kept, exists)
         return _outcome(raw)
 
     def _queue_reject(
@@ -335,6 +350,7 @@ class Store:
         counts["queued"] = max(counts["enqueued"] + counts["expanded"] - done, 0)
         counts["record_events"] = int(record_events)
         counts["rejection_events"] = int(rejection_events)
+        counts[PAYLOAD_BYTES] = int(raw.get(PAYLOAD_BYTES.encode(), 0))
         return counts
 
     @guarded
@@ -350,6 +366,11 @@ class Store:
 
 def _bytes(raw: bytes | str) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def _payload_sizes(items: Sequence[Prepared]) -> dict[str, int]:
+    """Input id -> bytes of each payload the rejections among ``items`` keep."""
+    return {i.item_id: len(i.payload) for i in items if isinstance(i, Refused) and i.payload}
 
 
 def _outcome(raw: bytes | str) -> Outcome:
