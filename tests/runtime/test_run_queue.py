@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import redis
 
-from tests.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from tests.support.helpers import WorkerProcess, ingest, seed_bytes, wait_until
 from worker.core.settings import Settings
 from worker.queue.app import make_app
 from worker.queue.recovery import sweep

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from tests.helpers import ingest, rss_bytes, seed_bytes
+from tests.support.helpers import ingest, rss_bytes, seed_bytes
 from worker.storage.store import Store
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import env_for, wait_until
+from tests.support.helpers import env_for, wait_until
 
 
 def test_beat_writes_its_schedule_into_the_data_folder(redis_url: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ingest
+from tests.support.helpers import ingest
 
 TITLE = "Khalilzad, the US envoy who orchestrated the Afghan exit, has resigned from his post."
 FEED = "http://127.0.0.1:9/a/rather/long/path/to/the/feed/of/the/local/gazette.xml"
