@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from worker.api import errors, events, reading, writes
+from worker.api import errors, events, reading, statuspage, writes
 from worker.api.origin import LoopbackOnly
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import StoreUnavailable
@@ -30,7 +30,7 @@ def create_app(state: ApiState) -> FastAPI:
     if state.keyring.open:
         app.add_middleware(LoopbackOnly)
     errors.install(app)
-    for module in (writes, reading, events):
+    for module in (writes, reading, events, statuspage):
         app.include_router(module.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -332,10 +331,8 @@ def worker(ctx: click.Context) -> None:
 
     Without INGEST_REDIS_URL it starts the embedded store and keeps it up while it runs.
     """
-    # Celery's switch, read when billiard is imported (below): SIGTERM starts the soft
-    # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
-    # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.
-    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    # SIGTERM is Celery's warm shutdown, bounded by INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT
+    # (worker.queue.shutdown): running tasks finish or, past it, are requeued.
     from worker.queue.app import make_app
 
     settings = get_settings()

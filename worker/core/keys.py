@@ -34,6 +34,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:recovery:lock:{queue}  string   held by the worker sweeping a queue for lost batches
                                        (expires)
+    ns:beat:leader            string   the id of the beat that schedules (a lease: expires
+                                       unless that beat renews it; worker/queue/beatlead.py)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
                                        again, and ``~queue``: the queue they went to;
@@ -61,6 +63,13 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        signature bytes) -> seqs of the records in that
                                        bucket, space-separated, earliest first (capped);
                                        {top} is the value's top bits (worker.text.bandspec)
+    ns:activity:{hour}        hash     outcomes of one epoch hour (Redis's clock), counted
+                                       where they are written (lua/outcome.lua):
+                                       "{epoch minute}:{outcome}", "reason:{code}" per
+                                       rejection, "source:{source}" per created record
+                                       (expires after 26 hours)
+    ns:workers                zset     worker name -> epoch seconds of its last heartbeat
+                                       (names silent for a day are dropped)
 """
 
 from __future__ import annotations
@@ -152,6 +161,10 @@ class Keys:
     def recovery_lock(self, queue: str) -> str:
         return f"{self.ns}:recovery:lock:{queue}"
 
+    @property
+    def beat_leader(self) -> str:
+        return f"{self.ns}:beat:leader"
+
     def parked(self, batch_id: str) -> str:
         return f"{self.ns}:parked:{batch_id}"
 
@@ -218,3 +231,16 @@ class Keys:
     def neardup_shard_prefix(self) -> str:
         """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
         return f"{self.ns}:nd:b"
+
+    def activity(self, hour: int) -> str:
+        """The activity counters of epoch hour ``hour`` (epoch seconds // 3600)."""
+        return f"{self.activity_prefix}{hour}"
+
+    @property
+    def activity_prefix(self) -> str:
+        """Prefix of the hourly activity counters (``+ epoch hour``), for the scripts."""
+        return f"{self.ns}:activity:"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.ns}:workers"

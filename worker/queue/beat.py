@@ -10,10 +10,7 @@ after failures).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from celery import Celery
-from celery.beat import PersistentScheduler
 
 from worker.core.models import InputKind
 from worker.core.settings import Settings
@@ -21,20 +18,6 @@ from worker.pipeline.feedplan import settings_feeds
 from worker.queue.inputs import InputRef
 from worker.queue.producer import publish
 from worker.storage.store import Store
-
-
-class FolderScheduler(PersistentScheduler):
-    """Celery's default scheduler, which first makes the folder of its schedule file.
-
-    The file is ``INGEST_DATA_DIR/celerybeat-schedule`` unless ``--schedule`` names
-    another: never the folder beat happens to start in.
-    """
-
-    schedule_filename: str  # set by PersistentScheduler.__init__
-
-    def setup_schedule(self) -> None:
-        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        super().setup_schedule()
 
 
 def poll_due(app: Celery, store: Store, settings: Settings, now: float | None = None) -> list[str]:

@@ -165,7 +165,7 @@ class FeedState:
         """The feed's state: numbers as numbers, times as epoch seconds, absent as None."""
         raw = self.client.hmget(self.keys.feed_state(url), list(STATE_FIELDS))
         return {"url": url} | {
-            name: _value(name, value) for name, value in zip(STATE_FIELDS, raw, strict=True)
+            name: parse_field(name, value) for name, value in zip(STATE_FIELDS, raw, strict=True)
         }
 
     @guarded
@@ -220,7 +220,8 @@ def _opt(value: bytes | str | None) -> str | None:
     return as_str(value) if value else None
 
 
-def _value(name: str, raw: bytes | str | None) -> Any:
+def parse_field(name: str, raw: bytes | str | None) -> Any:
+    """One stored state field: numbers as numbers, absent as None."""
     if not raw:
         return None
     text = as_str(raw)

@@ -92,6 +92,7 @@ class UpsertCall(ScriptCall):
     rows: int
     shard_levels: str
     neardup_shard_prefix: str
+    activity_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +118,7 @@ class RejectCall(ScriptCall):
     source: str
     rejected_at_iso: str
     count_input: str
+    activity_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +133,7 @@ class NotModifiedCall(ScriptCall):
     source: str
     outcome_ttl: int
     reason: str
+    activity_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -255,6 +255,7 @@ class Store:
             rows=bandspec.ROWS,
             shard_levels=bandspec.levels_arg(),
             neardup_shard_prefix=k.neardup_shard_prefix,
+            activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
 
@@ -297,6 +298,7 @@ class Store:
             source=rej.source,
             rejected_at_iso=rej.model_dump(mode="json")["rejected_at"],
             count_input="1" if count_input else "",
+            activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
 
@@ -310,6 +312,7 @@ class Store:
             source=item.source,
             outcome_ttl=self.settings.outcome_ttl,
             reason=Reason.FEED_NOT_MODIFIED,
+            activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
 

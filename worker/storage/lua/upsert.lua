@@ -44,6 +44,7 @@
 --   rows                  rows per band
 --   shard_levels          shard levels (the last three: worker/text/bandspec.py)
 --   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   activity_prefix       + epoch hour: that hour's activity counters
 -- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
 -- with content other than base_hash: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
@@ -95,6 +96,7 @@ local bands = tonumber(ARGV[25])
 local rows = tonumber(ARGV[26])
 local shard_levels = ARGV[27]
 local neardup_shard_prefix = ARGV[28]
+local activity_prefix = ARGV[29]
 
 local BUCKET_CAP = 4 -- record seqs kept per LSH bucket: the earliest, who decide clusters
 --#include outcome.lua
@@ -318,4 +320,4 @@ local counter = {created = 'records', updated = 'updates', duplicate = 'duplicat
 redis.call('HINCRBY', stats_key, counter[outcome], 1)
 
 return write_outcome(outcome_key, reply_key, outcome_ttl, {outcome = outcome, id = result_id,
-  input_id = input_id, version = version, source = source, reason = reason})
+  input_id = input_id, version = version, source = source, reason = reason}, activity_prefix)
