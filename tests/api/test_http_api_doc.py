@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -24,6 +25,23 @@ DOC = ROOT / "docs" / "http-api.md"
 
 def examples() -> list[str]:
     return re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+
+
+def sse_example() -> list[str]:
+    """The lines the doc shows ``GET /v1/events`` printing (the block after its curl)."""
+    text = DOC.read_text()
+    start = text.index("`GET /v1/events` is the record stream")
+    return re.findall(r"\n```\n(.*?)```", text[start:], flags=re.DOTALL)[0].splitlines()
+
+
+def shape(line: str) -> object:
+    """What a line of SSE output must match: its field, the keys of a data line's JSON."""
+    field, _, value = line.partition(": ")
+    if field == "data":
+        return ("data", list(json.loads(value)))
+    if field in ("id", "retry"):
+        return (field, value.isdigit() or bool(re.fullmatch(r"\d+-\d+", value)))
+    return line
 
 
 @pytest.fixture
@@ -60,6 +78,10 @@ def test_the_curl_examples_work_as_written(api: ApiProcess, worker_proc: WorkerP
     assert '"title":"Harbour reopens"' in out
     assert '"records":[{' in out
     assert "event: created" in out
+    # The stream's first line follows the output of the example before, on its line.
+    shown = ("retry: " + out.split("retry: ", 1)[1]).splitlines()[:6]
+    assert [shape(x) for x in shown] == [shape(x) for x in sse_example()]
+    assert shown[0] == sse_example()[0]  # the retry the doc gives
     assert '{"store":"ok","broker":"ok"}' in out
     assert "ingest_up 1" in out
     # The JSON form of the same document is a duplicate of the text one.

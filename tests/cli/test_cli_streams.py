@@ -92,6 +92,21 @@ def test_tail_group_resumes_where_it_stopped(
     assert (group["group"], group["pending"], group["lag"], group["consumers"]) == ("g", 0, 0, 2)
 
 
+def test_records_tail_json_gives_numbers_as_numbers(
+    store: Store, settings: Settings, redis_url: str
+) -> None:
+    origin = "file:" + "0" * 32  # one place, edited: an update with its change set
+    for body in (("One.", "Two.", "Three."), ("One.", "Two, edited.", "Three.", "Four.")):
+        seed = {**message(seed_bytes("Story", *body)), "origin": origin}
+        pipeline.process_batch([seed], store, settings)
+    result = ingest("records", "tail", "--json", "--limit", "2", url=redis_url, timeout=60)
+    created, updated = map(json.loads, result.stdout.splitlines())
+    assert (created["event"], created["version"]) == ("created", 1)
+    assert (updated["event"], updated["version"]) == ("updated", 2)
+    assert (updated["paragraphs_added"], updated["paragraphs_changed"]) == ([3], [1])
+    assert updated["paragraphs_removed"] == []
+
+
 def test_rejections_tail_and_new_only(store: Store, settings: Settings, redis_url: str) -> None:
     pipeline.process_batch([message(b"", source="empty.txt")], store, settings)
     result = ingest("rejections", "tail", "--json", "--limit", "1", url=redis_url, timeout=60)
@@ -177,13 +192,28 @@ def test_replay_skips_what_cannot_be_replayed(
     pipeline.process_batch(
         [message(b"\x00\x01binary", source="b.bin", input_id="bin-1")], store, settings
     )
-    result = ingest("rejections", "replay", "bin-1", "nope", "--json", url=redis_url)
+    result = ingest("rejections", "replay", "bin-1", "--json", url=redis_url)
     assert result.returncode == 0, result.stderr
     skipped = {r["input_id"]: r["skipped"] for r in map(json.loads, result.stdout.splitlines())}
-    assert skipped == {"bin-1": "no payload kept", "nope": "no such rejection"}
+    assert skipped == {"bin-1": "no payload kept"}
+    unknown = ingest("rejections", "replay", "bin-1", "nope", url=redis_url)
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "error: no rejection with input id nope: nothing replayed\n"
     refused = ingest("rejections", "replay", url=redis_url)
     assert refused.returncode == 2
     assert "--all" in refused.stderr
+
+
+def test_an_unknown_reason_code_names_the_closest(redis_url: str) -> None:
+    for command in ("list", "replay"):
+        result = ingest("rejections", command, "--reason", "seed.bad_dat", url=redis_url)
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr.splitlines() == [
+            "error: --reason 'seed.bad_dat' is no reason code; closest: seed.bad_date, "
+            "seed.bad_encoding, feed.bad_url"
+        ]
+    family = ingest("rejections", "list", "--reason", "seed", url=redis_url)
+    assert family.returncode == 0, family.stderr
 
 
 def test_example_consumer_runs(store: Store, settings: Settings, redis_url: str) -> None:

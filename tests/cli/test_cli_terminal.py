@@ -34,7 +34,7 @@ def test_run_at_80_columns_shows_whole_ids_and_only_its_own_output(
     assert all(len(line) <= 80 for line in run.stdout.splitlines()), run.stdout
     ids = ID.findall(run.stdout)
     assert len(ids) == 1
-    assert "…" in run.stdout  # the title was cut, not the id
+    assert "…" not in run.stdout  # the title wraps, as the id stays whole
 
     listed = ingest("records", "list", url=redis_url, COLUMNS="80")
     assert all(len(line) <= 80 for line in listed.stdout.splitlines()), listed.stdout
@@ -54,6 +54,25 @@ def test_rejections_list_shows_the_input_id_that_replay_takes(redis_url: str, fo
     replayed = ingest("rejections", "replay", input_id, url=redis_url)
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 of 1" in replayed.stderr
+
+
+def test_counts_take_the_right_number(redis_url: str, tmp_path: Path) -> None:
+    one = tmp_path / "one.txt"
+    one.write_bytes(seed_bytes("One story", "Its body."))
+    queued = ingest("enqueue", str(one), url=redis_url)
+    assert queued.stderr == "queued 1 input in 1 task\n"
+    ran = ingest("run", str(one), url=redis_url)
+    assert "1 input: 1 created, 0 updated, 0 duplicate, 0 rejected" in ran.stdout
+    two = ingest("enqueue", str(one), str(one), url=redis_url)
+    assert two.stderr == "queued 2 inputs in 1 task\n"
+
+
+@pytest.mark.parametrize("command", ["run", "enqueue"])
+def test_feed_help_names_every_format_it_takes(command: str) -> None:
+    shown = " ".join(ingest(command, "--help", url=None).stdout.split())
+    assert "an RSS, Atom or JSON Feed" in shown
+    assert "RSS/Atom feed" not in shown
+    assert "OPML list of feeds goes to `ingest feeds import`" in shown
 
 
 def test_help_texts() -> None:

@@ -70,6 +70,35 @@ def test_allowed_networks_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().feed_allowed_networks == ("10.0.0.0/8", "fd00::/8")
 
 
+@pytest.mark.parametrize("form", ['["10.0.0.0/8", "fd00::/8"]', "['10.0.0.0/8', 'fd00::/8']"])
+def test_allowed_networks_take_the_list_form(monkeypatch: pytest.MonkeyPatch, form: str) -> None:
+    monkeypatch.setenv("INGEST_FEED_ALLOWED_NETWORKS", form)
+    assert load_settings().feed_allowed_networks == ("10.0.0.0/8", "fd00::/8")
+
+
+def test_the_line_ingest_config_prints_can_be_pasted_back() -> None:
+    shown = ingest("config", url=None, INGEST_FEED_ALLOWED_NETWORKS="10.0.0.0/8,fd00::/8")
+    assert shown.returncode == 0, shown.stderr
+    [line] = [x for x in shown.stdout.splitlines() if x.startswith("INGEST_FEED_ALLOWED_NETWORKS=")]
+    again = ingest("config", url=None, INGEST_FEED_ALLOWED_NETWORKS=line.partition("=")[2])
+    assert again.returncode == 0, again.stderr
+    assert line in again.stdout.splitlines()
+
+
+def test_a_bad_value_in_the_config_file_names_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conf = tmp_path / "ingest.toml"
+    conf.write_text("visibility_timeout = -5\n")
+    monkeypatch.setenv("INGEST_CONFIG_FILE", str(conf))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"config file {conf}: key visibility_timeout: ")
+    monkeypatch.setenv("INGEST_VISIBILITY_TIMEOUT", "-3")  # the variable wins: it is named
+    with pytest.raises(ConfigError, match=r"^INGEST_VISIBILITY_TIMEOUT: "):
+        load_settings()
+
+
 def test_config_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     conf = tmp_path / "ingest.toml"
     conf.write_text('namespace = "fromfile"\nbatch_size = 7\n')

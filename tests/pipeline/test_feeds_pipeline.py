@@ -135,5 +135,11 @@ def test_enqueue_feed_file_and_stdin_for_workers(
 def test_enqueue_refuses_what_is_neither_file_nor_url(redis_url: str, tmp_path: Path) -> None:
     result = ingest("enqueue", "--feed", str(tmp_path / "missing.xml"), url=redis_url)
     assert result.returncode == 1
-    assert "neither a feed file nor a feed URL" in result.stderr
+    assert (
+        result.stderr
+        == f"error: {tmp_path / 'missing.xml'}: no such file (a feed URL has a scheme://)\n"
+    )
+    too_long = ingest("enqueue", "--feed", "http://x/" + "a" * 2100, url=redis_url)
+    assert too_long.returncode == 1
+    assert too_long.stderr.endswith("…: a URL over 2048 characters\n")
     assert ingest("enqueue", url=redis_url).returncode == 2  # nothing to enqueue

@@ -16,7 +16,7 @@ from worker.pipeline import process as pipeline
 from worker.queue.app import make_app
 from worker.queue.inputs import InputRef
 from worker.queue.producer import publish
-from worker.storage.ledger import MESSAGES
+from worker.storage.ledger import MESSAGES, QUEUE
 from worker.storage.store import Store
 
 
@@ -91,6 +91,7 @@ def test_publish_parks_each_batch_under_its_task_id(
     assert len(keys) == 3
     held = [store.client.hgetall(k) for k in keys]
     ledger = [orjson.loads(h.pop(MESSAGES.encode())) for h in held]  # the ledger copy
+    assert {h.pop(QUEUE.encode()) for h in held} == {b"ingest"}  # the queue it went to
     assert sorted(len(h) for h in held) == [1, 2, 2]
     assert {i.decode() for h in held for i in h} == set(report.input_ids)
     assert sorted(m["input_id"] for batch in ledger for m in batch) == sorted(report.input_ids)

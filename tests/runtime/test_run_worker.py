@@ -16,7 +16,7 @@ from worker.core.signals import interrupting
 from worker.queue.app import make_app
 from worker.queue.inputs import InputRef
 from worker.queue.producer import publish
-from worker.runtime.run import Collector, LocalWorker, new_run_id, worker_options
+from worker.runtime.run import Collector, LocalWorker, new_run_id, run_settings, worker_options
 from worker.storage.store import Store
 
 
@@ -50,7 +50,8 @@ def test_an_attached_worker_processes_the_run_and_polls_briefly(
     try:
         local.attach(redis_url, worker_options(settings, run_id, None, tasks=1))
         ref = InputRef(source="a.txt", kind="seed", path=tmp_path / "a.txt")  # type: ignore[arg-type]
-        report = publish(make_app(settings, redis_url), store, [ref], settings, reply_to=run_id)
+        own = run_settings(settings, run_id)  # the run's own queue
+        report = publish(make_app(own, redis_url), store, [ref], own, reply_to=run_id)
         collector = Collector(store, run_id)
         collector.wait(report.input_ids, local.alive, timeout=60)
         # It asks the broker every 0.1 s, not every second: a stop is noticed at once.

@@ -51,13 +51,13 @@ def _poisoned(envelope: Envelope, settings: Settings, *args: Any) -> list[Prepar
     return _prepare(envelope, settings, *args)
 
 
-def _hanging_seed_record(data: bytes, source: str, limit: int) -> Record:
+def _hanging_seed_record(data: bytes, source: str, limit: int, origin: str | None) -> Record:
     """Inside the pipeline's handling of one input, as a hanging parser would be."""
     if STUCK in data or STUBBORN in data:
         with (Path(os.environ["POISON_DIR"]) / "stuck").open("a") as f:
             f.write(f"{source}\n")
         _sleep(120, ignore_soft_limit=STUBBORN in data)
-    return _seed_record(data, source, limit)
+    return _seed_record(data, source, limit, origin)
 
 
 def _sleep(seconds: float, *, ignore_soft_limit: bool) -> None:

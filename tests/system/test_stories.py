@@ -116,17 +116,21 @@ def test_opml_import_appends_and_export_reads_back(redis_url: str, tmp_path: Pat
         '<outline text="A again" xmlUrl="https://a.example/rss"/></outline>'
         '<outline text="C" title="C daily" xmlUrl="https://c.example/atom"/>'
         '<outline text="dup" xmlUrl="https://c.example/atom"/>'
+        '<outline text="not a web feed" xmlUrl="file:///etc/feed.xml"/>'
         "</body></opml>"
     )
     env = {"INGEST_FEEDS_FILE": str(feeds)}
     result = ingest("feeds", "import", str(opml), url=redis_url, **env)
     assert result.returncode == 0, result.stderr
-    assert "added 2 feeds" in result.stderr  # the second c.example outline is the same feed
-    assert "skipped 1 already there" in result.stderr
+    assert result.stderr == (
+        f"added 2 feeds to {feeds}, skipped 3 (1 already there, 1 repeated in the file, "
+        "1 without an http(s) URL)\n"
+    )
     text = feeds.read_text()
     assert text.startswith('# my feeds\n[[feed]]\nurl = "https://a.example/rss"\ninterval = 60\n')
     again = ingest("feeds", "import", str(opml), url=redis_url, **env)
     assert "added 0 feeds" in again.stderr
+    assert "skipped 5 (3 already there, 1 repeated in the file, 1 without" in again.stderr
     assert feeds.read_text() == text
     exported = ingest("feeds", "export", url=redis_url, **env)
     assert exported.returncode == 0, exported.stderr

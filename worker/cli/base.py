@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -34,6 +35,11 @@ def plain(value: object, *, keep: str = "", style: str = "") -> Text:
     Records and rejections written before controls were stripped may still hold them.
     """
     return Text(escape_controls(str(value), keep=keep), style=style)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 input``, ``2 inputs``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def emit_json(data: Any) -> None:
@@ -70,20 +76,57 @@ def opened_store(settings: Settings) -> Iterator[Store]:
 
 
 def id_column(table: Table, header: str, ids: list[str]) -> None:
-    """A column that is never cut: an id shown must work when pasted back."""
+    """A column that is never cut nor wrapped: an id shown must work when pasted back."""
     table.add_column(header, no_wrap=True, min_width=max(map(len, ids), default=len(header)))
 
 
 def text_column(table: Table, header: str, *, ratio: int = 1) -> None:
-    """A column that gives way first on a narrow terminal; fill it with :func:`cut`."""
-    table.add_column(header, ratio=ratio, overflow="ellipsis")
+    """A column that gives way first on a narrow terminal: its cells wrap, never cut."""
+    table.add_column(header, ratio=ratio, overflow="fold")
 
 
-def cut(value: object) -> Text:
-    """One line of a text column (as :func:`plain`), cut with an ellipsis where it ends."""
-    text = plain(value)
-    text.no_wrap, text.overflow = True, "ellipsis"
-    return text
+def new_table(*headers: str) -> Table:
+    """A table of text columns (:func:`text_column`)."""
+    table = Table()
+    for header in headers:
+        text_column(table, header)
+    return table
+
+
+# Room a text column needs at least, beside the columns that never wrap.
+TEXT_MIN = 10
+
+
+def fits(table: Table, width: int) -> bool:
+    """Whether ``table`` fits ``width`` with every unwrapped column whole."""
+    need = 3 * len(table.columns) + 1  # borders and padding
+    for column in table.columns:
+        if column.no_wrap:
+            cells = [str(column.header), *(str(c) for c in column.cells)]
+            need += max(max(cell_len(c) for c in cells), column.min_width or 0)
+        else:
+            need += TEXT_MIN
+    return need <= width
+
+
+def show(table: Table) -> None:
+    """Print ``table``; on a terminal too narrow for it, each row as a block of lines.
+
+    Nothing is ever cut: ids stay whole, long text wraps (docs/commands.md).
+    """
+    if fits(table, out.width):
+        out.print(table)
+        return
+    if table.title:
+        out.print(Text(str(table.title), style="bold"))
+    rows = zip(*(list(column.cells) for column in table.columns), strict=True)
+    for n, row in enumerate(rows):
+        if n:
+            out.print()
+        for column, value in zip(table.columns, row, strict=True):
+            line = Text.assemble((f"{column.header}: ", "bold"))
+            line.append_text(value if isinstance(value, Text) else Text(str(value)))
+            out.print(line, overflow="fold")
 
 
 def progress_bar(

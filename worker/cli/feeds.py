@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from worker.cli.base import emit_json, err, main, opened_store, out, plain
+from worker.cli.base import counted, emit_json, err, main, new_table, opened_store, plain, show
 from worker.cli.operating import iso
 from worker.core.errors import ConfigError
 from worker.core.settings import get_settings
@@ -71,7 +70,7 @@ def describe(sub: Any) -> dict[str, Any]:
 
 
 def _table(states: list[dict[str, Any]]) -> None:
-    table = Table("url", "status", "failures", "last success", "next poll", "error")
+    table = new_table("url", "status", "failures", "last success", "next poll", "error")
     for s in states:
         disabled = s["options"] is not None and not s["options"]["enabled"]
         table.add_row(
@@ -80,9 +79,9 @@ def _table(states: list[dict[str, Any]]) -> None:
             str(s["failures"] or 0),
             s["last_success"] or "-",
             s["next_poll"] or "due",
-            plain((s["last_error"] or "")[:80]),
+            plain(s["last_error"] or ""),
         )
-    out.print(table)
+    show(table)
 
 
 @feeds.command("import")
@@ -90,16 +89,21 @@ def _table(states: list[dict[str, Any]]) -> None:
 def import_opml(opml_file: Path) -> None:
     """Add an OPML file's feeds to the feeds file (titles and folders kept, duplicates skipped)."""
     from worker.pipeline.feedplan import append_feeds
-    from worker.text.opml import parse_opml
+    from worker.text.opml import read_opml
 
     settings = get_settings()
     try:
         data = opml_file.read_bytes()
     except OSError as e:
         raise ConfigError(f"{opml_file}: cannot read it ({e.strerror})") from e
-    found = parse_opml(data)
-    added, skipped = append_feeds(settings.feeds_file, found, settings.feed_interval)
-    err.print(f"added {added} feeds to {settings.feeds_file}, skipped {skipped} already there")
+    found = read_opml(data)
+    added, known = append_feeds(settings.feeds_file, found.feeds, settings.feed_interval)
+    skipped = known + found.repeated + found.unusable
+    err.print(
+        f"added {counted(added, 'feed')} to {settings.feeds_file}, skipped {skipped} "
+        f"({known} already there, {found.repeated} repeated in the file, {found.unusable} "
+        "without an http(s) URL)"
+    )
 
 
 @feeds.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
-    cut,
+    counted,
     emit_json,
     err,
     id_column,
@@ -21,9 +22,10 @@ from worker.cli.base import (
     out,
     plain,
     progress_bar,
+    show,
     text_column,
 )
-from worker.core.errors import RunInterrupted
+from worker.core.errors import RunInterrupted, StoreUnavailable
 from worker.core.models import Outcome, OutcomeKind
 from worker.core.settings import Settings, get_settings
 
@@ -109,7 +111,10 @@ FEED_OPTION = click.option(
     "feeds",
     multiple=True,
     metavar="URL_OR_FILE",
-    help="an RSS/Atom feed: a URL (fetched by a worker) or a local file (repeatable)",
+    help=(
+        "an RSS, Atom or JSON Feed: a URL (fetched by a worker) or a local file (repeatable); "
+        "an OPML list of feeds goes to `ingest feeds import`"
+    ),
 )
 
 
@@ -167,10 +172,11 @@ def run_with(
             return run_locally(local, settings, refs, report, as_json, concurrency, timeout)
     except RunInterrupted as e:
         name = signal.Signals(e.signum).name
-        left = "an unknown number of" if e.left is None else str(e.left)
+        left = "an unknown number" if e.left is None else str(e.left)
         err.print(
             f"[red]interrupted by {name}:[/] the run's worker is stopped; {left} of its "
-            "inputs are left queued (a worker on this store will process them)"
+            f"{'input' if e.left == 1 else 'inputs'} not processed (its queue is gone: run "
+            "again)"
         )
         sys.exit(128 + e.signum)
 
@@ -187,7 +193,8 @@ def run_locally(
     """Start the embedded server if needed, point the run's worker at it, enqueue, wait.
 
     The worker is stopped before the server. A stop signal (RunInterrupted) stops what
-    this run started, on its way out, and counts the run's inputs left queued.
+    this run started, on its way out, and counts the run's inputs left unprocessed; the
+    run's own queue is deleted on the way out (they are uncounted as enqueued).
     """
     from worker.read.client import IngestClient
     from worker.runtime import run as runner
@@ -195,12 +202,14 @@ def run_locally(
 
     run_id = runner.new_run_id()
     options = runner.worker_options(settings, run_id, concurrency, tasks_for(refs, settings))
+    own = runner.run_settings(settings, run_id)
     with backend(settings) as url:
         local.attach(url, options)
         store = Store.from_url(url, settings)
         collector = runner.Collector(store, run_id)
         try:
-            enqueue_paths(url, settings, (), reply_to=run_id, report=report, refs=refs)
+            enqueue_paths(url, own, (), reply_to=run_id, report=report, refs=refs)
+            runner.expire_queue(own, url, settings.outcome_ttl)
             with progress_bar(len(report.input_ids), "process") as advance:
                 collector.wait(report.input_ids, local.alive, timeout, advance)
             local.interrupt()  # its warm shutdown runs while the outcomes print
@@ -210,9 +219,15 @@ def run_locally(
             )
         except RunInterrupted as e:
             local.stop()
-            raise RunInterrupted(e.signum, collector.left(report.input_ids)) from None
+            left = collector.left(report.input_ids)
+            if left:
+                with contextlib.suppress(StoreUnavailable):
+                    store.ledger.withdraw(left)  # dropped with the run's queue below
+            raise RunInterrupted(e.signum, left) from None
         finally:
             local.stop()  # before the embedded store stops
+            with contextlib.suppress(StoreUnavailable):  # then it expires
+                runner.drop_queue(own, url)
     return outcomes
 
 
@@ -234,12 +249,14 @@ def show_run(
     for o in outcomes[:50]:
         record = client.get(o.id) if o.id and o.outcome is not OutcomeKind.REJECTED else None
         title = record.title if record else (o.reason or "")
-        table.add_row(cut(o.source), o.outcome.value, plain(o.id or ""), cut(title))
-    out.print(table)
+        table.add_row(plain(o.source), o.outcome.value, plain(o.id or ""), plain(title))
+    show(table)
     if len(outcomes) > 50:
         out.print(f"... and {len(outcomes) - 50} more")
     counts = {k.value: sum(o.outcome is k for o in outcomes) for k in OutcomeKind}
-    out.print(f"{len(outcomes)} inputs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    out.print(
+        f"{counted(len(outcomes), 'input')}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
 
 
 @main.command()
@@ -284,7 +301,8 @@ def show_enqueued(report: Any, as_json: bool) -> None:
                 {"source": report.sources[input_id], "input_id": input_id, "outcome": "queued"}
             )
     else:
-        err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
+        queued = counted(len(report.input_ids), "input")
+        err.print(f"queued {queued} in {counted(report.batches, 'task')}")
 
 
 class WorkerCommand(click.Command):

@@ -11,15 +11,17 @@ from typing import Any
 
 import click
 import orjson
-from rich.table import Table
 
 from worker.cli.base import (
     backend,
+    counted,
     emit_json,
     err,
     main,
+    new_table,
     opened_store,
     out,
+    show,
 )
 from worker.core.configfiles import CONFIG_NAME, config_file, user_config_dir
 from worker.core.errors import IngestError
@@ -50,20 +52,20 @@ def stats(as_json: bool) -> None:
     if as_json:
         emit_json({**counts, "groups": [asdict(g) for g in groups]})
         return
-    table = Table("counter", "value")
+    table = new_table("counter", "value")
     for name, value in counts.items():
         if isinstance(value, dict):
             for reason, n in value.items():
                 table.add_row(f"  rejected {reason}", str(n))
         else:
             table.add_row(name, "unreachable" if value is None else str(value))
-    out.print(table)
+    show(table)
     if groups:
-        table = Table("stream", "group", "consumers", "pending", "lag", "dead letters")
+        table = new_table("stream", "group", "consumers", "pending", "lag", "dead letters")
         for g in groups:
             row = (g.stream, g.group, g.consumers, g.pending, g.lag, g.dead_letters)
             table.add_row(*map(str, row))
-        out.print(table)
+        show(table)
 
 
 @main.command()
@@ -86,10 +88,9 @@ def prune(as_json: bool) -> None:
         )
         return
     trimmed = sum(report.events.values())
-    out.print(
-        f"pruned {report.records} records, trimmed {trimmed} stream entries, "
-        f"dropped {report.payloads} expired payloads"
-    )
+    entries = counted(trimmed, "stream entry", "stream entries")
+    payloads = counted(report.payloads, "expired payload")
+    out.print(f"pruned {counted(report.records, 'record')}, trimmed {entries}, dropped {payloads}")
     if settings.record_retention_days is None:
         err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
     if settings.stream_max_age is None:

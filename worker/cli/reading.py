@@ -14,7 +14,7 @@ from rich.table import Table
 
 from worker.cli.base import (
     backend,
-    cut,
+    counted,
     emit_json,
     err,
     id_column,
@@ -22,9 +22,10 @@ from worker.cli.base import (
     opened_client,
     out,
     plain,
+    show,
     text_column,
 )
-from worker.core.errors import Reason
+from worker.core.errors import InputError, Reason
 from worker.core.models import Record, Rejection
 from worker.core.settings import get_settings
 
@@ -98,9 +99,9 @@ def records_list(
         table.add_column("v", no_wrap=True)
         for rec in shown:
             table.add_row(
-                _when(rec), plain(rec.id), cut(rec.source), cut(rec.title), str(rec.version)
+                _when(rec), plain(rec.id), plain(rec.source), plain(rec.title), str(rec.version)
             )
-        out.print(table)
+        show(table)
 
 
 def _when(rec: Record) -> str:
@@ -124,7 +125,7 @@ def records_show(record_id: str, as_json: bool) -> None:
     out.print(
         plain(
             f"{rec.id} · {rec.source} · published {_when(rec)} · v{rec.version} · "
-            f"{rec.word_count} words"
+            f"{counted(rec.word_count, 'word')}"
         )
     )
     for medium in rec.media or ():
@@ -196,9 +197,22 @@ def rejection_filters(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
+def known_reason(reason: str | None) -> None:
+    """InputError for a ``--reason`` that is no code nor family, naming the closest codes."""
+    import difflib
+
+    codes = sorted(code.value for code in Reason)
+    if reason is None or reason in codes or reason in {c.partition(".")[0] for c in codes}:
+        return
+    near = difflib.get_close_matches(reason, codes, n=3, cutoff=0.5)
+    hint = f"; closest: {', '.join(near)}" if near else " (docs/reasons.md lists them)"
+    raise InputError(f"--reason {reason!r} is no reason code{hint}")
+
+
 def find_rejections(
     client: IngestClient, limit: int | None, **filters: str | None
 ) -> Iterator[Rejection]:
+    known_reason(filters["reason"])
     since = parse_when(filters.pop("since"), end_of_day=False)
     until = parse_when(filters.pop("until"), end_of_day=True)
     return client.rejections(
@@ -230,9 +244,9 @@ def rejections_list(limit: int, as_json: bool, **filters: str | None) -> None:
     text_column(table, "source · detail")
     for rej in found:
         when = rej.rejected_at.date().isoformat()  # the time: --json
-        row = (plain(rej.input_id), plain(rej.reason), cut(f"{rej.source} · {rej.detail}"))
+        row = (plain(rej.input_id), plain(rej.reason), plain(f"{rej.source} · {rej.detail}"))
         table.add_row(when, *row)
-    out.print(table)
+    show(table)
 
 
 def is_message(rej: Rejection) -> bool:
@@ -265,6 +279,11 @@ def rejections_replay(
         selected: Sequence[Rejection | str]
         if input_ids:
             selected = replay.by_ids(client, input_ids)
+            unknown = [i for i in selected if isinstance(i, str)]
+            if unknown:
+                raise InputError(
+                    f"no rejection with input id {', '.join(unknown)}: nothing replayed"
+                )
         else:
             found = find_rejections(client, None, **filters)
             selected = list(found) if again else replay.unreplayed(client, found)
@@ -276,4 +295,4 @@ def rejections_replay(
             err.print("[yellow]skipped[/]", plain(f"{r.input_id}: {r.skipped}"))
     if not as_json:
         done = sum(r.replayed_as is not None for r in results)
-        err.print(f"replayed {done} of {len(results)} rejections as new inputs")
+        err.print(f"replayed {done} of {counted(len(results), 'rejection')} as new inputs")

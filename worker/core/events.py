@@ -4,7 +4,8 @@ A record event's fields are ``event`` (``created`` / ``updated`` / ``deleted``),
 ``version``, ``kind``, ``source``, ``content_hash`` and ``at``, and for ``deleted`` a
 ``reason`` (``retention``); a rejection event's are ``event``
 (``rejected``), ``input_id``, ``reason``, ``source`` and ``at``. Redis keeps every field
-as a string; :meth:`Event.to_json` turns ``version`` back into a number.
+as a string; :meth:`Event.to_json` turns ``version`` back into a number and the
+``paragraphs_*`` indexes (comma-separated) into lists of numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 STREAMS = ("records", "rejections")
 INT_FIELDS = frozenset({"version", "deliveries"})
+INDEX_FIELDS = frozenset({"paragraphs_added", "paragraphs_removed", "paragraphs_changed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,5 +51,14 @@ class Event:
         """The event as one JSON object: ``stream_id`` then the fields, numbers as numbers."""
         data: dict[str, Any] = {"stream_id": self.stream_id}
         for name, value in self.fields.items():
-            data[name] = int(value) if name in INT_FIELDS and value.isdigit() else value
+            data[name] = _number(name, value)
         return data
+
+
+def _number(name: str, value: str) -> Any:
+    """A field's value in JSON: numbers as numbers, index lists as lists of numbers."""
+    if name in INT_FIELDS and value.isdigit():
+        return int(value)
+    if name in INDEX_FIELDS and all(part.isdigit() for part in value.split(",") if part):
+        return [int(part) for part in value.split(",") if part]
+    return value

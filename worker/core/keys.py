@@ -32,12 +32,14 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        (worker/storage/feedstate.py; expires after the
                                        last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
-    ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
+    ns:recovery:lock:{queue}  string   held by the worker sweeping a queue for lost batches
+                                       (expires)
     ns:beat:leader            string   the id of the beat that schedules (a lease: expires
                                        unless that beat renews it; worker/queue/beatlead.py)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
-                                       again; dropped once the batch is stored (expires)
+                                       again, and ``~queue``: the queue they went to;
+                                       dropped once the batch is stored (expires)
     ns:feeds                  set      feed URLs with state
     ns:expanded:{input_id}    string   entries a feed input expanded into (expires)
     ns:stream:{name}          stream   events by stream name (records, rejections)
@@ -158,9 +160,8 @@ class Keys:
     def pending(self) -> str:
         return f"{self.ns}:pending"
 
-    @property
-    def recovery_lock(self) -> str:
-        return f"{self.ns}:recovery:lock"
+    def recovery_lock(self, queue: str) -> str:
+        return f"{self.ns}:recovery:lock:{queue}"
 
     @property
     def beat_leader(self) -> str:

@@ -89,6 +89,8 @@ class Envelope(BaseModel):
     data: B64Bytes | None = None
     url: Annotated[str, AfterValidator(redact_userinfo)] | None = None
     reply_to: str | None = None
+    # Where the input came from, hashed (worker.text.normalise.origin_key): its identity.
+    origin: str | None = Field(default=None, pattern=r"^[a-z]+:[0-9a-f]{32}$")
 
 
 class Medium(BaseModel):

@@ -82,6 +82,20 @@ def default_data_dir() -> Path:
     return base / APP_FOLDER
 
 
+def split_list(value: str) -> tuple[str, ...]:
+    """A list setting from the environment: ``a,b``, or the list form ``["a", "b"]``.
+
+    ``ingest config`` prints lists in the second form: either one can be pasted back.
+    """
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+        parts = (part.strip().strip("'\"") for part in text.split(","))
+    else:
+        parts = (part.strip() for part in text.split(","))
+    return tuple(part for part in parts if part)
+
+
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
 
@@ -339,15 +353,13 @@ class Settings(BaseSettings):
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return split_list(value) if isinstance(value, str) else value
 
     @field_validator("feed_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+            value = split_list(value)
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
         return tuple(value)
@@ -477,12 +489,23 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         problems = "; ".join(
-            f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {_message(err['msg'])}"
+            f"{_origin(str(err['loc'][0]), overrides)}: {_message(err['msg'])}"
             if err["loc"]
             else _message(err["msg"])
             for err in e.errors()
         )
         raise ConfigError(problems) from e
+
+
+def _origin(name: str, overrides: dict[str, Any]) -> str:
+    """Where a setting's bad value came from: its variable, else the config file's key."""
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if name in overrides or any(key.upper() == variable for key in os.environ):
+        return variable
+    path = config_file(os.environ)
+    if path is not None and name in read_config(path, Settings.model_fields):
+        return f"config file {path}: key {name}"
+    return variable
 
 
 def _message(msg: str) -> str:

@@ -56,7 +56,7 @@ def feed_items(
     rules: Rules | None = None,
 ) -> list[Prepared]:
     """Parse a feed's bytes into one prepared item per entry; RejectedInput if not a feed."""
-    parsed = parse_any(data, envelope.source, settings, base_url, content_type)
+    parsed = parse_any(data, envelope.source, settings, base_url, content_type, envelope.origin)
     return [
         _item(envelope, f"{envelope.input_id}#{n}", entry, rules or Rules())
         for n, entry in enumerate(parsed.entries)
@@ -69,14 +69,19 @@ def parse_any(
     settings: Settings,
     base_url: str | None = None,
     content_type: str | None = None,
+    key: str | None = None,
 ) -> ParsedFeed:
-    """JSON Feed or RSS/Atom, by the content type and the first bytes."""
+    """JSON Feed or RSS/Atom, by the content type and the first bytes.
+
+    ``key``: the feed's identity when it is not its source (a file's origin).
+    """
     if looks_like_json_feed(data, content_type):
         return parse_json_feed(
             data,
             source,
             max_bytes=settings.feed_max_bytes,
             max_entries=settings.feed_max_entries,
+            key=key,
         )
     return parse_feed(
         data,
@@ -85,6 +90,7 @@ def parse_any(
         max_entries=settings.feed_max_entries,
         base_url=base_url,
         content_type=content_type,
+        key=key,
     )
 
 

@@ -39,6 +39,7 @@ def message(
     data: bytes | None = None,
     url: str | None = None,
     reply_to: str | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """The queue message of one input: ``data: null`` when it has bytes (they are parked).
 
@@ -50,6 +51,8 @@ def message(
         out["url"] = url
     if reply_to is not None:
         out["reply_to"] = reply_to
+    if origin is not None:
+        out["origin"] = origin
     if data is not None:
         out["data"] = None  # parked: the marker tells it from a message without bytes
     return out
@@ -65,7 +68,7 @@ def inline(message: Mapping[str, Any], data: bytes | None) -> dict[str, Any]:
 def from_envelope(e: Envelope) -> tuple[dict[str, Any], bytes | None]:
     """An envelope's queue message and the bytes to park for it."""
     return message(
-        e.input_id, e.kind, e.source, data=e.data, url=e.url, reply_to=e.reply_to
+        e.input_id, e.kind, e.source, data=e.data, url=e.url, reply_to=e.reply_to, origin=e.origin
     ), e.data
 
 

@@ -211,7 +211,8 @@ def prepare(
     try:
         if envelope.kind is InputKind.SEED:
             data, limit = envelope.data or b"", settings.max_document_bytes
-            return [Accepted(envelope.input_id, seed_record(data, envelope.source, limit))]
+            record = seed_record(data, envelope.source, limit, envelope.origin)
+            return [Accepted(envelope.input_id, record)]
         if envelope.kind is InputKind.FEED:
             return feed_items(envelope, envelope.data or b"", settings)
         if envelope.kind is InputKind.FEED_URL and fetcher is not None:

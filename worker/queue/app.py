@@ -90,6 +90,8 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
+        # Its state goes to the data folder, not to the folder beat was started in.
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         # SIGTERM is a warm shutdown that exits once running tasks are done, bounded by
         # INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT (worker.queue.shutdown); Celery's own soft
         # shutdown would sleep that long whatever the tasks do.

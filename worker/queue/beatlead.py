@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 from celery.beat import PersistentScheduler
@@ -36,6 +37,14 @@ class LeaderScheduler(PersistentScheduler):
         self.lease_seconds = app.settings.beat_lease
         self.leading: bool | None = None  # not known before the first tick
         super().__init__(app, *args, **kwargs)
+
+    schedule_filename: str  # set by PersistentScheduler.__init__
+
+    def setup_schedule(self) -> None:
+        # The file defaults to INGEST_DATA_DIR/celerybeat-schedule (worker.queue.app), never
+        # the folder beat starts in: that folder may not exist yet.
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        super().setup_schedule()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:

@@ -22,6 +22,7 @@ from worker.core.models import InputKind
 from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
+from worker.text.normalise import origin_key
 from worker.text.weburl import has_credentials
 
 STDIN = "-"
@@ -106,12 +107,16 @@ def _feed_kind(raw: str) -> InputKind:
         if not _is_regular(Path(raw)):
             raise InputError(f"{printable_name(raw)}: not a regular file")
         return InputKind.FEED
-    if "://" in raw and len(raw) <= MAX_URL:
-        if has_credentials(raw):
-            shown = redact_userinfo(printable_name(raw))
-            raise InputError(f"{shown}: credentials in a feed URL are not accepted; use auth")
-        return InputKind.FEED_URL
-    raise InputError(f"{redact_userinfo(printable_name(raw))}: neither a feed file nor a feed URL")
+    if "://" not in raw:
+        raise InputError(f"{printable_name(raw)}: no such file (a feed URL has a scheme://)")
+    if len(raw) > MAX_URL:
+        raise InputError(
+            f"{redact_userinfo(printable_name(raw))[:80]}…: a URL over {MAX_URL} characters"
+        )
+    if has_credentials(raw):
+        shown = redact_userinfo(printable_name(raw))
+        raise InputError(f"{shown}: credentials in a feed URL are not accepted; use auth")
+    return InputKind.FEED_URL
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
@@ -174,7 +179,16 @@ def message_for(
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
     input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
     kind, source, url = ref.kind, ref.source, ref.url
-    return parked.message(input_id, kind, source, data=data, url=url, reply_to=reply_to), data
+    origin = file_origin(ref.path) if ref.path is not None else None
+    message = parked.message(
+        input_id, kind, source, data=data, url=url, reply_to=reply_to, origin=origin
+    )
+    return message, data
+
+
+def file_origin(path: Path) -> str:
+    """A file's origin, its identity: its resolved absolute path (docs/seeds.md, "Identity")."""
+    return origin_key("file", os.fsencode(path.resolve()))
 
 
 def _cap(ref: InputRef, settings: Settings) -> int:

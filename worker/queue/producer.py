@@ -175,7 +175,7 @@ def publish_items(
                 make_room(store, MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
-                park(store, batch_id, data, messages, len(batch))
+                park(store, batch_id, data, messages, len(batch), settings.queue)
                 try:
                     send(app, producer, batch, settings, batch_id)
                 except (QueueUnavailable, StoreFull):
@@ -207,7 +207,12 @@ def make_room(store: Store, nbytes: int) -> None:
 
 
 def park(
-    store: Store, batch_id: str, data: dict[str, bytes], messages: bytes | None, count: int
+    store: Store,
+    batch_id: str,
+    data: dict[str, bytes],
+    messages: bytes | None,
+    count: int,
+    queue: str | None = None,
 ) -> None:
     """Park a batch (bytes, ledger entry, count), retrying as a publish does.
 
@@ -216,7 +221,7 @@ def park(
     retries = RETRY_POLICY.max_retries
     for wait in [*RETRY_POLICY.waits(), None]:
         try:
-            store.ledger.park(batch_id, data, messages, count)
+            store.ledger.park(batch_id, data, messages, count, queue)
             return
         except StoreFull:
             raise

@@ -46,14 +46,14 @@ def restore_interval(visibility_timeout: int) -> int:
 
 
 def sweep(app: Any, store: Store, broker: BrokerQueues, queue: str, min_age: float) -> int:
-    """Publish again the ledger's batches that the broker lost; returns how many."""
-    if not store.ledger.lock_sweep(int(min_age / 2)):
+    """Publish again the ledger's batches of ``queue`` that the broker lost; returns how many."""
+    if not store.ledger.lock_sweep(int(min_age / 2), queue):
         return 0  # another worker is sweeping
-    candidates = store.ledger.pending(older_than=min_age)
+    candidates = store.ledger.pending(older_than=min_age, queue=queue)
     if not candidates or broker.busy(queue):
         return 0  # nothing old, or work still around that may be these batches
     # Read again: a batch done since the first read is no longer pending.
-    still = dict(store.ledger.pending(older_than=min_age))
+    still = dict(store.ledger.pending(older_than=min_age, queue=queue))
     published = 0
     for batch_id, raw in candidates:
         if batch_id not in still:

@@ -32,6 +32,8 @@ def serve(options: dict[str, Any]) -> int:
 
     url = str(options["url"])
     os.environ[f"{ENV_PREFIX}REDIS_URL"] = url  # as `celery -A worker` would find it
+    # The run's own queue: its recovery sweep publishes again only the batches lost there.
+    os.environ[f"{ENV_PREFIX}QUEUE"] = str(options["queue"])
     get_settings.cache_clear()
     app = make_app(get_settings(), url)
     # A warm shutdown waits for the BRPOP in flight to return (kombu drains it before

@@ -38,10 +38,51 @@ SHUTDOWN_NOTICE = re.compile(rb"^worker: \w+ shutdown \(")
 LOCAL_WORKER = [sys.executable, "-m", "worker.runtime.localworker"]
 
 
+def run_queue(settings: Settings, run_id: str) -> str:
+    """The run's own queue: its inputs go to its worker only, which consumes nothing else."""
+    return f"{settings.queue}.run.{run_id}"
+
+
+def run_settings(settings: Settings, run_id: str) -> Settings:
+    """The settings of a run's producer: the run's own queue in place of the shared one."""
+    return settings.model_copy(update={"queue": run_queue(settings, run_id)})
+
+
+def drop_queue(settings: Settings, url: str) -> None:
+    """Delete the run's queue (``settings.queue``) and what the broker keeps for it.
+
+    A Redis broker keeps lists and kombu's bindings (:class:`BrokerQueues`); another
+    broker deletes the queue itself.
+    """
+    from worker.storage.brokerqueues import BrokerQueues
+
+    broker_url = settings.broker_url or url
+    broker = BrokerQueues.for_url(broker_url)
+    if broker is not None:
+        broker.drop(settings.queue)
+        return
+    from worker.queue.app import make_app
+
+    with make_app(settings, url).connection_for_write() as conn:
+        channel: Any = conn.default_channel
+        channel.queue_delete(settings.queue)
+
+
+def expire_queue(settings: Settings, url: str, seconds: int) -> None:
+    """Let the run's queue expire on a Redis broker, should the run die before it drops it."""
+    from worker.storage.brokerqueues import BrokerQueues
+
+    broker = BrokerQueues.for_url(settings.broker_url or url)
+    if broker is not None:
+        broker.expire(settings.queue, seconds)
+
+
 def worker_options(
     settings: Settings, run_id: str, concurrency: int | None, tasks: int | None = None
 ) -> dict[str, Any]:
     """What the run's own Celery worker is told once the store is up (its URL aside).
+
+    It consumes the run's own queue (:func:`run_queue`) and nothing else.
 
     A run of one task (``tasks``) gets the solo pool: a process pool would process that
     task in one child all the same, and stopping the pool costs it about 1.5 s more
@@ -49,7 +90,7 @@ def worker_options(
     """
     pool = "solo" if not concurrency and tasks is not None and tasks <= 1 else None
     return {
-        "queue": settings.queue,
+        "queue": run_queue(settings, run_id),
         "name": f"ingest-run-{run_id[:8]}@%h",
         "pool": pool,
         "concurrency": concurrency,
@@ -200,7 +241,8 @@ class Collector:
                 if not wanted <= self.done:
                     raise RunFailed("the run's worker exited before every input was processed")
             if deadline is not None and time.monotonic() > deadline:
-                raise RunFailed(f"timed out with {len(wanted - self.done)} inputs unfinished")
+                left = len(wanted - self.done)
+                raise RunFailed(f"timed out with {left} input{'' if left == 1 else 's'} unfinished")
 
     def left(self, input_ids: Iterable[str]) -> int | None:
         """How many of these inputs have no outcome yet (None when the store is away)."""

@@ -16,6 +16,9 @@ from worker.storage.connection import FULL, Redis, as_strs, guarded, memory
 # The field of a parked hash that holds the batch's messages (input ids are never empty
 # and the producer's are hex): the ledger copy, kept beside the bytes it names.
 MESSAGES = "~messages"
+# The field that names the queue the batch was published on: a sweep publishes again
+# only the batches of the queue it serves (``ingest run`` has a queue of its own).
+QUEUE = "~queue"
 
 
 class Ledger:
@@ -32,7 +35,12 @@ class Ledger:
 
     @guarded
     def park(
-        self, batch_id: str, data: Mapping[str, bytes], messages: bytes | None, count: int
+        self,
+        batch_id: str,
+        data: Mapping[str, bytes],
+        messages: bytes | None,
+        count: int,
+        queue: str | None = None,
     ) -> None:
         """Keep a batch about to be published: its bytes, its messages, its enqueued count.
 
@@ -42,6 +50,8 @@ class Ledger:
         fields: dict[str, bytes] = dict(data)
         if messages is not None:
             fields[MESSAGES] = messages
+            if queue is not None:
+                fields[QUEUE] = queue.encode()
         pipe = self.client.pipeline(transaction=False)
         if fields:
             pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
@@ -69,17 +79,32 @@ class Ledger:
         pipe.execute()
 
     @guarded
-    def pending(self, older_than: float) -> list[tuple[str, bytes | None]]:
-        """Entries published more than ``older_than`` seconds ago, with their messages."""
+    def pending(
+        self, older_than: float, queue: str | None = None
+    ) -> list[tuple[str, bytes | None]]:
+        """Entries published more than ``older_than`` seconds ago, with their messages.
+
+        With ``queue``: only the entries published on it (and those whose parked hash
+        expired, messages None, which any sweep may forget).
+        """
         cutoff = time.time() - older_than
         ids = as_strs(self.client.zrangebyscore(self.keys.pending, "-inf", cutoff))
         if not ids:
             return []
         pipe = self.client.pipeline(transaction=False)
         for batch_id in ids:
-            pipe.hget(self.keys.parked(batch_id), MESSAGES)
-        raw: list[bytes | None] = pipe.execute()
-        return list(zip(ids, raw, strict=True))
+            pipe.hmget(self.keys.parked(batch_id), [MESSAGES, QUEUE])
+        found: list[list[bytes | None]] = pipe.execute()
+        return [
+            (batch_id, raw)
+            for batch_id, (raw, on) in zip(ids, found, strict=True)
+            if queue is None or raw is None or (on or queue.encode()) == queue.encode()
+        ]
+
+    @guarded
+    def withdraw(self, count: int) -> None:
+        """Uncount inputs that were enqueued and dropped unprocessed with their queue."""
+        self.client.hincrby(self.keys.stats, "enqueued", -count)
 
     @guarded
     def touch(self, batch_id: str) -> None:
@@ -87,9 +112,10 @@ class Ledger:
         self.client.zadd(self.keys.pending, {batch_id: time.time()}, xx=True)
 
     @guarded
-    def lock_sweep(self, seconds: int) -> bool:
-        """Take the sweep lock for ``seconds``; False when another worker holds it."""
-        return bool(self.client.set(self.keys.recovery_lock, "1", nx=True, ex=max(1, seconds)))
+    def lock_sweep(self, seconds: int, queue: str) -> bool:
+        """Take the sweep lock of ``queue`` for ``seconds``; False when another worker holds it."""
+        key = self.keys.recovery_lock(queue)
+        return bool(self.client.set(key, "1", nx=True, ex=max(1, seconds)))
 
     def room_for(self, nbytes: int) -> None:
         """Raise StoreFull unless Redis has ``nbytes`` to spare below its maxmemory.

@@ -62,6 +62,7 @@ from pydantic import ValidationError
 
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
+from worker.text.authors import author_name
 from worker.text.htmltext import html_to_line, html_to_paragraphs
 from worker.text.media import entry_media, first_image
 from worker.text.normalise import (
@@ -107,10 +108,12 @@ def parse_feed(
     max_entries: int | None = None,
     base_url: str | None = None,
     content_type: str | None = None,
+    key: str | None = None,
 ) -> ParsedFeed:
     """Parse feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed.
 
-    ``source`` is the feed's key (URL or file name): it goes into every record's id.
+    ``key`` (else ``source``, the feed's URL) is the feed's identity: it goes into every
+    record's id (docs/seeds.md, "Identity").
     ``base_url`` resolves relative links; a ``content_type`` with a charset informs the
     decoding, as an HTTP header would. ``max_entries`` caps the entries (see module doc).
     """
@@ -139,7 +142,7 @@ def parse_feed(
     if max_entries is not None:
         entries = entries[:max_entries]  # in case the byte scan missed some
     results = [
-        e if isinstance(e, RejectedInput) else entry_or_rejection(e, n, source, title)
+        e if isinstance(e, RejectedInput) else entry_or_rejection(e, n, source, title, key)
         for n, e in enumerate(entries)
     ]
     results = first_of_each_id(results)
@@ -229,17 +232,22 @@ def _headers(base_url: str | None, content_type: str | None) -> dict[str, str]:
 
 
 def entry_or_rejection(
-    entry: Mapping[str, Any], n: int, source: str, feed_title: str | None
+    entry: Mapping[str, Any], n: int, source: str, feed_title: str | None, key: str | None = None
 ) -> Record | RejectedInput:
     """Entry ``n`` as a Record, or its rejection naming the entry (never raises)."""
     try:
-        return entry_record(entry, source, feed_title)
+        return entry_record(entry, source, feed_title, key)
     except RejectedInput as e:
         return RejectedInput(e.reason, f"entry {n}: {e.detail}", source=source)
 
 
-def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) -> Record:
-    """Normalise one feedparser entry into a Record; RejectedInput (``entry.*``) if it cannot."""
+def entry_record(
+    entry: Mapping[str, Any], source: str, feed_title: str | None, key: str | None = None
+) -> Record:
+    """Normalise one feedparser entry into a Record; RejectedInput (``entry.*``) if it cannot.
+
+    Its id is made of the feed's ``key`` (else its ``source``) and the entry's own key.
+    """
     title = html_to_line(str(entry.get("title") or ""))
     if not title:
         raise RejectedInput(Reason.ENTRY_NO_TITLE, f"no title ({_ident(entry)})")
@@ -256,7 +264,7 @@ def entry_record(entry: Mapping[str, Any], source: str, feed_title: str | None) 
         )
     try:
         return Record(
-            id=entry_id(source, guid, link, title, text),
+            id=entry_id(key or source, guid, link, title, text),
             kind="feed",
             source=source,
             title=title,
@@ -331,9 +339,11 @@ def utc_datetime(value: time.struct_time) -> datetime | None:
 
 
 def _author_names(entry: Mapping[str, Any]) -> Iterable[Any]:
-    authors = entry.get("authors") or ()
-    names = [a.get("name") or a.get("email") for a in authors if isinstance(a, Mapping)]
-    return names or [entry.get("author")]
+    authors = [a for a in entry.get("authors") or () if isinstance(a, Mapping)]
+    raw = entry.get("author")
+    if len(authors) <= 1 and isinstance(raw, str) and "@" in raw:
+        return [author_name(raw)]  # feedparser's own split of the address cuts it
+    return [a.get("name") or a.get("email") for a in authors] or [raw]
 
 
 def _names(values: Iterable[Any]) -> list[str] | None:

@@ -67,9 +67,17 @@ def looks_like_json_feed(data: bytes, content_type: str | None) -> bool:
 
 
 def parse_json_feed(
-    data: bytes, source: str, *, max_bytes: int, max_entries: int | None = None
+    data: bytes,
+    source: str,
+    *,
+    max_bytes: int,
+    max_entries: int | None = None,
+    key: str | None = None,
 ) -> ParsedFeed:
-    """Parse JSON Feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed."""
+    """Parse JSON Feed bytes; raise RejectedInput (``feed.*``) when it is not a usable feed.
+
+    ``key`` (else ``source``) is the feed's identity, as in :func:`parse_feed`.
+    """
     if len(data) > max_bytes:
         raise RejectedInput(Reason.FEED_TOO_LARGE, f"{len(data)} bytes, over the {max_bytes} cap")
     document = _load(data)
@@ -82,7 +90,7 @@ def parse_json_feed(
     title = html_to_line(_str(document.get("title")) or "") or None
     authors = _authors(document)
     kept = items if max_entries is None else items[:max_entries]
-    results = [_item_result(item, n, source, title, authors) for n, item in enumerate(kept)]
+    results = [_item_result(item, n, source, title, authors, key) for n, item in enumerate(kept)]
     results = first_of_each_id(results)
     if len(kept) < len(items):
         results.append(too_many_entries(len(items), len(kept), source))
@@ -172,7 +180,12 @@ def _version(value: Any) -> str:
 
 
 def _item_result(
-    item: Any, n: int, source: str, title: str | None, authors: list[dict[str, str]]
+    item: Any,
+    n: int,
+    source: str,
+    title: str | None,
+    authors: list[dict[str, str]],
+    key: str | None,
 ) -> Record | RejectedInput:
     if not isinstance(item, dict):
         detail = f"entry {n}: a {type(item).__name__}, not an object"
@@ -180,7 +193,7 @@ def _item_result(
     if _holds_too_deep(item):
         detail = f"entry {n}: nested deeper than {MAX_DEPTH} levels"
         return RejectedInput(Reason.ENTRY_INVALID, detail, source=source)
-    return entry_or_rejection(item_entry(item, authors), n, source, title)
+    return entry_or_rejection(item_entry(item, authors), n, source, title, key)
 
 
 def item_entry(

@@ -104,6 +104,15 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n\n{text}".encode()).hexdigest()
 
 
+def origin_key(scheme: str, place: bytes) -> str:
+    """An input's origin: ``scheme:`` and 32 hex digits of the SHA-256 of its ``place``.
+
+    ``file`` and its resolved absolute path: what the id of a seed file and the entry
+    ids of a feed file are made of (docs/seeds.md, "Identity").
+    """
+    return f"{scheme}:{hashlib.sha256(place).hexdigest()[:32]}"
+
+
 def record_id(kind: str, *parts: str) -> str:
     """Return a deterministic record id: ``kind-`` and 24 hex digits of SHA-256 of the parts.
 

@@ -52,17 +52,37 @@ class OpmlFeed:
     category: str | None = None
 
 
+@dataclass(slots=True)
+class OpmlRead:
+    """The feeds of an OPML document, and the outlines left out: repeats and bad URLs."""
+
+    feeds: list[OpmlFeed]
+    repeated: int = 0  # outlines of a feed an earlier outline already gave
+    unusable: int = 0  # outlines with an xmlUrl that is no http(s) URL
+
+
 def parse_opml(data: bytes, *, max_bytes: int = MAX_OPML_BYTES) -> list[OpmlFeed]:
     """The feeds of an OPML document, in document order; OpmlError if it is not OPML."""
+    return read_opml(data, max_bytes=max_bytes).feeds
+
+
+def read_opml(data: bytes, *, max_bytes: int = MAX_OPML_BYTES) -> OpmlRead:
+    """As :func:`parse_opml`, counting the outlines it leaves out."""
     body = _body(_root(data, max_bytes))
     found: dict[str, OpmlFeed] = {}
+    read = OpmlRead([])
     for outline, path in _outlines(body):
         feed = _feed(outline, path)
-        if feed is not None:
-            found.setdefault(feed.url, feed)
+        if feed is None:
+            read.unusable += "xmlurl" in _attributes(outline)
+        elif feed.url in found:
+            read.repeated += 1
+        else:
+            found[feed.url] = feed
             if len(found) > MAX_FEEDS:
                 raise OpmlError(f"OPML: more than {MAX_FEEDS} feeds")
-    return list(found.values())
+    read.feeds = list(found.values())
+    return read
 
 
 def _root(data: bytes, max_bytes: int) -> ET.Element:

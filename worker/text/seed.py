@@ -105,17 +105,28 @@ def _clip(s: str, limit: int = 60) -> str:
     return repr(s if len(s) <= limit else s[:limit] + "…")
 
 
-def seed_record(data: bytes, source: str, max_bytes: int) -> Record:
+def seed_record(data: bytes, source: str, max_bytes: int, origin: str | None = None) -> Record:
     """Parse and normalise a seed document into a validated Record."""
-    return build_seed_record(parse_seed(data, max_bytes=max_bytes), source)
+    return build_seed_record(parse_seed(data, max_bytes=max_bytes), source, origin)
 
 
-def build_seed_record(parsed: ParsedSeed, source: str) -> Record:
-    """The Record of a parsed seed; its id depends only on the normalised content."""
+def seed_id(parsed: ParsedSeed, origin: str | None) -> str:
+    """A seed's record id: from its ``origin`` (where it came from), else from its content.
+
+    The rule is in docs/seeds.md ("Identity"): an edited file enqueued again from the same
+    place keeps its record; an input with no place (stdin) is known by its content.
+    """
+    if origin:
+        return record_id("seed", "origin", origin)
+    return record_id("seed", parsed.published.isoformat(), parsed.title, parsed.text)
+
+
+def build_seed_record(parsed: ParsedSeed, source: str, origin: str | None = None) -> Record:
+    """The Record of a parsed seed; its id from ``origin`` (see :func:`seed_id`)."""
     text = parsed.text
     try:
         return Record(
-            id=record_id("seed", parsed.published.isoformat(), parsed.title, text),
+            id=seed_id(parsed, origin),
             kind="seed",
             source=source,
             title=parsed.title,

@@ -50,9 +50,10 @@
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
 -- worker/storage/recordform.py).
 -- A new id is a `duplicate` instead of a record when its id or content hash was pruned
--- (reason record.deleted: deletions stay deleted) or, for a feed entry, when another
--- record has the same content hash (reason record.same_content; that record's seen_in
--- gains this source and URL). seen_in is written once a story was seen in more than one
+-- (reason record.deleted: deletions stay deleted) or when another record has the same
+-- content hash (reason record.same_content: a seed copied under another name, or a feed
+-- entry, whose source and URL that record's seen_in gains). seen_in is written once a
+-- story was seen in more than one
 -- place (readers show a feed record without it as seen in its own source and URL); it is
 -- always the last key of the meta JSON. Seeds have none.
 local outcome_key = KEYS[1]
@@ -266,11 +267,13 @@ if old then
   end
 elseif tombstoned('id:' .. id) or tombstoned('hash:' .. hash) then
   outcome, reason = 'duplicate', 'record.deleted'
-elseif kind == 'feed' then
+else
   local first = redis.call('HGET', by_content_hash_key, hash)
   local raw = first and redis.call('GET', record_prefix .. first)
   if raw then
     outcome, reason, result_id = 'duplicate', 'record.same_content', first
+  end
+  if raw and kind == 'feed' then
     local first_meta, rest = split(raw)
     local rec = cjson.decode(first_meta)
     local list = type(rec.seen_in) == 'table' and rec.seen_in or {}
