@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from tests.helpers import WorkerProcess, path_redis, suite_binary
+from tests.support.cluster import LocalCluster, local_cluster
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
@@ -95,3 +96,21 @@ def worker_proc(redis_url: str) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(redis_url).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The session's local cluster (3 primaries, 3 replicas): ``.url`` is redis+cluster://.
+
+    Shared by the session: a test that kills a node starts its own (``local_cluster``).
+    """
+    with local_cluster(tmp_path_factory.mktemp("cluster"), suite_binary()) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: LocalCluster) -> Iterator[str]:
+    """The session cluster's URL, every primary emptied around the test."""
+    redis_cluster.flush()
+    yield redis_cluster.url
+    redis_cluster.flush()

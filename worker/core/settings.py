@@ -32,12 +32,20 @@ from pydantic_settings import (
 
 from worker.core.configfiles import ENV_PREFIX, check_variables, config_file, read_config
 from worker.core.errors import ConfigError
-from worker.core.protocol import AMQP_SCHEMES, REDIS_SCHEMES
+from worker.core.protocol import AMQP_SCHEMES, CLUSTER_SCHEMES, REDIS_SCHEMES, is_cluster_url
 from worker.core.secrets import GENERATE_SECRET, is_placeholder, url_password
 from worker.core.textsafe import has_query_secret, redact_query_secrets
 
 SECRET_FIELDS = ("redis_url", "broker_url")
 APP_FOLDER = "news-ingest"
+NO_CLUSTER_BROKER = (
+    "the broker cannot be a cluster (kombu has no cluster transport): use redis:// "
+    "(one server) or amqp:// (RabbitMQ)"
+)
+NEEDS_BROKER = (
+    "INGEST_REDIS_URL is a cluster, which cannot be the broker: set INGEST_BROKER_URL "
+    "to a plain Redis (redis://) or RabbitMQ (amqp://)"
+)
 
 
 def default_data_dir() -> Path:
@@ -295,11 +303,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_store_url(cls, value: str | None) -> str | None:
-        return _checked_url(value, REDIS_SCHEMES)
+        return _checked_url(value, REDIS_SCHEMES + CLUSTER_SCHEMES)
 
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str | None) -> str | None:
+        if value and is_cluster_url(value):
+            raise ValueError(NO_CLUSTER_BROKER)
         return _checked_url(value, REDIS_SCHEMES + AMQP_SCHEMES)
 
     @model_validator(mode="after")
@@ -315,6 +325,17 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no Redis URL is configured and the embedded server is used."""
         return self.redis_url is None
+
+    def broker_for(self, store_url: str) -> str:
+        """The broker's URL: ``INGEST_BROKER_URL``, else the store's own Redis.
+
+        Raises ConfigError when the store is a cluster and no broker is set.
+        """
+        if self.broker_url:
+            return self.broker_url
+        if is_cluster_url(store_url):
+            raise ConfigError(NEEDS_BROKER)
+        return store_url
 
     @classmethod
     def settings_customise_sources(

@@ -12,14 +12,17 @@ again (:mod:`worker.storage.ledger`), written with the bytes in one round trip.
 A parked input's message says ``data: null``; one without ``data`` at all is taken as
 it is (a seed without bytes is ``seed.empty``).
 
-This works with either broker: the store's Redis is shared by producers and workers in
-every deployment. Messages that carry ``data`` inline are processed as they are; a parked
-input whose bytes are gone (queued longer than ``INGEST_OUTCOME_TTL``) is rejected as
-``input.expired``.
+With a Redis broker the bytes would cross the same Redis anyway, so parking them costs
+nothing extra and keeps the messages small. With RabbitMQ (:func:`inline`) the bytes
+travel inside the message as base64 instead: RabbitMQ keeps them (a quorum queue
+replicates them), and the store sees only the upserts. Messages that carry ``data``
+inline are processed as they are; a parked input whose bytes are gone (queued longer
+than ``INGEST_OUTCOME_TTL``) is rejected as ``input.expired``.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +53,13 @@ def message(
     if data is not None:
         out["data"] = None  # parked: the marker tells it from a message without bytes
     return out
+
+
+def inline(message: Mapping[str, Any], data: bytes | None) -> dict[str, Any]:
+    """The message with its bytes inside (base64), for a broker that keeps them itself."""
+    if data is None:
+        return dict(message)
+    return {**message, "data": base64.b64encode(data).decode("ascii")}
 
 
 def from_envelope(e: Envelope) -> tuple[dict[str, Any], bytes | None]:

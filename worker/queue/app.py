@@ -18,6 +18,8 @@ from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
 from worker.queue.tasklogs import install_celery_hooks
 
+QUEUE_TYPE = "quorum"
+
 
 def celery_config(settings: Settings, url: str) -> dict[str, Any]:
     """The Celery configuration; the single place the worker's behaviour is set."""
@@ -32,16 +34,20 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         "unacked_restore_interval": restore_interval(settings.visibility_timeout),
         "unacked_restore_throttle": 1,
     }
-    broker = settings.broker_url or url
+    broker = settings.broker_for(url)
+    amqp_only: dict[str, Any] = {}
     if is_amqp(broker):
         # The producer counts an input as queued only once the broker confirmed the message.
         transport["confirm_publish"] = True
+        # Replicated (Raft) queues that survive a RabbitMQ node: no priorities on them.
+        amqp_only["task_default_queue_type"] = QUEUE_TYPE
     redis_only: dict[str, Any] = {}
     if is_redis_url(broker):
         # kombu's Redis transport, handing the entries it cannot read to the worker.
         redis_only["broker_transport"] = "worker.queue.transport:QuarantineTransport"
     return {
         **redis_only,
+        **amqp_only,
         "broker_url": broker,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},

@@ -78,7 +78,7 @@ class Pacer:
 
 def pacer_for(settings: Settings, store_url: str) -> Pacer | None:
     """A pacer on the settings' broker when it is Redis; None for other brokers."""
-    broker = BrokerQueues.for_url(settings.broker_url or store_url)
+    broker = BrokerQueues.for_url(settings.broker_for(store_url))
     if broker is None or settings.max_queued_batches <= 0:
         return None
 

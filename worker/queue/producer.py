@@ -152,17 +152,23 @@ def publish_items(
     batch the recovery sweep publishes, never one that is lost. A publish that fails
     takes the entry, the bytes and the count back. A ``pacer`` holds each batch back
     while the queue is full (:mod:`worker.queue.pacing`).
+
+    RabbitMQ acknowledges deliveries itself and keeps what it was sent: no ledger entry,
+    and the bytes travel inside the messages (:func:`worker.pipeline.parked.inline`);
+    only the enqueued count goes to the store.
     """
     report = report or EnqueueReport()
-    # RabbitMQ acknowledges deliveries itself: only a Redis broker needs the ledger.
     ledger = not is_amqp(str(app.conf.broker_url))
     with app.producer_or_acquire() as producer:
         for group in batches(items, settings):
             if pacer is not None:
                 pacer.wait()
             batch_id = uuid.uuid4().hex
-            batch = [m for m, _ in group]
-            data = {m["input_id"]: d for m, d in group if d is not None}
+            if ledger:
+                batch = [m for m, _ in group]
+                data = {m["input_id"]: d for m, d in group if d is not None}
+            else:
+                batch, data = [parked.inline(m, d) for m, d in group], {}
             messages = orjson.dumps(batch)
             make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.

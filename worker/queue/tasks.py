@@ -16,7 +16,7 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from worker.core.errors import ConfigError, HostBusy, StoreUnavailable, TransientError
 from worker.core.models import Outcome
-from worker.core.protocol import TASK_POLL_FEEDS, TASK_PROCESS_BATCH
+from worker.core.protocol import TASK_POLL_FEEDS, TASK_PROCESS_BATCH, is_amqp
 from worker.pipeline import parked, process
 from worker.queue.base import IngestApp
 from worker.queue.beat import poll_due
@@ -76,12 +76,13 @@ def run(app: IngestApp, batch: Sequence[Mapping[str, Any]], batch_id: str | None
     """Process the batch with its parked bytes, then drop it from the producer's ledger.
 
     The ledger entry (queue.recovery) and the parked bytes (pipeline.parked) go only
-    after the outcomes are stored: a redelivery must still find them.
+    after the outcomes are stored: a redelivery must still find them. Through RabbitMQ
+    there is neither (the bytes are in the message): the store sees only the upserts.
     """
     store = app.store()
     inputs = parked.attach(batch, store, batch_id)
     outcomes = process.process_batch(inputs, store, app.settings, timeouts=(SoftTimeLimitExceeded,))
-    if batch_id:
+    if batch_id and not is_amqp(str(app.conf.broker_url)):
         store.ledger.forget(batch_id)
     return outcomes
 

@@ -17,7 +17,7 @@ def broker_depth(settings: Settings, url: str) -> int | None:
     A Redis broker is read directly (LLEN, as kombu counts); any other broker through
     Celery (:func:`worker.queue.brokerprobe.queue_depth`), imported only then.
     """
-    broker = BrokerQueues.for_url(settings.broker_url or url)
+    broker = BrokerQueues.for_url(settings.broker_for(url))
     if broker is None:
         from worker.queue.app import make_app
         from worker.queue.brokerprobe import queue_depth

@@ -37,7 +37,7 @@ def checks(settings: Settings) -> list[Check]:
     """The store's check, then the broker's."""
     store_url = settings.redis_url or running_url(settings.data_dir)
     where = "embedded" if settings.redis_url is None else ""
-    broker_url = settings.broker_url or store_url
+    broker_url = settings.broker_for(store_url) if store_url else settings.broker_url
     return [
         store_check(settings, store_url, where),
         broker_check(settings, broker_url, store_url, where if not settings.broker_url else ""),

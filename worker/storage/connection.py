@@ -9,7 +9,9 @@ line naming ``INGEST_REDIS_URL``); a connection fault, timeout, a Redis still lo
 read-only (failed over) is :class:`~worker.core.errors.StoreUnavailable`, transient; any
 other refusal (a key of another type, a script's error) is
 :class:`~worker.core.errors.StoreError`. Nothing outside ``worker.storage`` imports
-redis-py.
+redis-py. A cluster with slots not served (mid-failover) or no node answering is
+:class:`~worker.core.errors.StoreUnavailable` too; keys of several slots in one command
+stay a bug (not retried).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from worker.core.errors import (
     IngestError,
@@ -30,18 +33,32 @@ from worker.core.errors import (
     StoreMisconfigured,
     StoreUnavailable,
 )
-from worker.core.protocol import is_redis_url
+from worker.core.protocol import is_cluster_url, is_redis_url
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Redis = redis.Redis
+CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 15,
+    "retry_on_timeout": True,
+}
 TRANSIENT: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.BusyLoadingError,
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
+    # A cluster failing over: slots without a primary (CLUSTERDOWN, "hash slot not
+    # served"), TRYAGAIN while a slot migrates, too many redirections.
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
 )
+# redis-py raises its RedisClusterException for cross-slot keys too (a bug): only these
+# (no node answers; the slot map has holes, as mid-failover) are faults to wait on.
+CLUSTER_FAULTS = ("Redis Cluster cannot be connected", "All slots are not covered")
 FULL = (
     "the store is full (Redis maxmemory reached): nothing more was written; free memory "
     "(`ingest prune`, workers catching up) or raise maxmemory, then enqueue the rest"
@@ -100,20 +117,64 @@ def mapped(error: Exception) -> IngestError:
 def connect(url: str) -> redis.Redis:
     """A client for ``url`` with timeouts and retries on a dropped connection.
 
+    A cluster URL gets a :class:`RedisCluster` (:func:`connect_cluster`). It is typed as
+    ``redis.Redis`` for the callers: it answers the same commands, key by key; the
+    scripts that touch several keys need them in one slot (the sharded layout).
     Raises StoreUnavailable for a URL redis-py cannot use (its scheme, a bad port).
     """
+    if is_cluster_url(url):
+        return connect_cluster(url)  # type: ignore[return-value]
     if not is_redis_url(url):
         raise StoreUnavailable(f"not a Redis URL: {url.split('://', 1)[0]}://...")
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=30,
-            socket_connect_timeout=5,
-            health_check_interval=15,
-            retry_on_timeout=True,
-        )
+        return redis.Redis.from_url(url, **CLIENT_OPTIONS)
     except (ValueError, TypeError) as e:
         raise StoreUnavailable(f"unusable Redis URL: {e}") from e
+
+
+def connect_cluster(url: str) -> RedisCluster:
+    """A cluster client for ``redis+cluster://[user:pass@]host:port[,host:port...]``.
+
+    Any reachable node of the list is enough: redis-py asks it for the slot map and
+    finds the rest. The password, the user and TLS (``rediss+cluster://`` and its
+    ``ssl_*`` query options) apply to every node. Raises StoreUnavailable when no node
+    of the list answers or the URL is unusable.
+    """
+    first, nodes = cluster_nodes(url)
+    try:
+        return RedisCluster.from_url(first, startup_nodes=nodes, **CLIENT_OPTIONS)
+    except (ValueError, TypeError) as e:
+        raise StoreUnavailable(f"unusable Redis Cluster URL: {e}") from e
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as e:
+        raise StoreUnavailable(f"redis cluster unavailable: {e}") from e
+
+
+def cluster_nodes(url: str) -> tuple[str, list[ClusterNode]]:
+    """A cluster URL as a one-node URL (scheme, credentials, options) and the other nodes.
+
+    ``rediss+cluster://:pw@a:7000,b:7001/0?ssl_cert_reqs=required`` ->
+    (``rediss://:pw@a:7000/0?ssl_cert_reqs=required``, [b:7001]).
+    """
+    if not is_cluster_url(url):
+        raise StoreUnavailable(f"not a Redis Cluster URL: {url.split('://', 1)[0]}://...")
+    scheme, _, rest = url.partition("://")
+    creds, at, location = rest.rpartition("@")
+    where, mark, query = location.partition("?")
+    hosts, slash, path = where.partition("/")
+    tail = f"{slash}{path}{mark}{query}"
+    listed = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not listed:
+        raise StoreUnavailable("a Redis Cluster URL needs at least one host:port")
+    others = [_node(h) for h in listed[1:]]
+    plain = scheme.removesuffix("+cluster")
+    return f"{plain}://{creds}{at}{listed[0]}{tail}", others
+
+
+def _node(hostport: str) -> ClusterNode:
+    host, colon, port = hostport.rpartition(":")
+    if not colon or not port.isdigit():
+        raise StoreUnavailable(f"a Redis Cluster node needs host:port, not {hostport!r}")
+    return ClusterNode(host.strip("[]"), int(port))  # type: ignore[no-untyped-call]
 
 
 @contextlib.contextmanager
@@ -123,6 +184,10 @@ def map_errors() -> Iterator[None]:
         yield
     except redis.RedisError as e:
         raise mapped(e) from e
+    except redis.exceptions.RedisClusterException as e:
+        if str(e).startswith(CLUSTER_FAULTS):
+            raise StoreUnavailable(f"redis cluster unavailable: {e}") from e
+        raise
 
 
 def guarded(func: Callable[P, T]) -> Callable[P, T]:
