@@ -55,18 +55,72 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        signature bytes) -> seqs of the records in that
                                        bucket, space-separated, earliest first (capped);
                                        {top} is the value's top bits (worker.text.bandspec)
+
+Shards (``INGEST_STORE_SHARDS``, docs/redis-layout.md): with one shard (a single server)
+the layout is the one above, byte for byte. With N > 1 (a Redis Cluster) every key of a
+record's shard carries a hash tag, ``ns:{sNN}:record:{id}``, so that one script touches
+one slot: shard ``i`` of :meth:`Keys.shard`, a record's shard :meth:`Keys.of`. What is
+global to the store sits in a slot of its own: the content-hash index, the tombstones
+and the near-duplicate index under ``ns:{g}:`` (written by ``decide.lua`` before the
+record's own script), a feed's state and the feed set under ``ns:{feeds}:``, a host's
+politeness keys under ``ns:{h:host}:``. The rest (replies, delivery counters, the
+ledger, ``replayed``, ``shards``) are single-key and keep their names.
+
+    ns:shards                 string   the store's shard count, written once (SET NX)
+    ns:{g}:nd:score           hash     (N > 1) record id -> published score, for clusters
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
 class Keys:
-    """Key builder bound to one namespace."""
+    """Key builder bound to one namespace, and to one shard of ``shards``."""
 
     ns: str
+    shards: int = 1
+    index: int = 0
+
+    @property
+    def _base(self) -> str:
+        """The prefix of this shard's keys: ``ns:`` alone when there is one shard."""
+        return f"{self.ns}:" if self.shards == 1 else f"{self.ns}:{{s{self.index:02d}}}:"
+
+    @property
+    def _global(self) -> str:
+        """The prefix of the store-wide indexes (content hashes, tombstones, near-dups)."""
+        return f"{self.ns}:" if self.shards == 1 else f"{self.ns}:{{g}}:"
+
+    def shard(self, index: int) -> Keys:
+        """The keys of shard ``index`` (0 <= index < shards)."""
+        return replace(self, index=index)
+
+    def shard_of(self, name: str) -> int:
+        """The shard of a record id (or an input id): a stable hash, mod the shard count."""
+        if self.shards == 1:
+            return 0
+        digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.shards
+
+    def of(self, name: str) -> Keys:
+        """The keys of the shard ``name`` (a record id or an input id) lives in."""
+        return self.shard(self.shard_of(name))
+
+    def every_shard(self) -> list[Keys]:
+        """The keys of each shard, in shard order."""
+        return [self.shard(i) for i in range(self.shards)]
+
+    @property
+    def shard_count(self) -> str:
+        """The shard count the store was created with (written once)."""
+        return f"{self.ns}:shards"
+
+    @property
+    def neardup_scores(self) -> str:
+        return f"{self._global}nd:score"
 
     def record(self, record_id: str) -> str:
         return self.record_prefix + record_id
@@ -74,11 +128,11 @@ class Keys:
     @property
     def record_prefix(self) -> str:
         """Prefix of record keys (``+ id``): for the scripts, and for scans."""
-        return f"{self.ns}:record:"
+        return f"{self._base}record:"
 
     @property
     def by_published(self) -> str:
-        return f"{self.ns}:idx:published"
+        return f"{self._base}idx:published"
 
     def by_source(self, source: str) -> str:
         return self.by_source_prefix + source
@@ -86,44 +140,44 @@ class Keys:
     @property
     def by_source_prefix(self) -> str:
         """Prefix of the per-source indexes (``+ source``), for the scripts."""
-        return f"{self.ns}:idx:source:"
+        return f"{self._base}idx:source:"
 
     @property
     def sources(self) -> str:
-        return f"{self.ns}:sources"
+        return f"{self._base}sources"
 
     @property
     def by_content_hash(self) -> str:
-        return f"{self.ns}:idx:content_hash"
+        return f"{self._global}idx:content_hash"
 
     @property
     def record_events(self) -> str:
-        return f"{self.ns}:stream:records"
+        return f"{self._base}stream:records"
 
     def rejection(self, input_id: str) -> str:
-        return f"{self.ns}:rejection:{input_id}"
+        return f"{self._base}rejection:{input_id}"
 
     @property
     def rejections(self) -> str:
-        return f"{self.ns}:idx:rejections"
+        return f"{self._base}idx:rejections"
 
     def payload(self, input_id: str) -> str:
-        return f"{self.ns}:payload:{input_id}"
+        return f"{self._base}payload:{input_id}"
 
     @property
     def rejection_events(self) -> str:
-        return f"{self.ns}:stream:rejections"
+        return f"{self._base}stream:rejections"
 
     def outcome(self, input_id: str) -> str:
-        return f"{self.ns}:input:{input_id}"
+        return f"{self._base}input:{input_id}"
 
     @property
     def stats(self) -> str:
-        return f"{self.ns}:stats"
+        return f"{self._base}stats"
 
     @property
     def rejection_reasons(self) -> str:
-        return f"{self.ns}:stats:rejections"
+        return f"{self._base}stats:rejections"
 
     def reply(self, run_id: str) -> str:
         return f"{self.ns}:reply:{run_id}"
@@ -142,40 +196,48 @@ class Keys:
     def parked(self, batch_id: str) -> str:
         return f"{self.ns}:parked:{batch_id}"
 
+    @property
+    def _feeds(self) -> str:
+        return f"{self.ns}:" if self.shards == 1 else f"{self.ns}:{{feeds}}:"
+
     def feed_state(self, url: str) -> str:
-        return f"{self.ns}:feed:{url}"
+        return f"{self._feeds}feed:{url}"
 
     @property
     def feeds(self) -> str:
-        return f"{self.ns}:feeds"
+        return f"{self._feeds}feeds"
 
     def expanded(self, input_id: str) -> str:
-        return f"{self.ns}:expanded:{input_id}"
+        return f"{self._base}expanded:{input_id}"
 
     def events(self, name: str) -> str:
         """The event stream called ``name`` (``records`` or ``rejections``)."""
-        return f"{self.ns}:stream:{name}"
+        return f"{self._base}stream:{name}"
 
     def dead_letter(self, name: str, group: str) -> str:
         """Events a consumer group on stream ``name`` gave up on, with their delivery count."""
-        return f"{self.ns}:dead:{name}:{group}"
+        return f"{self._base}dead:{name}:{group}"
 
     @property
     def replayed(self) -> str:
         return f"{self.ns}:replayed"
 
+    def _host(self, host: str) -> str:
+        return f"{self.ns}:" if self.shards == 1 else f"{self.ns}:{{h:{host}}}:"
+
     def host(self, host: str) -> str:
-        return f"{self.ns}:host:{host}"
+        return f"{self._host(host)}host:{host}"
 
     def host_leases(self, host: str) -> str:
-        return f"{self.ns}:host:{host}:leases"
+        return f"{self._host(host)}host:{host}:leases"
 
-    def host_slot(self, input_id: str) -> str:
-        return f"{self.ns}:slot:{input_id}"
+    def host_slot(self, input_id: str, host: str) -> str:
+        """The start reserved for a deferred fetch of ``input_id`` from ``host``."""
+        return f"{self._host(host)}slot:{input_id}"
 
     @property
     def tombstones(self) -> str:
-        return f"{self.ns}:tombstones"
+        return f"{self._global}tombstones"
 
     def cluster(self, cluster_id: str) -> str:
         return self.cluster_prefix + cluster_id
@@ -183,7 +245,7 @@ class Keys:
     @property
     def cluster_prefix(self) -> str:
         """Prefix of the cluster sets (``+ cluster id``), for the scripts."""
-        return f"{self.ns}:cluster:"
+        return f"{self._global}cluster:"
 
     def neardup(self, seq: int | str) -> str:
         return f"{self.neardup_prefix}{seq}"
@@ -191,17 +253,17 @@ class Keys:
     @property
     def neardup_prefix(self) -> str:
         """Prefix of the near-duplicate entries (``+ seq``), for the scripts."""
-        return f"{self.ns}:nd:"
+        return f"{self._global}nd:"
 
     @property
     def neardup_seq(self) -> str:
-        return f"{self.ns}:nd:seq"
+        return f"{self._global}nd:seq"
 
     @property
     def neardup_ids(self) -> str:
-        return f"{self.ns}:nd:ids"
+        return f"{self._global}nd:ids"
 
     @property
     def neardup_shard_prefix(self) -> str:
         """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
-        return f"{self.ns}:nd:b"
+        return f"{self._global}nd:b"

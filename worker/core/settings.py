@@ -62,6 +62,11 @@ def default_data_dir() -> Path:
     return base / APP_FOLDER
 
 
+# Shards of a new store on a Redis Cluster: more than its primaries, so that adding nodes
+# moves slots, not records between shards.
+CLUSTER_SHARDS = 16
+
+
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
 
@@ -255,6 +260,13 @@ class Settings(BaseSettings):
         gt=0,
         le=1.0,
         description="estimated Jaccard similarity (3-word shingles) that makes a near-duplicate",
+    )
+    store_shards: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="shards of the record store, fixed when it is created; unset: 1, "
+        "or 16 with a redis+cluster:// store",
     )
     full_text: bool = Field(
         default=False,

@@ -25,17 +25,38 @@ class RejectionReads(Reader):
         ``expanded`` count (stored before them) says how many (none: one entry).
         """
         keys = self.keys
-        found: Any = self._redis.mget(
-            [keys.outcome(input_id), keys.expanded(input_id), keys.outcome(f"{input_id}#0")]
-        )
+        if keys.shards == 1:
+            found: Any = self._redis.mget(
+                [keys.outcome(input_id), keys.expanded(input_id), keys.outcome(f"{input_id}#0")]
+            )
+        else:
+            whole_, first_ = self._outcome_values([input_id, f"{input_id}#0"])
+            found = [whole_, self._redis.get(keys.expanded(input_id)), first_]
         whole, expanded, first = found
         if whole or not first:
             return [Outcome.model_validate_json(whole)] if whole else None
-        rest = [keys.outcome(f"{input_id}#{n}") for n in range(1, int(expanded or 1))]
-        raws = [first, *(self._redis.mget(rest) if rest else [])]
+        rest = [f"{input_id}#{n}" for n in range(1, int(expanded or 1))]
+        raws = [first, *(self._outcome_values(rest) if rest else [])]
         if not all(raws):
             return None
         return [Outcome.model_validate_json(raw) for raw in raws]
+
+    def _outcome_values(self, input_ids: list[str]) -> list[Any]:
+        """The stored outcome of each input, or None: on a sharded store an upsert's outcome
+        is in its record's shard, so every shard is asked, in one round trip."""
+        keys = self.keys
+        if keys.shards == 1:
+            return list(self._redis.mget([keys.outcome(i) for i in input_ids]))
+        pipe = self._redis.pipeline(transaction=False)
+        for i in input_ids:
+            for k in keys.every_shard():
+                pipe.get(k.outcome(i))
+        found = pipe.execute()
+        per = keys.shards
+        return [
+            next((v for v in found[n * per : (n + 1) * per] if v), None)
+            for n in range(len(input_ids))
+        ]
 
     @guarded_iter
     def rejections(

@@ -92,6 +92,33 @@ class UpsertCall(ScriptCall):
     rows: int
     shard_levels: str
     neardup_shard_prefix: str
+    decided: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecideCall(ScriptCall):
+    """``decide.lua``: a sharded store's tombstones, content hashes and near-duplicates."""
+
+    script: ClassVar[str] = "decide.lua"
+    by_content_hash_key: str = key()
+    tombstones_key: str = key()
+    neardup_seq_key: str = key()
+    neardup_ids_key: str = key()
+    neardup_scores_key: str = key()
+    record_id: str
+    content_hash: str
+    prev_hash: str
+    kind: str
+    now_epoch: float
+    score: float
+    neardup_prefix: str
+    cluster_prefix: str
+    min_slots: int
+    signature: bytes
+    bands: int
+    rows: int
+    shard_levels: str
+    neardup_shard_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +239,7 @@ class HostBlockCall(ScriptCall):
 
 CALLS: tuple[type[ScriptCall], ...] = (
     UpsertCall,
+    DecideCall,
     RejectCall,
     NotModifiedCall,
     ExpandCall,

@@ -1,0 +1,159 @@
+"""The sharded store (issue 21): every script call in one slot, readers seeing one store.
+
+Run on one server with 16 shards (the cluster's layout, where a cross-slot script would
+not fail) and on the suite's 3-primary cluster, where it would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from tests.helpers import seed_bytes
+from worker.core.errors import ConfigError
+from worker.core.keys import Keys
+from worker.core.models import Envelope, InputKind, OutcomeKind
+from worker.core.settings import Settings
+from worker.pipeline import process as pipeline
+from worker.read.client import IngestClient
+from worker.storage.scriptcalls import ScriptCall
+from worker.storage.scripts import Scripts
+from worker.storage.store import Store
+
+SHARDS = 16
+
+
+class SlotCheckingScripts(Scripts):
+    """Runs each script as usual, and keeps the KEYS of every call."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def run(self, call: ScriptCall, pipe: Any = None) -> Any:
+        self.calls.append((call.script, [k for k in call.keys_and_args()[0] if k]))
+        return super().run(call, pipe)
+
+
+@pytest.fixture(params=["one-server", "cluster"])
+def sharded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = request.getfixturevalue("redis_url" if request.param == "one-server" else "cluster_url")
+    settings = Settings(
+        redis_url=url, namespace="test", data_dir=tmp_path / "d", store_shards=SHARDS
+    )
+    store = Store.from_url(url, settings)
+    yield store
+    store.close()
+
+
+def message(data: bytes, source: str = "a.txt", kind: InputKind = InputKind.SEED) -> dict[str, Any]:
+    env = Envelope(input_id=uuid.uuid4().hex, kind=kind, source=source, data=data)
+    return env.model_dump(mode="json", exclude_none=True)
+
+
+def docs(n: int) -> list[bytes]:
+    return [
+        seed_bytes(
+            f"Story {i}",
+            f"Paragraph about topic {i} with words w{i}x and y{i}z.",
+            day=f"2024-03-{1 + i % 28:02d}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_every_script_call_touches_one_slot(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    spy = store.scripts = SlotCheckingScripts(store.client)
+    store.hosts.scripts = spy
+    batch = [message(d) for d in docs(40)]
+    pipeline.process_batch(batch, store, settings)
+    pipeline.process_batch(batch, store, settings)  # delivered twice
+    updated = seed_bytes("Story 3", "A changed paragraph about topic 3.", day="2024-03-04")
+    pipeline.process_batch([message(updated), message(b"")], store, settings)
+    store.expand({"feed-1": 3})
+    store.hosts.acquire("example.org", "t1", concurrency=1, delay=0, lease=5, max_wait=1)
+    store.hosts.block("example.org", 1)
+    scripts_run = {name for name, _ in store.scripts.calls}
+    assert {"decide.lua", "upsert.lua", "reject.lua", "expand.lua", "host_slot.lua"} <= scripts_run
+    for name, keys in spy.calls:
+        assert len({key_slot(k.encode()) for k in keys}) == 1, (name, keys)
+
+
+def test_records_spread_and_read_as_one_store(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    outcomes = pipeline.process_batch([message(d) for d in docs(60)], store, settings)
+    assert {o.outcome for o in outcomes} == {OutcomeKind.CREATED}
+    again = pipeline.process_batch(
+        [message(d, source="b.txt") for d in docs(60)[:5]], store, settings
+    )
+    assert {o.outcome for o in again} == {OutcomeKind.DUPLICATE}
+    keys = store.keys
+    per_shard = [int(store.client.zcard(k.by_published)) for k in keys.every_shard()]
+    assert sum(per_shard) == 60
+    assert sum(1 for n in per_shard if n) > SHARDS // 2
+    client = IngestClient(store.client, "test")
+    listed = list(client.records())
+    assert len(listed) == 60
+    scores = [(r.published, r.id) for r in listed]
+    assert scores == sorted(scores, reverse=True)
+    paged, after = [], None
+    while True:
+        page, after = client.record_page(limit=7, after=after)
+        paged += [r.id for r in page]
+        if after is None:
+            break
+    assert paged == [r.id for r in listed]
+    assert client.get(listed[10].id) == listed[10]
+    stats = store.stats()
+    assert (stats["records"], stats["duplicates"], stats["record_events"]) == (60, 5, 60)
+    one = outcomes[7]
+    found = client.outcomes(one.input_id)
+    assert found is not None
+    assert found[0].id == one.id
+
+
+def test_same_content_across_shards_is_a_duplicate(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    doc = seed_bytes("Budget passes", "The vote was close and the budget passed in the end.")
+    ids = set()
+    for n in range(12):  # seeds of other sources: other ids, the same content
+        [o] = pipeline.process_batch([message(doc, source=f"s{n}.txt")], store, settings)
+        ids.add(o.id)
+    assert len(ids) == 1
+    assert store.stats()["records"] == 1
+
+
+def test_near_duplicates_cluster_across_shards(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    base = " ".join(f"word{i}" for i in range(120))
+    variants = [seed_bytes(f"Wire story {n}", base + f" tail{n}") for n in range(8)]
+    outcomes = pipeline.process_batch(
+        [message(v, source=f"v{n}.txt") for n, v in enumerate(variants)], store, settings
+    )
+    client = IngestClient(store.client, "test")
+    records = [client.get(o.id or "") for o in outcomes]
+    clusters = {r.cluster for r in records if r is not None}
+    assert len({store.keys.shard_of(o.id or "") for o in outcomes}) > 1
+    assert len(clusters) == 1
+    [cluster] = clusters
+    assert {r.id for r in client.records(cluster=cluster)} == {o.id for o in outcomes}
+
+
+def test_a_store_refuses_another_shard_count(sharded: Store, tmp_path: Path) -> None:
+    store = sharded
+    pipeline.process_batch([message(docs(1)[0])], store, store.settings)
+    other = Store(store.client, store.settings.model_copy(update={"store_shards": 4}))
+    with pytest.raises(ConfigError, match="INGEST_STORE_SHARDS=16"):
+        pipeline.process_batch([message(docs(2)[1])], other, other.settings)
+
+
+def test_one_shard_keeps_the_single_server_layout() -> None:
+    assert Keys("ns").record("x") == "ns:record:x"
+    assert Keys("ns", shards=16).of("x").record("x").startswith("ns:{s")
+    assert Keys("ns", shards=16).by_content_hash == "ns:{g}:idx:content_hash"
