@@ -80,7 +80,6 @@ def drain(url: str, queue: str, store: Store) -> None:
 def parked_keys(store: Store) -> list[bytes]:
     client = store.client
     found = list(client.scan_iter(match=store.keys.parked("*")))
-    found += list(client.scan_iter(match=store.keys.batch("*")))
     return found + ([store.keys.pending.encode()] if client.exists(store.keys.pending) else [])
 
 

@@ -164,16 +164,18 @@ def publish_items(
             if pacer is not None:
                 pacer.wait()
             batch_id = uuid.uuid4().hex
+            messages: bytes | None = None
             if ledger:
                 batch = [m for m, _ in group]
                 data = {m["input_id"]: d for m, d in group if d is not None}
-            else:
+                messages = orjson.dumps(batch)
+                make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
+            else:  # nothing of the batch but its count goes to Redis
                 batch, data = [parked.inline(m, d) for m, d in group], {}
-            messages = orjson.dumps(batch)
-            make_room(store, 2 * (sum(map(len, data.values())) + len(messages)) + MARGIN)
+                make_room(store, MARGIN)
             # A stop signal waits until the batch is counted: the counters stay exact.
             with signals.deferred():
-                park(store, batch_id, data, messages if ledger else None, len(batch))
+                park(store, batch_id, data, messages, len(batch))
                 try:
                     send(app, producer, batch, settings, batch_id)
                 except (QueueUnavailable, StoreFull):

@@ -6,12 +6,11 @@ redis-py error to one of :mod:`worker.core.errors`, most specific first: a full 
 :class:`~worker.core.errors.StoreFull`; a refused password, a database number out of range
 or a server that is not a Redis is :class:`~worker.core.errors.StoreMisconfigured` (one
 line naming ``INGEST_REDIS_URL``); a connection fault, timeout, a Redis still loading or
-read-only (failed over) is :class:`~worker.core.errors.StoreUnavailable`, transient; any
-other refusal (a key of another type, a script's error) is
+read-only (failed over), a cluster with slots not served (mid-failover) or no node
+answering is :class:`~worker.core.errors.StoreUnavailable`, transient; any other refusal
+(a key of another type, a script's error, keys of several slots in one command) is
 :class:`~worker.core.errors.StoreError`. Nothing outside ``worker.storage`` imports
-redis-py. A cluster with slots not served (mid-failover) or no node answering is
-:class:`~worker.core.errors.StoreUnavailable` too; keys of several slots in one command
-stay a bug (not retried).
+redis-py.
 """
 
 from __future__ import annotations
@@ -54,10 +53,10 @@ TRANSIENT: tuple[type[Exception], ...] = (
     # served"), TRYAGAIN while a slot migrates, too many redirections.
     redis.exceptions.ClusterError,
     redis.exceptions.TryAgainError,
-    redis.exceptions.SlotNotCoveredError,
 )
-# redis-py raises its RedisClusterException for cross-slot keys too (a bug): only these
-# (no node answers; the slot map has holes, as mid-failover) are faults to wait on.
+# redis-py's own RedisClusterException (not a RedisError) says this when no node answers or
+# the slot map has holes (mid-failover): faults to wait on. It also says "all keys must
+# map to the same key slot" (a bug, not retried).
 CLUSTER_FAULTS = ("Redis Cluster cannot be connected", "All slots are not covered")
 FULL = (
     "the store is full (Redis maxmemory reached): nothing more was written; free memory "
@@ -111,6 +110,15 @@ def mapped(error: Exception) -> IngestError:
     for kinds, text, make in ERRORS:
         if isinstance(error, kinds) and text in str(error):
             return make(error)
+    return StoreError(f"the store refused a command: {error}")
+
+
+def cluster_mapped(error: Exception) -> IngestError:
+    """Our error for redis-py's RedisClusterException (raised before any command is sent)."""
+    if isinstance(error, redis.exceptions.SlotNotCoveredError) or str(error).startswith(
+        CLUSTER_FAULTS
+    ):
+        return StoreUnavailable(f"redis cluster unavailable: {error}")
     return StoreError(f"the store refused a command: {error}")
 
 
@@ -185,9 +193,7 @@ def map_errors() -> Iterator[None]:
     except redis.RedisError as e:
         raise mapped(e) from e
     except redis.exceptions.RedisClusterException as e:
-        if str(e).startswith(CLUSTER_FAULTS):
-            raise StoreUnavailable(f"redis cluster unavailable: {e}") from e
-        raise
+        raise cluster_mapped(e) from e
 
 
 def guarded(func: Callable[P, T]) -> Callable[P, T]:
