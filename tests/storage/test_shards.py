@@ -157,3 +157,43 @@ def test_one_shard_keeps_the_single_server_layout() -> None:
     assert Keys("ns").record("x") == "ns:record:x"
     assert Keys("ns", shards=16).of("x").record("x").startswith("ns:{s")
     assert Keys("ns", shards=16).by_content_hash == "ns:{g}:idx:content_hash"
+
+
+def test_streams_read_as_one_with_a_resumable_cursor(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    outcomes = pipeline.process_batch([message(d) for d in docs(40)], store, settings)
+    client = IngestClient(store.client, "test")
+    first = client.events_after("records", "0", count=15)
+    assert len(first) == 15
+    rest = client.events_after("records", first[-1].stream_id, count=500)
+    seen = [e.record_id for e in first + rest]
+    assert sorted(seen) == sorted(o.id for o in outcomes)  # each event once
+    assert client.events_after("records", rest[-1].stream_id) == []
+    assert client.events_after("records", client.last_event_id("records")) == []
+
+
+def test_one_consumer_group_over_every_shard(sharded: Store) -> None:
+    store, settings = sharded, sharded.settings
+    outcomes = pipeline.process_batch([message(d) for d in docs(30)], store, settings)
+    client = IngestClient(store.client, "test")
+    handled: list[str] = []
+    failing = {outcomes[3].id}
+
+    def handle(event: Any) -> None:
+        if event.record_id in failing:
+            raise RuntimeError("poison")
+        handled.append(event.record_id)
+
+    consumer = client.consumer(
+        "g", "c1", handle, min_idle=0.01, claim_interval=0.01, max_deliveries=2, block=0.05
+    )
+    stats = consumer.run(limit=30)
+    assert stats.handled == 29
+    assert stats.dead_lettered == 1
+    assert sorted(handled) == sorted(o.id for o in outcomes if o.id not in failing)
+    [group] = client.groups("records")
+    assert (group.pending, group.lag, group.dead_letters) == (0, 0, 1)
+    again = client.consumer("g", "c2", handle, block=0.05)
+    more = pipeline.process_batch([message(d) for d in docs(33)[30:]], store, settings)
+    assert again.run(limit=3).handled == 3
+    assert sorted(handled[-3:]) == sorted(o.id for o in more)

@@ -31,7 +31,12 @@ MAX_URL = 2048
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CURSOR = re.compile(r"([-+0-9.e]{1,32}):([0-9]{1,10})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+# A stream id, or on a sharded store a cursor: ids named by shard, joined by commas
+# (worker.storage.shardstreams).
+STREAM_ID = re.compile(
+    r"[0-9]{1,20}(-[0-9]{1,20})?|[0-9]{1,20}(-[0-9]{1,20})?@[0-9]{1,4}"
+    r"(,[0-9]{1,20}(-[0-9]{1,20})?@[0-9]{1,4}){0,1023}"
+)
 
 
 class DocumentIn(BaseModel):
