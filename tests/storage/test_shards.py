@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from worker.core.models import Envelope, InputKind, OutcomeKind
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
 from worker.read.client import IngestClient
+from worker.storage.retention import prune
 from worker.storage.scriptcalls import ScriptCall
 from worker.storage.scripts import Scripts
 from worker.storage.store import Store
@@ -197,3 +199,22 @@ def test_one_consumer_group_over_every_shard(sharded: Store) -> None:
     more = pipeline.process_batch([message(d) for d in docs(33)[30:]], store, settings)
     assert again.run(limit=3).handled == 3
     assert sorted(handled[-3:]) == sorted(o.id for o in more)
+
+
+def test_retention_prunes_every_shard(sharded: Store) -> None:
+    kept = sharded.settings.model_copy(update={"record_retention_days": 30})
+    store = Store(sharded.client, kept)
+    spy = store.scripts = SlotCheckingScripts(store.client)
+    old = [seed_bytes(f"Old {n}", f"Long ago {n}.", day="2024-01-02") for n in range(20)]
+    recent = [seed_bytes(f"New {n}", f"Lately {n}.", day="2024-03-01") for n in range(5)]
+    outcomes = pipeline.process_batch([message(d) for d in old + recent], store, kept)
+    report = prune(store, now=datetime(2024, 3, 10, tzinfo=UTC))
+    assert report.records == 20
+    client = IngestClient(store.client, "test")
+    assert {r.id for r in client.records()} == {o.id for o in outcomes[20:]}
+    assert store.client.hlen(store.keys.by_content_hash) == 5
+    assert store.stats()["pruned"] == 20
+    assert prune(store, now=datetime(2024, 3, 10, tzinfo=UTC)).records == 0
+    for name, keys in spy.calls:
+        assert len({key_slot(k.encode()) for k in keys}) == 1, (name, keys)
+    assert {"forget.lua", "prune.lua"} <= {name for name, _ in spy.calls}

@@ -196,7 +196,27 @@ class PruneCall(ScriptCall):
     bands: int
     rows: int
     shard_levels: str
+    store_wide: str = "1"
     record_ids: Sequence[bytes | str] = tail()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForgetCall(ScriptCall):
+    """``forget.lua``: a sharded store's store-wide part of pruning records."""
+
+    script: ClassVar[str] = "forget.lua"
+    by_content_hash_key: str = key()
+    tombstones_key: str = key()
+    neardup_ids_key: str = key()
+    neardup_scores_key: str = key()
+    tombstones_until: float
+    neardup_prefix: str
+    cluster_prefix: str
+    neardup_shard_prefix: str
+    bands: int
+    rows: int
+    shard_levels: str
+    records: Sequence[str] = tail()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,6 +264,7 @@ CALLS: tuple[type[ScriptCall], ...] = (
     NotModifiedCall,
     ExpandCall,
     PruneCall,
+    ForgetCall,
     ClaimFeedCall,
     HostSlotCall,
     HostBlockCall,
