@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from redis.cluster import RedisCluster
 
-from worker.core.errors import ConfigError
+from worker.core.errors import ConfigError, StoreUnavailable
 from worker.core.keys import Keys
 from worker.core.settings import CLUSTER_SHARDS, Settings
 from worker.storage.connection import Redis, guarded
@@ -48,3 +48,27 @@ def stored_keys(client: Redis, namespace: str) -> Keys:
     """The keys of the store as it was created (one shard when nothing was recorded)."""
     raw = client.get(Keys(namespace).shard_count)
     return Keys(namespace, shards=int(raw) if raw else 1)
+
+
+# How long a batch waits for each primary's replica to have its writes before the task is
+# acknowledged (a failover then loses nothing acknowledged).
+REPLICATION_WAIT_MS = 2000
+
+
+@guarded
+def wait_replicated(client: Redis, timeout_ms: int = REPLICATION_WAIT_MS) -> None:
+    """On a cluster: block until every primary's writes reached a replica (WAIT 1).
+
+    Raises StoreUnavailable (transient: the batch is delivered again, and every step is
+    idempotent) when a primary that has a replica could not confirm in time. A primary
+    without a replica (its replica was promoted and the old primary is gone) has nothing
+    to wait for. A single server: nothing to do.
+    """
+    if not isinstance(client, RedisCluster):
+        return
+    for node in client.get_primaries():
+        if int(client.wait(1, timeout_ms, target_nodes=node)) >= 1:
+            continue
+        replication: dict[str, object] = client.info("replication", target_nodes=node)
+        if int(str(replication.get("connected_slaves", 0))) > 0:
+            raise StoreUnavailable(f"writes not replicated from {node.name} in {timeout_ms} ms")

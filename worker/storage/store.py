@@ -50,7 +50,7 @@ from worker.storage.scriptcalls import (
     UpsertCall,
 )
 from worker.storage.scripts import Scripts
-from worker.storage.shards import claim_shards, writer_keys
+from worker.storage.shards import claim_shards, wait_replicated, writer_keys
 from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 
@@ -204,6 +204,7 @@ class Store:
         for input_id in settled:
             post.delete(self.keys.deliveries(input_id))
         post.execute()
+        wait_replicated(self.client)
         return [_outcome(raw) for raw in results]
 
     def _queue_decide(self, pipe: Any, item: Accepted, old: Record | None) -> None:
