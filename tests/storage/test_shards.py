@@ -155,6 +155,14 @@ def test_a_store_refuses_another_shard_count(sharded: Store, tmp_path: Path) -> 
         pipeline.process_batch([message(docs(2)[1])], other, other.settings)
 
 
+def test_shard_tags_fall_in_their_own_run_of_slots() -> None:
+    for shards in (2, 16, 64):
+        keys = Keys("ns", shards=shards)
+        for k in keys.every_shard():
+            slot = key_slot(k.record("x").encode())
+            assert k.index * 16384 // shards <= slot < (k.index + 1) * 16384 // shards
+
+
 def test_one_shard_keeps_the_single_server_layout() -> None:
     assert Keys("ns").record("x") == "ns:record:x"
     assert Keys("ns", shards=16).of("x").record("x").startswith("ns:{s")

@@ -58,13 +58,14 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
 
 Shards (``INGEST_STORE_SHARDS``, docs/redis-layout.md): with one shard (a single server)
 the layout is the one above, byte for byte. With N > 1 (a Redis Cluster) every key of a
-record's shard carries a hash tag, ``ns:{sNN}:record:{id}``, so that one script touches
-one slot: shard ``i`` of :meth:`Keys.shard`, a record's shard :meth:`Keys.of`. What is
-global to the store sits in a slot of its own: the content-hash index, the tombstones
-and the near-duplicate index under ``ns:{g}:`` (written by ``decide.lua`` before the
-record's own script), a feed's state and the feed set under ``ns:{feeds}:``, a host's
-politeness keys under ``ns:{h:host}:``. The rest (replies, delivery counters, the
-ledger, ``replayed``, ``shards``) are single-key and keep their names.
+record's shard carries a hash tag (:func:`shard_tag`), ``ns:{s07-12}:record:{id}``, so
+that one script touches one slot: shard ``i`` is :meth:`Keys.shard`, a record's shard
+:meth:`Keys.of`. What is global to the store sits in a slot of its own: the content-hash
+index, the tombstones and the near-duplicate index under ``ns:{g}:`` (written by
+``decide.lua`` before the record's own script), a feed's state and the feed set under
+``ns:{feeds}:``, a host's politeness keys under ``ns:{h:host}:``. The rest (replies,
+delivery counters, the ledger, ``replayed``, ``shards``) are single-key and keep their
+names.
 
     ns:shards                 string   the store's shard count, written once (SET NX)
     ns:{g}:nd:score           hash     (N > 1) record id -> published score, for clusters
@@ -72,8 +73,43 @@ ledger, ``replayed``, ``shards``) are single-key and keep their names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
+
+SLOTS = 16384  # Redis Cluster's hash slots
+
+
+def _crc_entry(byte: int) -> int:
+    crc = byte << 8
+    for _ in range(8):
+        crc = (((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc
+
+
+_CRC_TABLE = tuple(_crc_entry(b) for b in range(256))
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/XMODEM (polynomial 0x1021, initial 0): Redis Cluster's key hash."""
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[(crc >> 8) ^ byte]
+    return crc
+
+
+@functools.lru_cache(maxsize=4096)
+def shard_tag(index: int, shards: int) -> str:
+    """The hash tag of shard ``index`` of ``shards``: ``s07``, else the first of ``s07-1``,
+    ``s07-2``... whose slot is in the shard's own range ``[index, index + 1) * 16384 /
+    shards``. A cluster whose primaries hold equal runs of slots (what ``--cluster
+    create`` makes) then holds the same number of shards on each, and so of records."""
+    low, high = index * SLOTS // shards, (index + 1) * SLOTS // shards
+    tag, n = f"s{index:02d}", 0
+    while not low <= crc16(tag.encode()) % SLOTS < high:
+        n += 1
+        tag = f"s{index:02d}-{n}"
+    return tag
 
 
 @dataclass(frozen=True)
@@ -87,7 +123,11 @@ class Keys:
     @property
     def _base(self) -> str:
         """The prefix of this shard's keys: ``ns:`` alone when there is one shard."""
-        return f"{self.ns}:" if self.shards == 1 else f"{self.ns}:{{s{self.index:02d}}}:"
+        return (
+            f"{self.ns}:"
+            if self.shards == 1
+            else f"{self.ns}:{{{shard_tag(self.index, self.shards)}}}:"
+        )
 
     @property
     def _global(self) -> str:

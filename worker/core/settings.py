@@ -264,7 +264,7 @@ class Settings(BaseSettings):
     store_shards: int | None = Field(
         default=None,
         ge=1,
-        le=1024,
+        le=256,
         description="shards of the record store, fixed when it is created; unset: 1, "
         "or 16 with a redis+cluster:// store",
     )
