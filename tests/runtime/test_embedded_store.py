@@ -19,7 +19,7 @@ import orjson
 import pytest
 import redis
 
-from tests.helpers import (
+from tests.support.helpers import (
     QUIET,
     ROOT,
     SEEDS,
@@ -29,6 +29,7 @@ from tests.helpers import (
     suite_binary,
     wait_until,
 )
+from tests.support.procs import Child
 from worker.core.errors import StoreUnavailable
 from worker.runtime.embedded import RedisServer, running_url, state_url
 
@@ -67,16 +68,9 @@ class Command:
 def start(args: list[str], env: dict[str, str], cwd: Path, procs: list[Command]) -> Command:
     n = len(procs)
     out, err = cwd / f"cmd{n}.out", cwd / f"cmd{n}.err"
-    with out.open("wb") as out_file, err.open("wb") as err_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", *args],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=out_file,
-            stderr=err_file,
-            start_new_session=True,
-        )
+    argv = [sys.executable, "-m", "worker", *args]
+    child = Child(argv, env, name=f"cmd{n}", cwd=cwd, log=out, err_log=err, stdin=subprocess.PIPE)
+    proc = child.start().popen
     procs.append(Command(proc, out, err))
     return procs[-1]
 

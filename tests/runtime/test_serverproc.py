@@ -98,7 +98,7 @@ class Running:
             if time.monotonic() > deadline:
                 self.stop()
                 raise AssertionError("server did not answer PING")
-            time.sleep(0.05)
+            time.sleep(0.05)  # the poll interval of this wait for PING
 
     def stop(self) -> None:
         if self.process.poll() is None:

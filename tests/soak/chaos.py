@@ -7,7 +7,7 @@ a generated corpus (new documents, copies, bad ones: every outcome known in adva
 documents at a time, and meanwhile, at random intervals from a fixed seed, SIGKILLs a
 pool child or a whole worker (restarted a moment later) and once SIGKILLs Redis and
 starts it again on the same data.
-When every input has an outcome it checks them all (tests.audit) and prints ``lost``,
+When every input has an outcome it checks them all (tests.support.audit) and prints ``lost``,
 ``duplicated``, ``records``, ``rejections``, the time taken and, per fault, how long until
 every batch in flight at that moment (delivered, not acknowledged) was stored. Exits 1
 if anything was lost, doubled or unexpected.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import orjson
 
-from tests.audit import Audit, audit
-from tests.corpus import Corpus, corpus, enqueue_folder
-from tests.helpers import WorkerProcess, suite_binary
+from tests.support.audit import Audit, audit
+from tests.support.corpus import Corpus, corpus, enqueue_folder
+from tests.support.helpers import WorkerProcess, suite_binary
 from worker.core.settings import Settings
 from worker.runtime.embedded import RedisServer, free_port
 from worker.storage.store import Store

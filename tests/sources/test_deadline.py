@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.support.waits import wait_until
 from worker.sources.deadline import Deadline, Watchdog, call_with_timeout
 
 
@@ -36,8 +37,7 @@ def test_a_socket_swapped_in_after_firing_is_woken_too() -> None:
     with first, peer1, second, peer2:
         watchdog = Watchdog(Deadline(0.05))
         watchdog.watch(first)
-        while not watchdog.fired:
-            time.sleep(0.01)
+        wait_until(lambda: watchdog.fired, timeout=10, what="the watchdog to fire")
         watchdog.watch(second)  # e.g. the TLS socket that replaced the plain one
         assert second.recv(10) == b""
 
@@ -48,7 +48,7 @@ def test_a_cancelled_watchdog_leaves_the_socket_alone() -> None:
         watchdog = Watchdog(Deadline(0.05))
         watchdog.watch(left)
         watchdog.cancel()
-        time.sleep(0.2)
+        time.sleep(0.2)  # the point: well past the cancelled 0.05 s deadline, it never fires
         right.sendall(b"still open")
         assert left.recv(10) == b"still open"
         assert not watchdog.fired

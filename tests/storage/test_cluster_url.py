@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SEEDS, ingest, suite_binary
 from tests.support.cluster import LocalCluster, free_cluster_port, local_cluster
+from tests.support.helpers import SEEDS, ingest, suite_binary
 from worker.core.errors import ConfigError, StoreError, StoreUnavailable
 from worker.core.settings import Settings, load_settings, masked
 from worker.storage.connection import cluster_nodes, connect, connect_cluster, map_errors

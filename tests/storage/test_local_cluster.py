@@ -7,8 +7,8 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster
 
-from tests.helpers import suite_binary
 from tests.support.cluster import BUS_OFFSET, LocalCluster, free_cluster_port, local_cluster
+from tests.support.helpers import suite_binary
 
 KEYS = 2000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import rss_bytes
+from tests.support.helpers import rss_bytes
 from worker.core.errors import Reason, RejectedInput
 from worker.core.models import Record
 from worker.text.feedparse import MAX_NAME_CHARS, MAX_NAMES, parse_feed

@@ -1,7 +1,7 @@
 """JSON Feed parsing: fixtures with expected results beside them, plus the edge cases.
 
 Each ``fixtures/jsonfeed/NAME.json`` has ``NAME.expected.json`` in the format of
-``tests/fixtures/feeds`` (see ``tests/test_feedparse.py``).
+``tests/fixtures/feeds`` (see ``tests/text/test_feedparse.py``).
 """
 
 from __future__ import annotations

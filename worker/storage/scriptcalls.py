@@ -4,7 +4,7 @@ Every script in ``worker/storage/lua`` binds each KEYS and ARGV entry to a named
 its top (``local outcome_key = KEYS[1]`` ...) under a header listing them. Each class here
 names its script and declares the same names as fields in the same order: a field made
 with :func:`key` goes to KEYS, any other to ARGV; one made with ``tail=True`` (last of its
-kind) is a variable-length list spread one entry each. ``tests/test_lua_contracts.py``
+kind) is a variable-length list spread one entry each. ``tests/storage/test_lua_contracts.py``
 holds each class against its script, so reordering either side fails there.
 """
 
