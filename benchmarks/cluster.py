@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from neardup_store import corpus, seed  # noqa: E402
 
-from tests.helpers import suite_binary  # noqa: E402
 from tests.support.cluster import local_cluster  # noqa: E402
+from tests.support.helpers import suite_binary  # noqa: E402
 from worker.core.models import Prepared  # noqa: E402
 from worker.core.settings import CLUSTER_SHARDS, Settings  # noqa: E402
 from worker.pipeline.process import enriched, prepare_message  # noqa: E402

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import seed_bytes, suite_binary
 from tests.support.cluster import local_cluster
+from tests.support.helpers import seed_bytes, suite_binary
 from worker.core.errors import StoreUnavailable
 from worker.core.models import Accepted, Envelope, InputKind, Outcome
 from worker.core.settings import Settings
@@ -87,7 +87,8 @@ def test_a_primary_killed_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> N
             for k in store.keys.every_shard():
                 pipe.exists(k.outcome(input_id))
         found = pipe.execute()
-        per_input = [sum(found[i * 16 : (i + 1) * 16]) for i in range(len(inputs))]
+        per = store.keys.shards
+        per_input = [sum(found[i * per : (i + 1) * per]) for i in range(len(inputs))]
         events = client.events_after("records", "0", count=10_000)
         records = list(client.records())
         stats = store.stats()

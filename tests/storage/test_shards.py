@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
-from tests.helpers import seed_bytes
+from tests.support.helpers import seed_bytes
 from worker.core.errors import ConfigError
 from worker.core.keys import Keys
 from worker.core.models import Envelope, InputKind, OutcomeKind
