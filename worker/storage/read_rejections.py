@@ -77,7 +77,11 @@ class RejectionReads(Reader):
         # Filters are applied here, so the index is read in full pages when there are any.
         unfiltered = reason is None and source is None
         found = self._values(
-            self.keys.rejections, scores, page, limit if unfiltered else None, self._rejs
+            [k.rejections for k in self.keys.every_shard()],
+            scores,
+            page,
+            limit if unfiltered else None,
+            self._rejs,
         )
         yield from limited((r for r in found if _matches(r, reason, source)), limit)
 
@@ -94,7 +98,7 @@ class RejectionReads(Reader):
     ) -> tuple[list[Rejection], Position | None]:
         """One page of :meth:`rejections` from ``after``, and where the next page starts."""
         return self._page(
-            self.keys.rejections,
+            [k.rejections for k in self.keys.every_shard()],
             ScoreRange.between(since, until),
             limit,
             after,
@@ -106,12 +110,12 @@ class RejectionReads(Reader):
         yield from (r for r in self._load_rejections(ids) if r is not None)
 
     def _load_rejections(self, ids: list[str]) -> list[Rejection | None]:
-        raws = self._redis.mget([self.keys.rejection(i) for i in ids])
+        raws = self._get_many(lambda k: k.rejection, ids)
         return [Rejection.model_validate_json(raw) if raw else None for raw in raws]
 
     @guarded
     def rejection(self, input_id: str) -> Rejection | None:
-        raw = self._redis.get(self.keys.rejection(input_id))
+        raw = self._redis.get(self.keys.of(input_id).rejection(input_id))
         return Rejection.model_validate_json(raw) if raw else None
 
     @guarded
@@ -128,7 +132,7 @@ class RejectionReads(Reader):
     @guarded
     def kept_bytes(self, input_id: str) -> bytes | None:
         """The bytes kept with a rejection: its envelope, or a malformed message's raw bytes."""
-        raw: bytes | None = self._redis.get(self.keys.payload(input_id))  # type: ignore[assignment]
+        raw: bytes | None = self._redis.get(self.keys.of(input_id).payload(input_id))  # type: ignore[assignment]
         return raw
 
     @guarded

@@ -39,9 +39,13 @@ class Reader:
 
     @property
     def keys(self) -> Keys:
-        if isinstance(self._keys, str):
-            self._keys = stored_keys(self._redis, self._keys)
-        return self._keys
+        """The store's keys; its shard count is read until a writer has recorded one."""
+        if isinstance(self._keys, Keys):
+            return self._keys
+        keys, recorded = stored_keys(self._redis, self._keys)
+        if recorded:
+            self._keys = keys
+        return keys
 
     def _get_many(self, keys_of: Callable[[Keys], Callable[[str], str]], ids: list[str]) -> Any:
         """The values of one key per id (``keys_of(shard keys)(id)``), in one round trip."""

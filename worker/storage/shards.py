@@ -44,10 +44,13 @@ def claim_shards(client: Redis, keys: Keys) -> None:
 
 
 @guarded
-def stored_keys(client: Redis, namespace: str) -> Keys:
-    """The keys of the store as it was created (one shard when nothing was recorded)."""
+def stored_keys(client: Redis, namespace: str) -> tuple[Keys, bool]:
+    """The keys of the store as it was created, and whether its count was recorded (if
+    not: a writer's default, 24 shards on a cluster, 1 on one server)."""
     raw = client.get(Keys(namespace).shard_count)
-    return Keys(namespace, shards=int(raw) if raw else 1)
+    if raw:
+        return Keys(namespace, shards=int(raw)), True
+    return Keys(namespace, shards=CLUSTER_SHARDS if is_cluster(client) else 1), False
 
 
 # How long a batch waits for each primary's replica to have its writes before the task is
