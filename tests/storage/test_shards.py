@@ -226,3 +226,48 @@ def test_retention_prunes_every_shard(sharded: Store) -> None:
     for name, keys in spy.calls:
         assert len({key_slot(k.encode()) for k in keys}) == 1, (name, keys)
     assert {"forget.lua", "prune.lua"} <= {name for name, _ in spy.calls}
+
+
+STORY = "<title>Bridge opens</title><description>Traffic flows from Monday.</description>"
+
+
+def story_feed(guid: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><guid>{guid}</guid><link>https://news.example/{guid}</link>{STORY}"
+        "<pubDate>Tue, 02 Jan 2024 10:00:00 GMT</pubDate></item></channel></rss>"
+    ).encode()
+
+
+def test_one_record_per_story_across_shards(sharded: Store) -> None:
+    store = sharded
+    settings = store.settings.model_copy(update={"record_retention_days": 30})
+    guids = [f"g-{n}" for n in range(12)]
+    outcomes = [
+        pipeline.process_batch(
+            [message(story_feed(g), f"https://f{n}/", InputKind.FEED)], store, settings
+        )[0]
+        for n, g in enumerate(guids)
+    ]
+    first, rest = outcomes[0], outcomes[1:]
+    assert first.outcome is OutcomeKind.CREATED
+    assert {(o.outcome, o.id, o.reason) for o in rest} == {
+        (OutcomeKind.DUPLICATE, first.id, "record.same_content")
+    }
+    client = IngestClient(store.client, "test")
+    record = client.get(first.id or "")
+    assert record is not None
+    assert len(record.seen_in or []) == 12
+    assert store.stats()["records"] == 1
+    assert prune(Store(store.client, settings)).records == 1  # published in 2024
+    [again] = pipeline.process_batch(
+        [message(story_feed("g-new"), "https://other/", InputKind.FEED)], store, settings
+    )
+    assert (again.outcome, again.reason) == (OutcomeKind.DUPLICATE, "record.deleted")
+    assert list(client.records()) == []
+
+
+def test_one_shard_on_a_cluster_is_refused_in_one_line(cluster_url: str, tmp_path: Path) -> None:
+    settings = Settings(redis_url=cluster_url, data_dir=tmp_path / "d", store_shards=1)
+    with pytest.raises(ConfigError, match="INGEST_STORE_SHARDS=1 cannot run on a Redis Cluster"):
+        Store.from_url(cluster_url, settings)

@@ -23,6 +23,11 @@ def is_cluster(client: Redis) -> bool:
 def writer_keys(client: Redis, settings: Settings) -> Keys:
     """A writer's keys: INGEST_STORE_SHARDS, else 16 shards on a cluster and 1 on one server."""
     shards = settings.store_shards or (CLUSTER_SHARDS if is_cluster(client) else 1)
+    if shards == 1 and is_cluster(client):
+        raise ConfigError(
+            "INGEST_STORE_SHARDS=1 cannot run on a Redis Cluster (the single-server layout "
+            f"spans many slots): unset it for {CLUSTER_SHARDS} shards, or set 2 or more"
+        )
     return Keys(settings.namespace, shards=shards)
 
 
