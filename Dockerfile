@@ -14,7 +14,9 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY requirements/image.txt ./requirements/image.txt
 # The locked, hash-checked dependencies (with Flower), then the package without resolving.
-RUN /opt/venv/bin/pip install --require-hashes -r requirements/image.txt
+# --no-deps: the lock lists every package, so pip resolves nothing (and any pip the base
+# image's venv brings takes it: older pips refuse some hashed universal locks otherwise).
+RUN /opt/venv/bin/pip install --no-deps --require-hashes -r requirements/image.txt
 COPY pyproject.toml README.md ./
 COPY worker ./worker
 RUN /opt/venv/bin/pip install --no-deps .
@@ -30,6 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     INGEST_CONFIG_FILE=/app/config/ingest.toml \
+    INGEST_FEEDS_FILE=/app/config/feeds.toml \
     INGEST_DATA_DIR=/var/lib/ingest
 USER ingest
 # Settings valid, store and broker answer. Compose gives each service a closer check.

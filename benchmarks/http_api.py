@@ -48,7 +48,7 @@ def stored_record(url: str) -> str:
     return outcome.id
 
 
-def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_api(url: str, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     env.update(
         INGEST_REDIS_URL=url,
@@ -57,6 +57,7 @@ def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
         INGEST_API_RATE="1000000",
         INGEST_API_BURST="1000000",
         INGEST_LOG_LEVEL="WARNING",
+        **extra_env,
     )
     cmd = [sys.executable, "-m", "worker", "serve", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env)

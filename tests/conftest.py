@@ -9,14 +9,13 @@ where there is none: a difference between Redis and Valkey shows up in CI. The m
 
 The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL from the
 environment, and every child process gets the private server's URL explicitly. Nor does
-it touch the user's embedded store: HOME and XDG_DATA_HOME point into a temporary folder
-for the whole session, children included.
+it touch the user's embedded store or config: HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point
+into a temporary folder for the whole session, children included.
 
 Nor does it read the developer's own settings: every ``INGEST_*`` variable is removed from
 the environment for the whole session and again around each test (:func:`clean_environment`),
 so neither in-process ``Settings()`` nor a child process started with the inherited
-environment sees one a test did not set; and tests run from an empty temporary folder, so
-no ``config/ingest.toml`` of the checkout (or of wherever pytest was started) is read.
+environment sees one a test did not set; and tests run from an empty temporary folder.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="ingest-tests-home-"))
     os.environ["HOME"] = str(home)
     os.environ["XDG_DATA_HOME"] = str(home / "xdg-data")
+    os.environ["XDG_CONFIG_HOME"] = str(home / "xdg-config")
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         del os.environ[name]  # before any session fixture starts a server or a child
 

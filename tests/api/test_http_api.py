@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.storage.test_store import message
 from tests.support.api_helpers import READ_KEY, WRITE_KEY, ApiProcess, EventReader, auth
 from tests.support.helpers import WorkerProcess, ingest, seed_bytes, wait_until
+from worker.pipeline import process as pipeline
 from worker.runtime.embedded import free_port
+from worker.storage.reader import SCAN_BUDGET
+from worker.storage.store import Store
 
 pytestmark = pytest.mark.slow
 CAP = 4096  # INGEST_MAX_DOCUMENT_BYTES of the server under test
@@ -244,6 +251,32 @@ def test_records_page_by_cursor_in_the_order_of_records_list(
     assert len(client.get("/v1/records", params={"kind": "seed"}).json()["records"]) == 5
 
 
+def test_a_filtered_page_reads_a_bounded_part_of_the_index(
+    store: Store, client: httpx.Client
+) -> None:
+    """A rare reason deep in the index: pages end early with a cursor, never a full scan."""
+    [rare] = pipeline.process_batch([message(b"", source="rare.txt")], store, store.settings)
+    common = [message(b"no header\n\nbody\n", source=f"{n}.txt") for n in range(SCAN_BUDGET + 500)]
+    pipeline.process_batch(common, store, store.settings)
+    pages, found, cursor = 0, [], None
+    while True:
+        params = {
+            "reason": str(rare.reason),
+            "limit": "5",
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = client.get("/v1/rejections", params=params).json()
+        pages += 1
+        found += [r["input_id"] for r in page["rejections"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert found == [rare.input_id]
+    assert pages == 2  # the first page read its budget and found nothing
+    every = client.get("/v1/rejections", params={"limit": "1000"}).json()
+    assert len(every["rejections"]) == 1000  # unfiltered pages are full
+
+
 def test_the_rate_limit_answers_429_with_retry_after(redis_url: str) -> None:
     api = ApiProcess(redis_url, INGEST_API_RATE="0.2", INGEST_API_BURST="3").start()
     try:
@@ -281,6 +314,35 @@ def test_without_keys_it_refuses_any_address_but_loopback(redis_url: str) -> Non
         assert local.stop() == 0
 
 
+def test_without_keys_other_sites_and_rebound_hosts_are_refused(redis_url: str) -> None:
+    local = ApiProcess(redis_url, "--host", "127.0.0.1", INGEST_API_KEYS="").start()
+    own = f"http://localhost:{local.port}"
+    try:
+        with httpx.Client(base_url=local.base, timeout=30) as c:
+            cross = c.post(
+                "/v1/documents",
+                content=seed_bytes("Cross-site", "A forged post."),
+                headers={**TEXT, "Origin": "http://evil.example"},
+            )
+            rebound = c.get("/v1/records", headers={"Host": "rebind.evil.example"})
+            rebound_port = c.get("/v1/records", headers={"Host": f"evil.example:{local.port}"})
+            null_origin = c.get("/v1/records", headers={"Origin": "null"})
+            other_port = c.get("/v1/records", headers={"Origin": "http://127.0.0.1:1"})
+            allowed = [
+                c.get("/v1/records", headers={"Host": host}).status_code
+                for host in ("localhost", f"127.0.0.2:{local.port}", f"[::1]:{local.port}")
+            ]
+            same = c.post("/v1/feeds", json={"url": "http://a.example/"}, headers={"Origin": own})
+    finally:
+        assert local.stop() == 0
+    assert (cross.status_code, cross.json()["error"]["reason"]) == (403, "origin.refused")
+    for refused in (rebound, rebound_port):
+        assert (refused.status_code, refused.json()["error"]["reason"]) == (403, "host.refused")
+    assert [null_origin.status_code, other_port.status_code] == [403, 403]
+    assert allowed == [200, 200, 200]
+    assert same.status_code == 202, same.text
+
+
 def test_keys_come_from_a_file_too(redis_url: str, tmp_path: object) -> None:
     from pathlib import Path
 
@@ -297,6 +359,75 @@ def test_keys_come_from_a_file_too(redis_url: str, tmp_path: object) -> None:
             )
             assert post.status_code == 403
             assert c.get("/v1/records", headers=auth(READ_KEY)).status_code == 401
+    finally:
+        assert api.stop() == 0
+
+
+def test_event_ids_past_64_bits_are_refused_and_streams_are_capped(redis_url: str) -> None:
+    api = ApiProcess(redis_url, INGEST_API_MAX_STREAMS="2").start()
+    try:
+        with httpx.Client(base_url=api.base, headers=auth(READ_KEY), timeout=30) as c:
+            for bad in ("99999999999999999999-0", "1-18446744073709551616"):
+                refused = c.get("/v1/events", headers={"Last-Event-ID": bad})
+                assert refused.status_code == 400, refused.text
+                assert refused.json()["error"]["reason"] == "query.invalid"
+            with EventReader(api, auth(READ_KEY)), EventReader(api, auth(READ_KEY)):
+                full = c.get("/v1/events")
+                assert (full.status_code, full.json()["error"]["reason"]) == (503, "streams.full")
+                assert full.headers["retry-after"] == "5"
+
+            def reopens() -> bool:
+                with c.stream("GET", "/v1/events") as again:
+                    return again.status_code == 200
+
+            wait_until(reopens, timeout=10, what="a closed stream's slot given back")
+    finally:
+        assert api.stop() == 0
+    assert "Traceback" not in api.output()
+
+
+def closed_after(sock: socket.socket, drip: bytes = b"", limit: float = 15) -> float:
+    """Seconds until the server closes ``sock``, sending ``drip`` a byte every 0.2 s."""
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - started < limit:
+        if drip:
+            with contextlib.suppress(OSError):
+                sock.send(drip[:1])
+            drip = drip[1:] or b"x"
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    return math.inf
+
+
+def test_slow_clients_are_cut_off(redis_url: str) -> None:
+    api = ApiProcess(redis_url, INGEST_API_READ_TIMEOUT="1").start()
+    address = ("127.0.0.1", api.port)
+    try:
+        with socket.create_connection(address) as silent:
+            assert closed_after(silent) < 5  # never sends a byte
+        with socket.create_connection(address) as dripping:
+            dripping.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            assert closed_after(dripping, b"X-Slow: " + b"y" * 200) < 5  # headers never end
+        with socket.create_connection(address) as half:
+            half.sendall(
+                b"POST /v1/feeds HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Authorization: Bearer {WRITE_KEY}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
+            half.settimeout(10)
+            answer = half.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"body.timeout" in answer
+        with httpx.Client(base_url=api.base, headers=auth(READ_KEY), timeout=30) as c:
+            assert c.get("/v1/records").status_code == 200
+            time.sleep(0.5)  # a kept-alive connection, idle for less than its limit
+            assert c.get("/v1/records").status_code == 200
     finally:
         assert api.stop() == 0
 

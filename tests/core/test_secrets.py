@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.helpers import ROOT, ingest
 from worker.core.settings import mask_url
-from worker.core.textsafe import redact_userinfo
+from worker.core.textsafe import has_query_secret, redact_userinfo
 
 LOGGING_CHILD = """
 import logging, sys
@@ -56,6 +56,40 @@ def test_a_password_query_in_the_redis_url_is_refused_in_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "INGEST_REDIS_URL" in result.stderr
     assert "redis://:PASSWORD@host" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("config",), ("health",), ("worker",), ("--debug", "config"), ("--debug", "health")],
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?pass%77ord=s3cret-pw",  # a query key spelt in percent escapes
+        "redis://127.0.0.1:1/0?db=0&%50ASSWORD=s3cret-pw",
+        "http://:s3cret-pw@127.0.0.1:1/0",  # refused for its scheme: pydantic's input_value
+    ],
+)
+def test_a_refused_redis_url_never_shows_its_password(command: tuple[str, ...], url: str) -> None:
+    result = ingest(*command, url=None, INGEST_REDIS_URL=url, timeout=60)
+    shown = result.stdout + result.stderr
+    assert result.returncode == 2, shown
+    assert "s3cret-pw" not in shown
+    assert "TypeError" not in shown
+    assert "INGEST_REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h/0?pass%77ord=pw&db=1", "redis://h/0?pass%77ord=***&db=1"),
+        ("redis://h/0?%54oken=pw", "redis://h/0?%54oken=***"),
+        ("redis://h/0?passwordless=1", "redis://h/0?passwordless=1"),
+    ],
+)
+def test_query_secrets_are_found_by_their_decoded_name(url: str, shown: str) -> None:
+    assert has_query_secret(url) == (shown != url)
+    assert mask_url(url) == shown
 
 
 @pytest.mark.parametrize(

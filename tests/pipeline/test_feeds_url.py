@@ -237,6 +237,24 @@ def test_other_schemes_are_never_read(store: Store, url_settings: Settings, url:
 
 
 @pytest.mark.slow
+def test_a_feed_fetched_by_hand_leaves_state_that_expires(
+    redis_url: str, server: FeedServer, store: Store
+) -> None:
+    server.route("/feed")(Publisher(rss(("a", "Alpha", "First."))))
+    url = server.url("/feed")
+    env = {"INGEST_FEED_ALLOWED_NETWORKS": LOOPBACK, "INGEST_FEED_STATE_TTL": "60"}
+    result = ingest("run", "--feed", url, url=redis_url, INGEST_FEED_INTERVAL="10", **env)
+    assert result.returncode == 0, result.stderr
+    assert store.feeds.known() == [url]
+    assert 0 < store.client.ttl(store.keys.feed_state(url)) <= 60
+    store.client.delete(store.keys.feed_state(url))  # as its TTL will
+    pruned = ingest("prune", "--json", url=redis_url)
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["feeds"] == 1
+    assert store.feeds.known() == []
+
+
+@pytest.mark.slow
 def test_ingest_run_feed_url_end_to_end(redis_url: str, server: FeedServer, store: Store) -> None:
     feed = Publisher(rss(("a", "Alpha", "First."), ("b", "Beta", "Second.")))
     server.route("/feed")(feed)

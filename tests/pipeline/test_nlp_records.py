@@ -162,6 +162,32 @@ def test_near_duplicates_join_the_earliest_cluster(store: Store, settings: Setti
     assert third.cluster == original.id
 
 
+def test_a_chain_of_small_steps_cannot_join_two_unrelated_stories(
+    store: Store, settings: Settings
+) -> None:
+    """11 seeds morph story A into story B a paragraph at a time: each is near the last."""
+    a, b = paragraphs(30, 10), paragraphs(31, 10)
+    chain = run(store, settings, *(seed_message(f"Step {k}", b[:k] + a[k:]) for k in range(11)))
+    first, last = chain[0], chain[-1]
+    assert chain[1].cluster == first.id  # one paragraph changed: a near-duplicate of A
+    assert last.cluster != first.id  # B shares nothing with A
+    # Every member is near its cluster's representative (its first record), not just
+    # near some member.
+    need = bandspec.min_equal_slots(settings.neardup_threshold, bandspec.SLOTS)
+    for record in chain:
+        mine, rep = signature_of(store, record.id), signature_of(store, record.cluster or "")
+        equal = sum(mine[i : i + 2] == rep[i : i + 2] for i in range(0, len(mine), 2))
+        assert equal >= need, (record.title, record.cluster)
+
+
+def signature_of(store: Store, record_id: str) -> bytes:
+    seq = store.client.hget(store.keys.neardup_ids, record_id)
+    assert seq is not None
+    entry = store.client.get(store.keys.neardup(seq.decode()))
+    assert entry is not None
+    return bytes(entry[: bandspec.SLOTS * bandspec.SLOT_BYTES])
+
+
 def test_cluster_listing_from_the_command_line(
     store: Store, settings: Settings, redis_url: str
 ) -> None:

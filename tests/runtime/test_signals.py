@@ -29,7 +29,8 @@ def seed_folder(folder: Path, count: int) -> Path:
 
 def start_ingest(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "worker", *args]
-    return Child(argv, env, name="ingest", pipe_stderr=True, text=True).start().popen
+    child = Child(argv, env, name="ingest", pipe_stdout=True, pipe_stderr=True, text=True)
+    return child.start().popen
 
 
 def children(pid: int) -> list[int]:
@@ -88,16 +89,26 @@ def test_a_signalled_run_stops_its_worker_and_its_embedded_server(
 
 def test_a_stop_during_enqueue_leaves_the_counters_exact(redis_url: str, store: Store) -> None:
     """Publish one input per message and stop the producer at several moments."""
-    # Enough inputs that the last stop (2.2 s) still finds it publishing on a fast server:
-    # 1,500 took 1.9 s on valkey 9.1.
+    # Enough inputs that the last stop (0.8 s after the first publish) still finds it
+    # publishing on a fast server: 1,500 took 1.9 s on valkey 9.1.
     folder = seed_folder(Path(os.environ.get("TMPDIR", "/tmp")) / f"sig-{time.time_ns()}", 5000)
     env = env_for(redis_url, INGEST_BATCH_SIZE="1")
-    for delay in (1.0, 1.3, 1.6, 1.9, 2.2):
-        enqueue = start_ingest("enqueue", str(folder), env=env)
-        time.sleep(delay)  # the point: a stop at several moments of a running enqueue
+    printed = 0
+    for delay in (0.0, 0.2, 0.4, 0.6, 0.8):
+        enqueue = start_ingest("enqueue", "--json", str(folder), env=env)
+        wait_until(
+            lambda n=printed: store.client.llen("ingest") > n, timeout=60, what="publishing begun"
+        )
+        time.sleep(delay)
         enqueue.send_signal(signal.SIGTERM)
-        enqueue.communicate(timeout=30)
-        assert enqueue.returncode == -signal.SIGTERM
+        stdout, stderr = enqueue.communicate(timeout=30)
+        assert enqueue.returncode == 128 + signal.SIGTERM, stderr
+        assert "interrupted by SIGTERM" in stderr
+        # What it prints as queued is what it queued, as on success.
+        lines = [json.loads(line) for line in stdout.splitlines()]
+        assert {line["outcome"] for line in lines} == {"queued"}
+        assert f"queued {len(lines)} inputs in {len(lines)} tasks" in stderr
+        printed += len(lines)
         # Every message holds one input: what the broker holds is what was counted.
-        assert store.client.llen("ingest") == store.stats()["enqueued"]
+        assert store.client.llen("ingest") == store.stats()["enqueued"] == printed
     assert store.stats()["enqueued"] > 0

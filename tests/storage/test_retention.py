@@ -89,3 +89,35 @@ def test_prune_command_reports_json(settings: Settings, store: Store, redis_url:
     assert report["records"] == 3  # published 2024-03-05: older than a day
     assert set(report["events"]) == {"test:stream:records", "test:stream:rejections"}
     assert store.stats()["pruned"] == 3
+
+
+def test_rejected_payloads_expire_stay_under_their_cap_and_are_counted(
+    settings: Settings, redis_url: str
+) -> None:
+    capped = settings.model_copy(update={"payload_ttl": 3600, "payload_max_bytes": 20_000})
+    store = Store.from_url(redis_url, capped)
+    ids = []
+    for n in range(10):  # one batch each: each kept later than the one before
+        bad = message(b"no header\n\n" + b"x" * 3000 + str(n).encode(), source=f"{n}.txt")
+        [outcome] = pipeline.process_batch([bad], store, capped)
+        assert outcome.reason == "seed.no_header"
+        ids.append(outcome.input_id)
+    sizes = [store.client.strlen(store.keys.payload(i)) for i in ids]
+    kept = [i for i, size in zip(ids, sizes, strict=True) if size]
+    assert 3 <= len(kept) < 10
+    assert kept == ids[-len(kept) :]  # the oldest went first
+    total = sum(sizes)
+    assert total <= 20_000
+    assert all(3000 < store.client.ttl(store.keys.payload(i)) <= 3600 for i in kept)
+    assert len(list(reads(store).rejections())) == 10  # the rejections themselves stay
+    shown = ingest("stats", "--json", url=redis_url)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["payload_bytes"] == total
+
+    time.sleep(1.5)  # older than the lowered TTL below
+    pruned = ingest("prune", "--json", url=redis_url, INGEST_PAYLOAD_TTL="1")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["payloads"] == len(kept)
+    assert not store.client.exists(*(store.keys.payload(i) for i in kept))
+    assert store.stats()["payload_bytes"] == 0
+    assert store.client.zcard(store.keys.payloads) == 0

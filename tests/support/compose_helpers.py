@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,25 +97,40 @@ class ServiceProcess(Child):
     """One compose service's command, run here as a process against the test Redis.
 
     ``ingest`` and ``celery`` run from this virtualenv; container paths are mapped to local
-    folders; the service's environment is the compose one (with .env.example values) plus
-    ``overrides`` (the private Redis URL, free ports).
+    folders (``/app/config`` to the checkout's ``config/``), in the command and in the
+    environment; the service's environment is the compose one (with .env.example values)
+    plus ``overrides`` (the private Redis URL, free ports). ``secrets`` are the contents of
+    the compose secret files, written to a private folder mounted as ``/run/secrets``;
+    without them, variables naming a secret file are left out (the overrides carry the
+    password in the URL instead).
     """
 
     def __init__(
         self,
         service: str,
         overrides: dict[str, str],
-        paths: dict[str, Path] | None = None,
+        paths: dict[str, Path | str] | None = None,
         log_dir: Path | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         spec = resolved_compose()["services"][service]
+        paths = {"/app/config": ROOT / "config", **(paths or {})}
+        if secrets is not None:
+            folder = Path(tempfile.mkdtemp(prefix="compose-secrets-"))
+            for name, value in secrets.items():
+                (folder / name).write_text(value + "\n")
+            paths["/run/secrets"] = folder
+        compose_env = {k: str(v) for k, v in spec.get("environment", {}).items()}
+        if secrets is None:
+            compose_env = {k: v for k, v in compose_env.items() if "/run/secrets/" not in v}
         env = clean_env(drop=("INGEST_", "FLOWER_"))
-        env.update({k: str(v) for k, v in spec.get("environment", {}).items()})
+        env.update({k: local_path(v, paths) for k, v in compose_env.items()})
         env.update({"PYTHONWARNINGS": QUIET, **overrides})
-        argv = local_argv(spec["command"], paths or {})
+        argv = local_argv(spec["command"], paths)
         log = log_path(f"compose-{service}", log_dir)
         super().__init__(argv, env, name=service, log=log)
         self.service = service
+        self.mapped = {k: str(v) for k, v in paths.items()}
 
     def start(self) -> ServiceProcess:
         super().start()
@@ -139,7 +155,14 @@ class ServiceProcess(Child):
         return super().stop(signal.SIGTERM, timeout, strict=True)
 
 
-def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
+def local_path(value: str, paths: dict[str, Path | str]) -> str:
+    """``value`` with each container path replaced by its local folder."""
+    for container_path, local in paths.items():
+        value = value.replace(container_path, str(local))
+    return value
+
+
+def local_argv(command: list[str], paths: dict[str, Path | str]) -> list[str]:
     """A container command line for this machine: our interpreter, local folders."""
     programs = {
         "ingest": [sys.executable, "-m", "worker"],
@@ -148,10 +171,7 @@ def local_argv(command: list[str], paths: dict[str, Path]) -> list[str]:
     }
     assert command[0] in programs, f"unexpected program {command[0]!r}"
     argv = list(programs[command[0]])
-    for arg in command[1:]:
-        for container_path, local in paths.items():
-            arg = arg.replace(container_path, str(local))
-        argv.append(arg)
+    argv += [local_path(arg, paths) for arg in command[1:]]
     return argv
 
 

@@ -173,6 +173,7 @@ READERS = {
     "worker.storage.read_records",
     "worker.storage.read_rejections",
     "worker.storage.read_streams",
+    "worker.storage.read_status",
     "worker.storage.scores",
 }
 EXAMPLES = PACKAGE.parent / "examples"

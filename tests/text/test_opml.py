@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from worker.core.errors import ConfigError, OpmlError
 from worker.text.normalise import normalise_inline
-from worker.text.opml import MAX_FEEDS, OpmlFeed, export_opml, parse_opml
+from worker.text.opml import MAX_DEPTH, MAX_FEEDS, OpmlFeed, export_opml, parse_opml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "opml"
 
@@ -116,11 +117,24 @@ def test_size_and_count_caps() -> None:
         parse_opml(opml(many))
 
 
-def test_deep_nesting_does_not_recurse() -> None:
-    depth = 5000
-    body = '<outline text="f">' * depth + '<outline xmlUrl="https://deep/"/>' + "</outline>" * depth
-    [feed] = parse_opml(opml(body))
-    assert feed.category == "/".join(["f"] * depth)
+def nested(depth: int) -> bytes:
+    """A feed inside ``depth - 1`` nested folders."""
+    inner = '<outline xmlUrl="https://deep/"/>'
+    return opml('<outline text="f">' * (depth - 1) + inner + "</outline>" * (depth - 1))
+
+
+def test_nesting_up_to_the_cap_is_read_without_recursion() -> None:
+    [feed] = parse_opml(nested(MAX_DEPTH))
+    assert feed.category == "/".join(["f"] * (MAX_DEPTH - 1))
+
+
+def test_deeper_nesting_is_refused_in_linear_time() -> None:
+    with pytest.raises(OpmlError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse_opml(nested(MAX_DEPTH + 1))
+    started = time.perf_counter()
+    with pytest.raises(OpmlError, match="nested deeper"):
+        parse_opml(nested(60_000))  # quadratic, this took 8.6 s
+    assert time.perf_counter() - started < 3
 
 
 def test_export_escapes_and_nests() -> None:

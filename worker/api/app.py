@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from worker.api import errors, events, reading, writes
+from worker.api import errors, events, reading, statuspage, writes
+from worker.api.origin import LoopbackOnly
 from worker.api.state import ApiState, Reader, State
 from worker.core.errors import StoreUnavailable
 from worker.queue.brokerprobe import queue_depth
@@ -26,8 +27,10 @@ def create_app(state: ApiState) -> FastAPI:
     """The API on ``state`` (nothing connects until a request comes)."""
     app = FastAPI(title="news-ingest API", version="1", description=DESCRIPTION, redoc_url=None)
     app.state.ingest = state
+    if state.keyring.open:
+        app.add_middleware(LoopbackOnly)
     errors.install(app)
-    for module in (writes, reading, events):
+    for module in (writes, reading, events, statuspage):
         app.include_router(module.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route(

@@ -7,6 +7,7 @@ once its fields are valid, and a source becomes a plain one-line name.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import math
@@ -31,6 +32,7 @@ MAX_URL = 2048
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CURSOR = re.compile(r"([-+0-9.e]{1,32}):([0-9]{1,10})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_U64 = 2**64 - 1
 # A stream id, or on a sharded store a cursor: ids named by shard, joined by commas
 # (worker.storage.shardstreams).
 STREAM_ID = re.compile(
@@ -95,17 +97,25 @@ class FeedIn(BaseModel):
         return value
 
 
-async def read_body(request: Request, cap: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over ``cap`` bytes."""
+async def read_body(request: Request, cap: int, timeout: float) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``cap`` bytes,
+    and with 408 when it has not all arrived ``timeout`` seconds after the headers."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > cap):
         raise _too_large(cap) if declared.isdigit() else _bad_length()
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise _too_large(cap)
+                chunks.append(chunk)
+    except TimeoutError as e:
+        detail = f"the body did not arrive within {timeout:g} s"
+        raise RequestRefused(
+            408, ApiReason.BODY_TIMEOUT, detail, headers={"Connection": "close"}
+        ) from e
     return b"".join(chunks)
 
 
@@ -184,8 +194,12 @@ def decode_cursor(cursor: str | None) -> Position | None:
 
 
 def stream_id(value: str) -> str:
-    """A stream entry id (``1700000000000-0``, or ``0`` for the start); 400 otherwise."""
-    if not STREAM_ID.fullmatch(value):
+    """A stream entry id (``1700000000000-0``, or ``0`` for the start); 400 otherwise.
+
+    Each part is an unsigned 64-bit number in Redis: one past that is refused here, not
+    by Redis once the stream has begun.
+    """
+    if not STREAM_ID.fullmatch(value) or any(int(n) > MAX_U64 for n in value.split("-")):
         raise RequestRefused(
             400,
             ApiReason.QUERY_INVALID,

@@ -19,10 +19,12 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from worker.api.bodies import stream_id
-from worker.api.state import ApiState, Reader, State
-from worker.core.errors import StoreUnavailable
+from worker.api.errors import RETRY_UNAVAILABLE, ApiReason
+from worker.api.state import ApiState, Reader, Slots, State
+from worker.core.errors import RequestRefused, StoreUnavailable
 from worker.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,35 @@ async def events(
     """``event:`` is ``created`` or ``updated``, ``data:`` the event as JSON, ``id:`` the
     stream entry id. Without Last-Event-ID or ``after``, only events from now on."""
     start = last_event_id if last_event_id is not None else after
-    if start is None:
-        start = await run_in_threadpool(state.reader.last_event_id, STREAM)
-    return StreamingResponse(
-        _stream(state, stream_id(start)), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    start = stream_id(start) if start is not None else None
+    if not state.streams.take(state.settings.api_max_streams):
+        raise RequestRefused(
+            503,
+            ApiReason.STREAMS_FULL,
+            f"{state.settings.api_max_streams} event streams are open; retry later",
+            headers={"Retry-After": RETRY_UNAVAILABLE},
+        )
+    try:
+        if start is None:
+            start = await run_in_threadpool(state.reader.last_event_id, STREAM)
+    except BaseException:
+        state.streams.give()
+        raise
+    return _Counted(_stream(state, start), state.streams)
+
+
+class _Counted(StreamingResponse):
+    """An event stream that gives its slot back however it ends."""
+
+    def __init__(self, body: AsyncIterator[bytes], slots: Slots) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.slots = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slots.give()
 
 
 def frame(event: Event) -> bytes:

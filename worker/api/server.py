@@ -12,6 +12,7 @@ import uvicorn
 
 from worker.api.app import create_app
 from worker.api.auth import Keyring, RateLimiter, check_binding, parse_keys
+from worker.api.slowclients import with_header_timeout
 from worker.api.state import ApiState
 from worker.core.settings import Settings, api_key_lines
 from worker.queue.app import make_app
@@ -20,6 +21,7 @@ from worker.storage.store import Store
 
 log = logging.getLogger(__name__)
 GRACE = 5  # seconds open requests get to finish once a stop was asked for
+KEEP_ALIVE = 5  # seconds an idle connection stays open between requests
 
 
 class _Server(uvicorn.Server):
@@ -59,6 +61,8 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
         port=port,
         log_config=None,  # our logging (INGEST_LOG_FORMAT) handles uvicorn's records too
         timeout_graceful_shutdown=GRACE,
+        timeout_keep_alive=KEEP_ALIVE,
+        http=with_header_timeout(settings.api_read_timeout),
         server_header=False,
     )
     # uvicorn raises the signal again once it has stopped: end with status 0 then.

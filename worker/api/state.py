@@ -21,6 +21,26 @@ bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Be
 ANONYMOUS_KEY = ApiKey(b"", can_write=True, name=ANONYMOUS)
 
 
+class Slots:
+    """How many of something are open, against a cap given at each take."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def take(self, cap: int) -> bool:
+        """Open one if fewer than ``cap`` are; False (nothing taken) otherwise."""
+        with self._lock:
+            if self.open >= cap:
+                return False
+            self.open += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.open -= 1
+
+
 @dataclass
 class ApiState:
     """The settings, the store, the read client, the Celery app, the keys and the limiter.
@@ -36,6 +56,7 @@ class ApiState:
     keyring: Keyring
     limiter: RateLimiter
     stopping: threading.Event = field(default_factory=threading.Event)
+    streams: Slots = field(default_factory=Slots)
 
 
 def state_of(request: Request) -> ApiState:

@@ -56,7 +56,9 @@ async def post_document(
     the worker, and a bad one ends as a ``rejected`` outcome with its reason.
     """
     kind = media_type(request, DOCUMENT_TYPES)
-    body = await read_body(request, state.settings.max_document_bytes)
+    body = await read_body(
+        request, state.settings.max_document_bytes, state.settings.api_read_timeout
+    )
     if kind == "application/json":
         document: DocumentIn = parse_json(body, DocumentIn)
         source = document.source if document.source is not None else source
@@ -75,7 +77,8 @@ async def post_document(
 async def post_feed(request: Request, state: State, _: Writer) -> JSONResponse:
     """Answers 202 with the input id; a worker fetches the feed, one outcome per entry."""
     media_type(request, ("application/json",))
-    feed: FeedIn = parse_json(await read_body(request, FEED_BODY_CAP), FeedIn)
+    body = await read_body(request, FEED_BODY_CAP, state.settings.api_read_timeout)
+    feed: FeedIn = parse_json(body, FeedIn)
     return await _enqueue(state, new_envelope(InputKind.FEED_URL, feed.url, url=feed.url))
 
 

@@ -144,8 +144,18 @@ class IngestGroup(click.Group):
             sys.exit(130)
         except Exception as e:
             if ctx.params.get("debug"):
-                raise
+                debug_traceback(e)
             fail(e)
+
+
+def debug_traceback(error: Exception) -> NoReturn:
+    """``--debug``: the traceback of ``error``, its URL passwords masked, and exit non-zero."""
+    import traceback
+
+    from worker.core.logs import redact
+
+    sys.stderr.write(redact("".join(traceback.format_exception(error))))
+    sys.exit(2 if isinstance(error, ConfigError) else 1)
 
 
 def fail(error: Exception) -> NoReturn:

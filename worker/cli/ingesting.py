@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -253,14 +252,21 @@ def enqueue(paths: tuple[str, ...], feeds: tuple[str, ...], as_json: bool) -> No
     If the broker fails part way, the inputs it accepted are still reported, then the
     command fails: what it prints as queued is exactly what is queued.
     """
+    from worker.core.signals import interrupting
     from worker.queue.inputs import EnqueueReport, check_paths
 
     settings = get_settings()
     check_paths(paths, feeds)
     report = EnqueueReport()
     try:
-        with backend(settings) as url:
+        with interrupting(), backend(settings) as url:
             enqueue_paths(url, settings, paths, feeds=feeds, report=report)
+    except RunInterrupted as e:  # a publish is never cut in two: the report is exact
+        show_enqueued(report, as_json)
+        if as_json:
+            err.print(f"queued {len(report.input_ids)} inputs in {report.batches} tasks")
+        err.print(f"[red]interrupted by {signal.Signals(e.signum).name}:[/] nothing more queued")
+        sys.exit(128 + e.signum)
     except Exception:
         if report.input_ids or report.skipped:  # what the broker took before it failed
             show_enqueued(report, as_json)
@@ -307,10 +313,8 @@ def worker(ctx: click.Context) -> None:
 
     Without INGEST_REDIS_URL it starts the embedded store and keeps it up while it runs.
     """
-    # Celery's switch, read when billiard is imported (below): SIGTERM starts the soft
-    # shutdown (running tasks get INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT, then are requeued).
-    # An explicit REMAP_SIGTERM= (empty) keeps Celery's plain warm shutdown.
-    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    # SIGTERM is Celery's warm shutdown, bounded by INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT
+    # (worker.queue.shutdown): running tasks finish or, past it, are requeued.
     from worker.queue.app import make_app
 
     settings = get_settings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from worker.cli.base import (
     opened_store,
     out,
 )
+from worker.core.configfiles import CONFIG_NAME, config_file, user_config_dir
 from worker.core.errors import IngestError
 from worker.core.settings import Settings, get_settings, masked
 
@@ -74,10 +76,20 @@ def prune(as_json: bool) -> None:
     with opened_store(settings) as store:
         report = apply_retention(store)
     if as_json:
-        emit_json({"records": report.records, "events": report.events})
+        emit_json(
+            {
+                "records": report.records,
+                "events": report.events,
+                "payloads": report.payloads,
+                "feeds": report.feeds,
+            }
+        )
         return
     trimmed = sum(report.events.values())
-    out.print(f"pruned {report.records} records, trimmed {trimmed} stream entries")
+    out.print(
+        f"pruned {report.records} records, trimmed {trimmed} stream entries, "
+        f"dropped {report.payloads} expired payloads"
+    )
     if settings.record_retention_days is None:
         err.print("records are kept: set INGEST_RECORD_RETENTION_DAYS to delete old ones")
     if settings.stream_max_age is None:
@@ -138,14 +150,27 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def show_config(as_json: bool) -> None:
     """Print the effective configuration, secrets masked."""
-    data = masked(get_settings())
+    settings = get_settings()
+    data, read = masked(settings), config_file(os.environ)
     if as_json:
-        emit_json(data)
+        emit_json({**data, "config_file": str(read) if read else None})
         return
     for name, value in data.items():
         line = f"INGEST_{name.upper()}={value if value is not None else ''}"
         out.print(line, highlight=False, soft_wrap=True)  # a long value stays on its line
-    out.print(f"# store: {store_line(get_settings())}", highlight=False, soft_wrap=True)
+    for line in (
+        f"# config file: {read or config_line()}",
+        f"# feeds file: {settings.feeds_file}"
+        + ("" if settings.feeds_file.is_file() else " (none yet: no feeds subscribed)"),
+        f"# store: {store_line(settings)}",
+    ):
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+def config_line() -> str:
+    """What was looked for when no config file was read."""
+    looked = user_config_dir(os.environ) / CONFIG_NAME
+    return f"none read (INGEST_CONFIG_FILE unset, no {looked})"
 
 
 def store_line(settings: Settings) -> str:

@@ -1,14 +1,18 @@
 """Where settings come from besides the defaults: the TOML config file and ``INGEST_*`` names.
 
-The file is the one named by ``INGEST_CONFIG_FILE`` (which must exist), else
-``config/ingest.toml`` when it exists. A key of that file or an ``INGEST_*`` variable that is
-no setting stops the command with one line naming the closest valid name: a typo is never
-ignored. ``worker.core.settings`` is the only caller.
+The file is the one named by ``INGEST_CONFIG_FILE`` (which must exist), else ``ingest.toml``
+in the user's config folder when it exists (:func:`user_config_dir`); never a file of the
+folder a command happens to run in. A relative path in the file (``feeds_file =
+"feeds.toml"``) is taken from the file's own folder. A key of that file or an ``INGEST_*``
+variable that is no setting stops the command with one line naming the closest valid name: a
+typo is never ignored. ``worker.core.settings`` is the only caller.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -17,20 +21,47 @@ from typing import Any
 from worker.core.errors import ConfigError
 
 ENV_PREFIX = "INGEST_"
-DEFAULT_CONFIG_FILE = Path("config/ingest.toml")
+APP_FOLDER = "news-ingest"
+CONFIG_NAME = "ingest.toml"
+FEEDS_NAME = "feeds.toml"
 # INGEST_* names that are not settings: the config file itself, and docker-compose's image.
 OTHER_VARIABLES = frozenset({"CONFIG_FILE", "IMAGE"})
 
 
+def user_config_dir(environ: Mapping[str, str]) -> Path:
+    """The user's config folder: ``$XDG_CONFIG_HOME/news-ingest``, else
+    ``~/.config/news-ingest``; on macOS ``~/Library/Application Support/news-ingest``."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_FOLDER
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec: a relative value is invalid and ignored.
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    return base / APP_FOLDER
+
+
 def config_file(environ: Mapping[str, str]) -> Path | None:
-    """The TOML file to read: the one named (which must exist), else the default if present."""
+    """The TOML file to read: the one named (which must exist), else the user's if present."""
     named = environ.get(f"{ENV_PREFIX}CONFIG_FILE")
     if not named:
-        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+        default = user_config_dir(environ) / CONFIG_NAME
+        return default if default.is_file() else None
     path = Path(named)
     if not path.is_file():
         raise ConfigError(f"INGEST_CONFIG_FILE: no such file {named!r}")
     return path
+
+
+def default_feeds_file() -> Path:
+    """``feeds.toml`` in the user's config folder: where ``ingest feeds`` looks by default."""
+    return user_config_dir(os.environ) / FEEDS_NAME
+
+
+def relative_to_file(data: dict[str, Any], path: Path, path_keys: Collection[str]) -> None:
+    """Make the relative paths among ``path_keys`` of a config file relative to its folder."""
+    for key in path_keys:
+        value = data.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            data[key] = str(path.parent / value)
 
 
 def read_config(path: Path, fields: Collection[str]) -> dict[str, Any]:

@@ -15,20 +15,26 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:stream:records         stream   created / updated events
     ns:rejection:{input_id}   string   rejection JSON
     ns:idx:rejections         zset     rejection input ids by rejected_at
-    ns:payload:{input_id}     string   original bytes of a rejected input, for replay
+    ns:payload:{input_id}     string   original bytes of a rejected input, for replay (expires)
+    ns:idx:payloads           zset     input ids whose payload is kept, by when it was kept
+    ns:payload_sizes          hash     input id -> bytes of its kept payload
     ns:stream:rejections      stream   rejected events
     ns:input:{input_id}       string   the outcome of one input (expires)
     ns:stats                  hash     counters: records, updates, duplicates, rejections,
                                        enqueued, expanded (extra inputs from feed entries),
-                                       pruned (records deleted by retention)
+                                       pruned (records deleted by retention),
+                                       payload_bytes (the sum of ns:payload_sizes)
     ns:stats:rejections       hash     rejection reason code -> count
     ns:reply:{run_id}         list     outcomes pushed for one `ingest run` (expires)
     ns:deliveries:{input_id}  string   deliveries of an input lost with its worker (expires)
     ns:feed:{url}             hash     per-feed state: etag, last_modified (fetch); interval,
                                        next_poll, last_*, failures
-                                       (worker/storage/feedstate.py)
+                                       (worker/storage/feedstate.py; expires after the
+                                       last fetch: INGEST_FEED_STATE_TTL)
     ns:pending                zset     batch ids published and not yet done, by publish time
     ns:recovery:lock          string   held by the worker sweeping for lost batches (expires)
+    ns:beat:leader            string   the id of the beat that schedules (a lease: expires
+                                       unless that beat renews it; worker/queue/beatlead.py)
     ns:parked:{batch_id}      hash     input_id -> document bytes of a queued batch (the task
                                        id), and ``~messages``: its messages, to publish
                                        again; dropped once the batch is stored (expires)
@@ -55,6 +61,13 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        signature bytes) -> seqs of the records in that
                                        bucket, space-separated, earliest first (capped);
                                        {top} is the value's top bits (worker.text.bandspec)
+    ns:activity:{hour}        hash     outcomes of one epoch hour (Redis's clock), counted
+                                       where they are written (lua/outcome.lua):
+                                       "{epoch minute}:{outcome}", "reason:{code}" per
+                                       rejection, "source:{source}" per created record
+                                       (expires after 26 hours)
+    ns:workers                zset     worker name -> epoch seconds of its last heartbeat
+                                       (names silent for a day are dropped)
 
 Shards (``INGEST_STORE_SHARDS``, docs/redis-layout.md): with one shard (a single server)
 the layout is the one above, byte for byte. With N > 1 (a Redis Cluster) every key of a
@@ -205,6 +218,14 @@ class Keys:
         return f"{self._base}payload:{input_id}"
 
     @property
+    def payloads(self) -> str:
+        return f"{self.ns}:idx:payloads"
+
+    @property
+    def payload_sizes(self) -> str:
+        return f"{self.ns}:payload_sizes"
+
+    @property
     def rejection_events(self) -> str:
         return f"{self._base}stream:rejections"
 
@@ -232,6 +253,10 @@ class Keys:
     @property
     def recovery_lock(self) -> str:
         return f"{self.ns}:recovery:lock"
+
+    @property
+    def beat_leader(self) -> str:
+        return f"{self.ns}:beat:leader"
 
     def parked(self, batch_id: str) -> str:
         return f"{self.ns}:parked:{batch_id}"
@@ -307,3 +332,16 @@ class Keys:
     def neardup_shard_prefix(self) -> str:
         """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
         return f"{self._global}nd:b"
+
+    def activity(self, hour: int) -> str:
+        """The activity counters of epoch hour ``hour`` (epoch seconds // 3600)."""
+        return f"{self.activity_prefix}{hour}"
+
+    @property
+    def activity_prefix(self) -> str:
+        """Prefix of the hourly activity counters (``+ epoch hour``), for the scripts."""
+        return f"{self._base}activity:"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.ns}:workers"

@@ -4,12 +4,14 @@
 Celery's own switches.) The config file is found and read for it by
 ``worker.core.configfiles``, and placeholder secrets are told by ``worker.core.secrets``.
 
-Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML
-file named by ``INGEST_CONFIG_FILE`` (default ``config/ingest.toml`` when it exists), then
-the defaults below. Mistakes stop the command with one line naming the fix: a value that
-does not validate, a named config file that is missing or not valid TOML, a key of that
-file or an ``INGEST_*`` variable that is no setting (with the closest valid name), a store
-URL that is not Redis, and a password left at a placeholder of ``.env.example``.
+Values come, highest first, from ``INGEST_*`` environment variables, then from the TOML file
+named by ``INGEST_CONFIG_FILE`` (default ``ingest.toml`` in the user's config folder when it
+exists), then the defaults below. A password may come from a file
+(``INGEST_REDIS_PASSWORD_FILE``, ``INGEST_BROKER_PASSWORD_FILE``: compose secrets), put into
+its URL here and nowhere else. Mistakes stop the command with one line naming the fix: a
+value that does not validate, a named config file that is missing or not valid TOML, a key
+of that file or an ``INGEST_*`` variable that is no setting (with the closest valid name), a
+store URL that is not Redis, and a password left at a placeholder of ``.env.example``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -30,14 +33,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from worker.core.configfiles import ENV_PREFIX, check_variables, config_file, read_config
+from worker.core.configfiles import (
+    APP_FOLDER,
+    ENV_PREFIX,
+    check_variables,
+    config_file,
+    default_feeds_file,
+    read_config,
+    relative_to_file,
+)
 from worker.core.errors import ConfigError
 from worker.core.protocol import AMQP_SCHEMES, CLUSTER_SCHEMES, REDIS_SCHEMES, is_cluster_url
 from worker.core.secrets import GENERATE_SECRET, is_placeholder, url_password
 from worker.core.textsafe import has_query_secret, redact_query_secrets
 
 SECRET_FIELDS = ("redis_url", "broker_url")
-APP_FOLDER = "news-ingest"
 NO_CLUSTER_BROKER = (
     "the broker cannot be a cluster (kombu has no cluster transport): use redis:// "
     "(one server) or amqp:// (RabbitMQ)"
@@ -45,6 +55,16 @@ NO_CLUSTER_BROKER = (
 NEEDS_BROKER = (
     "INGEST_REDIS_URL is a cluster, which cannot be the broker: set INGEST_BROKER_URL "
     "to a plain Redis (redis://) or RabbitMQ (amqp://)"
+)
+# A password read from a file, for the URL that has none: (file field, URL field).
+PASSWORD_FILES = (("redis_password_file", "redis_url"), ("broker_password_file", "broker_url"))
+# Paths a config file may give relative to its own folder.
+PATH_FIELDS = (
+    "redis_password_file",
+    "broker_password_file",
+    "data_dir",
+    "feeds_file",
+    "api_keys_file",
 )
 
 
@@ -70,13 +90,22 @@ CLUSTER_SHARDS = 24
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``INGEST_X``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # A rejected value may hold a password: errors name the setting, never echo its value.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="Redis for records and state; unset: embedded Redis"
     )
     broker_url: str | None = Field(
         default=None, description="Celery broker (redis:// or amqp://); unset: same as redis_url"
+    )
+    redis_password_file: Path | None = Field(
+        default=None, description="file holding the password of a redis_url written without one"
+    )
+    broker_password_file: Path | None = Field(
+        default=None, description="file holding the password of a broker_url written without one"
     )
     namespace: str = Field(
         default="ingest", pattern=r"^[A-Za-z0-9_.-]+$", description="prefix of every Redis key"
@@ -146,13 +175,19 @@ class Settings(BaseSettings):
         default=(), description="comma-separated CIDRs a feed URL may resolve into"
     )
     feeds_file: Path = Field(
-        default=Path("config/feeds.toml"), description="feed subscriptions polled by beat"
+        default_factory=default_feeds_file,
+        description="feed subscriptions polled by beat; unset: feeds.toml in the config folder",
     )
     feed_interval: int = Field(
         default=900, ge=10, description="seconds between polls of a feed that sets no interval"
     )
     feed_poll_every: float = Field(
         default=30.0, gt=0, description="seconds between beat's checks for feeds due"
+    )
+    beat_lease: float = Field(
+        default=30.0,
+        ge=1,
+        description="seconds a beat leads unless it renews; another beat takes over after",
     )
     feed_user_agent: str | None = Field(
         default=None,
@@ -187,8 +222,23 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a pruned record's id and content hash keep it from coming back",
     )
+    payload_ttl: int = Field(
+        default=30 * 24 * 3600,
+        ge=0,
+        description="seconds a rejected input's payload is kept for replay; 0: until the cap",
+    )
+    payload_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="bytes of rejected payloads kept at most (the oldest dropped first)",
+    )
     tombstone_max: int = Field(
         default=1_000_000, gt=0, description="tombstones kept at most (oldest dropped first)"
+    )
+    feed_state_ttl: int = Field(
+        default=30 * 24 * 3600,
+        gt=0,
+        description="seconds a feed's state outlives its last fetch (at least twice its wait)",
     )
     feed_max_backoff: int = Field(
         default=6 * 3600, ge=10, description="cap in seconds on the delay after failed polls"
@@ -252,6 +302,14 @@ class Settings(BaseSettings):
     api_heartbeat: float = Field(
         default=15.0, gt=0, description="seconds between keep-alive comments on GET /v1/events"
     )
+    api_read_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, then its body",
+    )
+    api_max_streams: int = Field(
+        default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
+    )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
     )
@@ -312,6 +370,15 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _passwords_from_files(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for file_field, url_field in PASSWORD_FILES:
+                if data.get(file_field):
+                    data = {**data, url_field: with_password_file(data, file_field, url_field)}
+        return data
+
     @field_validator("redis_url")
     @classmethod
     def _check_store_url(cls, value: str | None) -> str | None:
@@ -362,10 +429,31 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = config_file(os.environ)
         if path is not None:
-            sources.append(
-                InitSettingsSource(settings_cls, read_config(path, settings_cls.model_fields))
-            )
+            data = read_config(path, settings_cls.model_fields)
+            relative_to_file(data, path, PATH_FIELDS)
+            sources.append(InitSettingsSource(settings_cls, data))
         return tuple(sources)
+
+
+def with_password_file(data: dict[str, Any], file_field: str, url_field: str) -> str:
+    """``data[url_field]`` with the password read from the file ``data[file_field]`` names."""
+    file_var, url_var = f"{ENV_PREFIX}{file_field.upper()}", f"{ENV_PREFIX}{url_field.upper()}"
+    url = str(data.get(url_field) or "")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"{file_var} gives a password for {url_var}, which is not set")
+    if url_password(url):
+        raise ValueError(f"{url_var} has a password and {file_var} gives one too: keep one")
+    path = Path(data[file_field])
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file_var}: cannot read {path}: {e.__class__.__name__}") from None
+    if not password or is_placeholder(password):
+        raise ValueError(f"{file_var}: {path} is empty or a placeholder: {GENERATE_SECRET}")
+    host = rest.rpartition("@")[2]
+    user = rest.rpartition("@")[0] if "@" in rest else ""
+    return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
 
 
 def _checked_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -409,7 +497,7 @@ def api_key_lines(settings: Settings) -> list[str]:
     """The configured API keys as written (``KEY`` or ``KEY:read``): the variable, then the file.
 
     The file holds one key a line; blank lines and lines starting with ``#`` are skipped.
-    Raises ConfigError when the named file cannot be read.
+    Raises ConfigError when the named file cannot be read, or for a placeholder key.
     """
     keys = [key.get_secret_value() for key in settings.api_keys]
     path = settings.api_keys_file
@@ -419,6 +507,9 @@ def api_key_lines(settings: Settings) -> list[str]:
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{ENV_PREFIX}API_KEYS_FILE: cannot read {path}: {e}") from e
         keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if any(is_placeholder(key) for key in keys):
+        where = f"{ENV_PREFIX}API_KEYS" + ("_FILE" if path is not None else "")
+        raise ConfigError(f"{where}: a key is a placeholder of an example: {GENERATE_SECRET}")
     return keys
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote_plus
 
 # Control characters (category Cc) that are not whitespace: ESC, BEL, NUL, DEL, C1 but NEL.
 _CONTROLS = "".join(
@@ -27,8 +28,10 @@ _DELETE = dict.fromkeys(map(ord, _CONTROLS))
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _KEPT = "\n\t"
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/?#@\s]*@", re.IGNORECASE)
-# A secret passed as a URL query parameter (redis-py reads ?password=).
-_QUERY_SECRET = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)[^&#\s]*", re.I)
+# A URL query parameter; its name counts as percent-decoded (``pass%77ord`` is ``password``).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s]*)=([^&;#\s]*)")
+# Names of a secret passed as a URL query parameter (redis-py reads ?password=).
+SECRET_PARAMS = frozenset({"password", "passwd", "pass", "secret", "token"})
 
 
 def strip_controls(text: str) -> str:
@@ -67,13 +70,25 @@ def redact_userinfo(text: str) -> str:
     return _USERINFO.sub(r"\1***@", text)
 
 
+def _secret_name(name: str) -> bool:
+    return unquote_plus(name).strip().lower() in SECRET_PARAMS
+
+
+def _masked_param(match: re.Match[str]) -> str:
+    sep, name, _ = match.groups()
+    return f"{sep}{name}=***" if _secret_name(name) else match.group()
+
+
 def redact_query_secrets(text: str) -> str:
-    """``text`` with the value of every ``password=`` (``token=``, ...) URL parameter as ``***``."""
+    """``text`` with the value of every ``password=`` (``token=``, ...) URL parameter as ``***``.
+
+    A name is read as a URL parser reads it: ``pass%77ord=`` is a password too.
+    """
     if "=" not in text:
         return text
-    return _QUERY_SECRET.sub(r"\1***", text)
+    return _QUERY_PARAM.sub(_masked_param, text)
 
 
 def has_query_secret(url: str) -> bool:
-    """True when ``url`` carries a password (or token) as a query parameter."""
-    return _QUERY_SECRET.search(url) is not None
+    """True when ``url`` carries a password (or token) as a query parameter, however spelt."""
+    return any(_secret_name(m.group(2)) for m in _QUERY_PARAM.finditer(url))

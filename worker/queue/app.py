@@ -14,8 +14,11 @@ from worker.core.protocol import TASK_POLL_FEEDS, is_amqp, is_redis_url
 from worker.core.settings import Settings
 from worker.queue import tasks
 from worker.queue.base import IngestApp
+from worker.queue.heartbeat import Heartbeat
 from worker.queue.preload import Preload
 from worker.queue.recovery import KombuGuard, Recovery, restore_interval
+from worker.queue.shutdown import install_shutdown_bound
+from worker.queue.sololimits import SoloTimeLimits
 from worker.queue.tasklogs import install_celery_hooks
 
 QUEUE_TYPE = "quorum"
@@ -82,11 +85,15 @@ def celery_config(settings: Settings, url: str) -> dict[str, Any]:
         # `celery -A worker beat` polls the subscribed feeds. No expiry on the check: behind
         # a long backlog it would expire every time and feeds would starve; a late or
         # repeated check is harmless, as each due feed is claimed atomically.
+        # One beat leads, however many run (worker.queue.beatlead).
+        "beat_scheduler": "worker.queue.beatlead:LeaderScheduler",
         "beat_schedule": {
             "poll-feeds": {"task": TASK_POLL_FEEDS, "schedule": settings.feed_poll_every}
         },
-        # A stop lets running tasks finish for this long, then requeues them (docs/deployment.md).
-        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
+        # SIGTERM is a warm shutdown that exits once running tasks are done, bounded by
+        # INGEST_WORKER_SOFT_SHUTDOWN_TIMEOUT (worker.queue.shutdown); Celery's own soft
+        # shutdown would sleep that long whatever the tasks do.
+        "worker_soft_shutdown_timeout": 0,
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
     }
@@ -100,5 +107,8 @@ def make_app(settings: Settings, url: str) -> IngestApp:
     app.steps["worker"].add(KombuGuard)
     app.steps["worker"].add(Recovery)
     app.steps["worker"].add(Preload)
+    app.steps["worker"].add(SoloTimeLimits)
+    app.steps["worker"].add(Heartbeat)
     install_celery_hooks(settings)
+    install_shutdown_bound(settings.worker_soft_shutdown_timeout)
     return app

@@ -13,7 +13,8 @@
 The reads live in the storage layer, split by what they read: records
 (:mod:`worker.storage.read_records`), outcomes and rejections
 (:mod:`worker.storage.read_rejections`), event streams and consumer groups
-(:mod:`worker.storage.read_streams`). This client is all three.
+(:mod:`worker.storage.read_streams`), and what the status page shows
+(:mod:`worker.storage.read_status`). This client is all four.
 """
 
 from __future__ import annotations
@@ -25,24 +26,28 @@ from worker.read.consumer import Consumer, ConsumerStats, Handler
 from worker.storage.connection import Redis, connect
 from worker.storage.read_records import RecordReads
 from worker.storage.read_rejections import RejectionReads
+from worker.storage.read_status import Activity, HostState, StatusReads, StoreSize
 from worker.storage.read_streams import GroupInfo, StreamReads
 from worker.storage.reader import Position
 from worker.storage.scores import Bound, to_bound
 
 __all__ = [
+    "Activity",
     "Bound",
     "Consumer",
     "ConsumerStats",
     "Event",
     "GroupInfo",
     "Handler",
+    "HostState",
     "IngestClient",
     "Position",
+    "StoreSize",
     "to_bound",
 ]
 
 
-class IngestClient(RecordReads, RejectionReads, StreamReads):
+class IngestClient(RecordReads, RejectionReads, StreamReads, StatusReads):
     """Reads records, rejections and events from one Redis, under one namespace.
 
     ``url`` is a Redis URL, or a client already connected (the API shares its store's).

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 
 from worker.core.errors import ConfigError
 from worker.core.secrets import GENERATE_SECRET, is_placeholder
@@ -31,13 +32,35 @@ def store_url(settings: Settings) -> str:
     return url
 
 
+FLOWER_AUTH_FILE = "FLOWER_BASIC_AUTH_FILE"
+
+
+def flower_auth_from_file(environ: MutableMapping[str, str]) -> None:
+    """Flower's basic auth from the file ``FLOWER_BASIC_AUTH_FILE`` names (a compose secret).
+
+    Sets ``FLOWER_BASIC_AUTH`` in this process only, before Flower reads its options, and
+    drops the ``_FILE`` variable, which Flower would take for an option it does not know.
+    """
+    named = environ.pop(FLOWER_AUTH_FILE, "")
+    if not named:
+        return
+    try:
+        pairs = Path(named).read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"{FLOWER_AUTH_FILE}: cannot read {named}: {e.__class__.__name__}"
+        ) from None
+    if not pairs or not all(":" in pair for pair in pairs):
+        raise ConfigError(f"{FLOWER_AUTH_FILE}: {named} must hold user:password")
+    environ["FLOWER_BASIC_AUTH"] = ",".join(pairs)
+
+
 def check_flower_auth(environ: Mapping[str, str]) -> None:
     """ConfigError when Flower's basic auth (``FLOWER_BASIC_AUTH``) has a placeholder password."""
     for pair in environ.get("FLOWER_BASIC_AUTH", "").split(","):
         if is_placeholder(pair.partition(":")[2]):
             raise ConfigError(
-                f"FLOWER_BASIC_AUTH: FLOWER_PASSWORD is a placeholder of .env.example: "
-                f"{GENERATE_SECRET}"
+                f"FLOWER_BASIC_AUTH: its password is a placeholder of an example: {GENERATE_SECRET}"
             )
 
 
@@ -49,6 +72,7 @@ def celery_app() -> IngestApp:
     line and exit code 2, before Celery starts: Celery would print a traceback.
     """
     try:
+        flower_auth_from_file(os.environ)
         check_flower_auth(os.environ)
         settings = get_settings()
         return make_app(settings, store_url(settings))

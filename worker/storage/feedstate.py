@@ -94,6 +94,7 @@ class FeedState:
         pipe = self.client.pipeline()
         if present:
             pipe.hset(self.keys.feed_state(url), mapping=present)  # type: ignore[arg-type]
+            pipe.expire(self.keys.feed_state(url), self.settings.feed_state_ttl)
         if gone:
             pipe.hdel(self.keys.feed_state(url), *gone)
         pipe.execute()
@@ -164,7 +165,7 @@ class FeedState:
         """The feed's state: numbers as numbers, times as epoch seconds, absent as None."""
         raw = self.client.hmget(self.keys.feed_state(url), list(STATE_FIELDS))
         return {"url": url} | {
-            name: _value(name, value) for name, value in zip(STATE_FIELDS, raw, strict=True)
+            name: parse_field(name, value) for name, value in zip(STATE_FIELDS, raw, strict=True)
         }
 
     @guarded
@@ -177,17 +178,50 @@ class FeedState:
         return float(raw) if raw else float(self.settings.feed_interval)
 
     def _write(self, url: str, **fields: str | float) -> None:
+        """Write after a fetch; the state expires unless a later fetch writes again.
+
+        A feed fetched once by hand leaves nothing for ever; a subscribed one is written
+        at every poll, and its state outlives twice the wait until the next one.
+        """
+        wait = float(fields.get("next_poll", 0)) - float(fields.get("last_attempt", 0))
+        ttl = max(self.settings.feed_state_ttl, int(2 * wait))
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(self.keys.feed_state(url), mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(self.keys.feed_state(url), ttl)
         pipe.sadd(self.keys.feeds, url)
         pipe.execute()
+
+    @guarded
+    def forget_expired(self) -> int:
+        """Drop from the set of feeds the URLs whose state expired; how many."""
+        gone = 0
+        for chunk in _chunks(self.client.sscan_iter(self.keys.feeds, count=500), 500):
+            pipe = self.client.pipeline(transaction=False)
+            for url in chunk:
+                pipe.exists(self.keys.feed_state(as_str(url)))
+            expired = [u for u, there in zip(chunk, pipe.execute(), strict=True) if not there]
+            if expired:
+                gone += int(self.client.srem(self.keys.feeds, *expired))
+        return gone
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _opt(value: bytes | str | None) -> str | None:
     return as_str(value) if value else None
 
 
-def _value(name: str, raw: bytes | str | None) -> Any:
+def parse_field(name: str, raw: bytes | str | None) -> Any:
+    """One stored state field: numbers as numbers, absent as None."""
     if not raw:
         return None
     text = as_str(raw)

@@ -73,6 +73,7 @@ class RecordReads(Reader):
             after,
             self._load_records,
             lambda r: kind in (None, r.kind),
+            filtered=kind is not None,
         )
 
     def _index(self, source: str | None, cluster: str | None) -> str | list[str]:

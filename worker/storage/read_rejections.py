@@ -104,6 +104,7 @@ class RejectionReads(Reader):
             after,
             self._load_rejections,
             lambda r: _matches(r, reason, source),
+            filtered=reason is not None or source is not None,
         )
 
     def _rejs(self, ids: list[str]) -> Iterator[Rejection]:

@@ -19,6 +19,9 @@ from worker.storage.scores import ScoreRange
 from worker.storage.shards import stored_keys
 
 T = TypeVar("T")
+# Index members one page of a filtered listing reads at most, and per round trip.
+SCAN_BUDGET = 2000
+FILTERED_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +79,26 @@ class Reader:
         after: Position | None,
         load: Callable[[list[str]], list[T | None]],
         keep: Callable[[T], bool],
+        filtered: bool = False,
     ) -> tuple[list[T], Position | None]:
-        """Up to ``limit`` kept items from ``after``, and the position after the last one."""
+        """Up to ``limit`` kept items from ``after``, and the position after the last one.
+
+        A page reads at most SCAN_BUDGET index members: a filter that keeps few of them
+        ends the page there, shorter than ``limit`` (even empty), with the position to go
+        on from, instead of reading the whole index in one request.
+        """
         found: list[T] = []
-        for rows in self._pages(index, scores, max(1, min(limit, 500)), after):
+        read = 0
+        size = FILTERED_CHUNK if filtered else max(1, min(limit, FILTERED_CHUNK))
+        for rows in self._pages(index, scores, size, after):
             for (_, position), item in zip(rows, load([m for m, _ in rows]), strict=True):
+                read += 1
                 if item is not None and keep(item):
                     found.append(item)
                     if len(found) >= limit:
                         return found, position
+                if read >= SCAN_BUDGET:
+                    return found, position
         return found, None
 
     def _pages(

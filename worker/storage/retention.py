@@ -42,6 +42,8 @@ class PruneReport:
 
     records: int = 0
     events: dict[str, int] = field(default_factory=dict)
+    payloads: int = 0
+    feeds: int = 0
 
 
 @guarded
@@ -55,6 +57,8 @@ def prune(store: Store, *, now: datetime | None = None, batch: int = 500) -> Pru
     if days:
         report.records = prune_records(store, now - timedelta(days=days), batch, now)
     trim_tombstones(store, now)
+    report.payloads = store.payloads.prune(now.timestamp())
+    report.feeds = store.feeds.forget_expired()
     return report
 
 

@@ -92,6 +92,7 @@ class UpsertCall(ScriptCall):
     rows: int
     shard_levels: str
     neardup_shard_prefix: str
+    activity_prefix: str
     decided: str = ""
 
 
@@ -144,6 +145,7 @@ class RejectCall(ScriptCall):
     source: str
     rejected_at_iso: str
     count_input: str
+    activity_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +160,7 @@ class NotModifiedCall(ScriptCall):
     source: str
     outcome_ttl: int
     reason: str
+    activity_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

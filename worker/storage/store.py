@@ -39,6 +39,8 @@ from worker.storage.connection import Redis, as_strs, connect, guarded, wait_rea
 from worker.storage.feedstate import FeedState
 from worker.storage.hosts import HostGate
 from worker.storage.ledger import Ledger
+from worker.storage.payloads import TOTAL as PAYLOAD_BYTES
+from worker.storage.payloads import Payloads
 from worker.storage.read_records import RecordReads
 from worker.storage.replies import Replies
 from worker.storage.scores import NO_DATE_SCORE
@@ -112,6 +114,7 @@ class Store:
         self.feeds = FeedState(client, self.keys, settings)
         self.hosts = HostGate(client, self.keys)
         self.scripts = Scripts(client)
+        self.payloads = Payloads(client, self.keys, settings)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Store:
@@ -161,9 +164,13 @@ class Store:
                 self._queue_not_modified(pipe, item, reply)
             else:
                 self._queue_reject(pipe, item, reply)
+        kept = _payload_sizes(items)
+        self.payloads.queue_expiry(pipe, list(kept))
         if settled:
             pipe.delete(*(self.keys.deliveries(i) for i in settled))
-        results = self._settle_stale(items, pipe.execute()[: len(items)], reply, now)
+        done = pipe.execute()
+        self._kept(kept, done[len(items) : len(items) + len(kept)])
+        results = self._settle_stale(items, done[: len(items)], reply, now)
         return [_outcome(raw) for raw in results]
 
     def _commit_sharded(
@@ -196,7 +203,11 @@ class Store:
                 )
             else:
                 self._queue_reject(pipe, item, self.keys.of(item.item_id).outcome(item.item_id))
-        results = self._settle_stale(items, pipe.execute(), "", now, decided)
+        kept = _payload_sizes(items)
+        self.payloads.queue_expiry(pipe, list(kept))
+        done = pipe.execute()
+        self._kept(kept, done[len(items) : len(items) + len(kept)])
+        results = self._settle_stale(items, done[: len(items)], "", now, decided)
         post = self.client.pipeline(transaction=False)
         if reply_to:
             post.rpush(self.keys.reply(reply_to), *results)
@@ -239,6 +250,11 @@ class Store:
         signature = item.signature if on else b""
         slots = len(signature) // bandspec.SLOT_BYTES
         return signature, bandspec.min_equal_slots(self.settings.neardup_threshold, slots)
+
+    def _kept(self, sizes: dict[str, int], exists: list[Any]) -> None:
+        """Index the payloads that were written (those that exist) and apply their cap."""
+        found = {i: n for (i, n), there in zip(sizes.items(), exists, strict=True) if there}
+        self.payloads.kept(found, time.time())
 
     def _settle_stale(
         self,
@@ -360,6 +376,7 @@ class Store:
             rows=bandspec.ROWS,
             shard_levels=bandspec.levels_arg(),
             neardup_shard_prefix=k.neardup_shard_prefix,
+            activity_prefix=k.activity_prefix,
             decided=decided,
         )
         self.scripts.run(call, pipe)
@@ -373,7 +390,10 @@ class Store:
         """
         pipe = self.client.pipeline(transaction=False)
         self._queue_reject(pipe, item, "", count_input=True)
-        [raw] = pipe.execute()
+        kept = _payload_sizes([item])
+        self.payloads.queue_expiry(pipe, list(kept))
+        raw, *exists = pipe.execute()
+        self._kept(kept, exists)
         return _outcome(raw)
 
     def _queue_reject(
@@ -400,6 +420,7 @@ class Store:
             source=rej.source,
             rejected_at_iso=rej.model_dump(mode="json")["rejected_at"],
             count_input="1" if count_input else "",
+            activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
 
@@ -413,6 +434,7 @@ class Store:
             source=item.source,
             outcome_ttl=self.settings.outcome_ttl,
             reason=Reason.FEED_NOT_MODIFIED,
+            activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
 
@@ -464,6 +486,7 @@ class Store:
         counts["queued"] = max(counts["enqueued"] + counts["expanded"] - done, 0)
         counts["record_events"] = int(record_events)
         counts["rejection_events"] = int(rejection_events)
+        counts[PAYLOAD_BYTES] = int(raw.get(PAYLOAD_BYTES.encode(), 0))
         return counts
 
     @guarded
@@ -485,6 +508,11 @@ class Store:
 
 def _bytes(raw: bytes | str) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def _payload_sizes(items: Sequence[Prepared]) -> dict[str, int]:
+    """Input id -> bytes of each payload the rejections among ``items`` keep."""
+    return {i.item_id: len(i.payload) for i in items if isinstance(i, Refused) and i.payload}
 
 
 def _outcome(raw: bytes | str) -> Outcome:

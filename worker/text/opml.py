@@ -12,6 +12,7 @@ fetches), a reference expat skips.
 - Outlines without ``xmlUrl`` are folders: their titles, outermost first and joined with
   ``/``, are the feed's ``category``. A feed outside any folder takes the first path of
   its OPML 2.0 ``category`` attribute, if any.
+- Outlines nested more than ``MAX_DEPTH`` (100) levels deep refuse the whole document.
 - Only absolute http(s) URLs are kept (:func:`worker.text.weburl.web_url`); a URL seen
   before is skipped, the first outline wins. Titles are normalised (single spaces).
 
@@ -33,6 +34,7 @@ from worker.text.xmlsafe import ascii_compatible, neutralise_dtd
 
 MAX_OPML_BYTES = 10 * 1024 * 1024
 MAX_FEEDS = 10_000
+MAX_DEPTH = 100  # outline levels; folder trees of real readers are a few levels deep
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -82,16 +84,22 @@ def _body(root: ET.Element) -> ET.Element:
 
 
 def _outlines(body: ET.Element) -> Iterator[tuple[ET.Element, tuple[str, ...]]]:
-    """Every outline with its folder path, in document order (no recursion: depth is free)."""
-    stack: list[tuple[ET.Element, tuple[str, ...]]] = [(c, ()) for c in reversed(body)]
+    """Every outline with its folder path, in document order (no recursion).
+
+    Outlines nested deeper than MAX_DEPTH are refused: each level's path is a copy of its
+    parent's, so depth would cost its square in time.
+    """
+    stack: list[tuple[ET.Element, tuple[str, ...], int]] = [(c, (), 1) for c in reversed(body)]
     while stack:
-        outline, path = stack.pop()
+        outline, path, depth = stack.pop()
         if outline.tag != "outline":
             continue
+        if depth > MAX_DEPTH:
+            raise OpmlError(f"OPML: outlines nested deeper than {MAX_DEPTH} levels")
         yield outline, path
         attrs = _attributes(outline)
         inner = path if "xmlurl" in attrs else (*path, *_names(_title(attrs)))
-        stack.extend((child, inner) for child in reversed(outline))
+        stack.extend((child, inner, depth + 1) for child in reversed(outline))
 
 
 def _feed(outline: ET.Element, path: tuple[str, ...]) -> OpmlFeed | None:

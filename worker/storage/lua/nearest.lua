@@ -26,9 +26,22 @@ local function near(other)
   return false
 end
 
--- The cluster of the earliest indexed record sharing a band and enough slots, or nil.
--- Buckets hold seqs, earliest first: a bucket is read up to its first near-duplicate,
--- and a seq later than the best found so far is not read at all.
+-- Whether the new signature is near the cluster's representative, its first record
+-- (whose id is the cluster's): membership rests on it, not on any member, so a chain of
+-- records each near the last cannot pull an unrelated story in. A representative that
+-- retention removed takes no new members.
+local function near_representative(cluster, seq_word)
+  local rep_seq = redis.call('HGET', neardup_ids_key, cluster)
+  if not rep_seq then return false end
+  if rep_seq == seq_word then return true end  -- the candidate itself: already compared
+  local rep = redis.call('GET', neardup_prefix .. rep_seq)
+  return rep ~= false and near(rep)
+end
+
+-- The cluster of the earliest indexed record sharing a band and enough slots, with its
+-- cluster's representative near as well, or nil. Buckets hold seqs, earliest first: a
+-- bucket is read up to its first such near-duplicate, and a seq later than the best
+-- found so far is not read at all.
 local function nearest(buckets)
   local best, best_seq, tried = nil, math.huge, {}
   for _, list in ipairs(buckets) do
@@ -39,8 +52,9 @@ local function nearest(buckets)
         if not tried[seq] then
           tried[seq] = true
           local entry = redis.call('GET', neardup_prefix .. word)
-          if entry and near(entry) then
-            best, best_seq = string.sub(entry, #sig + 1), seq
+          local cluster = entry and near(entry) and string.sub(entry, #sig + 1)
+          if cluster and near_representative(cluster, word) then
+            best, best_seq = cluster, seq
             break
           end
         end

@@ -8,6 +8,7 @@
 --   source         its source
 --   outcome_ttl    seconds the outcome is kept
 --   reason         the duplicate's reason code
+--   activity_prefix  + epoch hour: that hour's activity counters
 local outcome_key = KEYS[1]
 local stats_key = KEYS[2]
 local reply_key = KEYS[3]
@@ -15,6 +16,7 @@ local input_id = ARGV[1]
 local source = ARGV[2]
 local outcome_ttl = ARGV[3]
 local reason = ARGV[4]
+local activity_prefix = ARGV[5]
 
 --#include outcome.lua
 local done = stored_outcome(outcome_key)
@@ -22,4 +24,5 @@ if done then return done end
 
 redis.call('HINCRBY', stats_key, 'duplicates', 1)
 return write_outcome(outcome_key, reply_key, outcome_ttl,
-  {outcome = 'duplicate', reason = reason, input_id = input_id, source = source})
+  {outcome = 'duplicate', reason = reason, input_id = input_id, source = source},
+  activity_prefix)

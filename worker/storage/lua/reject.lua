@@ -19,6 +19,7 @@
 --   source                 the input's source
 --   rejected_at_iso        when (ISO, UTC)
 --   count_input            '1' to count the input as enqueued too (no producer counted it)
+--   activity_prefix        + epoch hour: that hour's activity counters
 local outcome_key = KEYS[1]
 local rejection_key = KEYS[2]
 local rejections_key = KEYS[3]
@@ -37,6 +38,7 @@ local reason = ARGV[7]
 local source = ARGV[8]
 local rejected_at_iso = ARGV[9]
 local count_input = ARGV[10]
+local activity_prefix = ARGV[11]
 
 --#include outcome.lua
 local done = stored_outcome(outcome_key)
@@ -56,4 +58,5 @@ end
 redis.call('HINCRBY', reasons_key, reason, 1)
 
 return write_outcome(outcome_key, reply_key, outcome_ttl,
-  {outcome = 'rejected', reason = reason, input_id = input_id, source = source})
+  {outcome = 'rejected', reason = reason, input_id = input_id, source = source},
+  activity_prefix)

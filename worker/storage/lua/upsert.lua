@@ -44,6 +44,7 @@
 --   rows                  rows per band
 --   shard_levels          shard levels (the last three: worker/text/bandspec.py)
 --   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   activity_prefix       + epoch hour: that hour's activity counters
 --   decided               decide.lua's answer on a sharded store ('' on one shard: this
 --                         script checks the tombstones and files the content hash and the
 --                         near-duplicate entry itself; with an answer it touches none of
@@ -98,7 +99,8 @@ local bands = tonumber(ARGV[25])
 local rows = tonumber(ARGV[26])
 local shard_levels = ARGV[27]
 local neardup_shard_prefix = ARGV[28]
-local decided = ARGV[29]
+local activity_prefix = ARGV[29]
+local decided = ARGV[30]
 
 --#include outcome.lua
 local done = stored_outcome(outcome_key)
@@ -245,4 +247,4 @@ local counter = {created = 'records', updated = 'updates', duplicate = 'duplicat
 redis.call('HINCRBY', stats_key, counter[outcome], 1)
 
 return write_outcome(outcome_key, reply_key, outcome_ttl, {outcome = outcome, id = result_id,
-  input_id = input_id, version = version, source = source, reason = reason})
+  input_id = input_id, version = version, source = source, reason = reason}, activity_prefix)
