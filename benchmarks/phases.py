@@ -1,7 +1,9 @@
 """The measured phases of the benchmark, each on a fresh private Redis and fresh workers.
 
-* ``baseline``: the project's own read + parse + normalise + validate + store code in a
-  plain loop, two processes, one pipelined commit per batch. No queue: the limit.
+* ``baseline``: the project's own read + parse + normalise + validate + enrich + store code
+  in a plain loop, two processes, one pipelined commit per batch. No queue: the limit.
+* ``bare`` (``baseline(enrich=False)``): the same loop without the enrichment: read,
+  normalise, store; what the user's path is held against.
 * ``pipeline``: the ``ingest enqueue`` code path (called in-process: interpreter start-up
   is not counted) and real ``ingest worker`` processes, first enqueue to last outcome.
 * ``naive``: one Celery task per document with Celery's default settings.
@@ -43,7 +45,7 @@ from worker.queue.producer import publish
 from worker.read.client import IngestClient
 from worker.runtime.embedded import RedisServer
 from worker.storage.store import Store
-from worker.text.language import identifier
+from worker.text.language import model
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -77,17 +79,28 @@ def child_env(url: str) -> dict[str, str]:
     ``INGEST_NEARDUP`` is kept, so that ``INGEST_NEARDUP=false ./dev bench`` measures every
     path without the near-duplicate index (the baseline reads it too).
     """
-    keep = ("INGEST_NEARDUP",)
+    keep = ("INGEST_NEARDUP", "INGEST_ENRICH")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_") or k in keep}
     env.update({"INGEST_REDIS_URL": url, "INGEST_NAMESPACE": NAMESPACE, "PYTHONWARNINGS": QUIET})
     return env
 
 
+# Redis's own defaults for what the embedded server's config tunes (serverproc.py), so
+# that memory is measured as on a user's stock server; ``pipeline.py --tuned`` keeps them.
+STOCK = {"hash-max-listpack-entries": "128", "hash-max-listpack-value": "64"}
+TUNED = False
+
+
 @contextlib.contextmanager
 def fresh_redis() -> Iterator[RedisServer]:
-    """A private, non-persistent redis-server for one phase."""
+    """A private, non-persistent redis-server for one phase, configured as a stock one."""
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
         server = RedisServer(Path(tmp), persist=False).start()
+        if not TUNED:
+            client = redis.Redis.from_url(server.url)
+            for name, value in STOCK.items():
+                client.config_set(name, value)
+            client.close()
         try:
             yield server
         finally:
@@ -192,13 +205,15 @@ class Workers:
                 p.wait()
 
 
-def ingest_workers(url: str, deployment: str, cores: int) -> Workers:
+def ingest_workers(
+    url: str, deployment: str, cores: int, env: dict[str, str] | None = None
+) -> Workers:
     """``ingest worker`` processes as docs/performance.md recommends deploying them."""
     commands = [
         [sys.executable, "-m", "worker", "worker", "-n", f"bench{i}@%h", *args, *QUIET_WORKER]
         for i, args in enumerate(DEPLOYMENTS[deployment](cores))
     ]
-    return Workers.start(commands, child_env(url), ROOT)
+    return Workers.start(commands, {**child_env(url), **(env or {})}, ROOT)
 
 
 def outcomes(store: Store) -> int:
@@ -224,11 +239,13 @@ WARM_UP = b"date 2024-01-01 Warm-up document\n\nIt warms the producer and one wo
 # -- baseline -------------------------------------------------------------------------
 
 
-def _baseline_part(url: str, paths: Sequence[Path], go: Event, cpu: Queue[float]) -> None:
+def _baseline_part(
+    url: str, paths: Sequence[Path], go: Event, cpu: Queue[float], enrich: bool
+) -> None:
     settings = bench_settings(url)
     store = Store.from_url(url, settings)
     store.client.ping()
-    identifier()  # loaded before the clock starts, as a worker does before its pool forks
+    model()  # loaded before the clock starts, as a worker does before its pool forks
     go.wait()
     t0 = time.process_time()
     for start in range(0, len(paths), settings.batch_size):
@@ -237,19 +254,22 @@ def _baseline_part(url: str, paths: Sequence[Path], go: Event, cpu: Queue[float]
             ref = InputRef(source=path.name, kind=InputKind.SEED, path=path)
             items += pipeline.prepare(envelope_for(ref, settings), settings)
         # The same work per record as a worker: language, paragraph hashes, clusters.
-        store.commit([pipeline.enriched(item, settings) for item in items])
+        store.commit(pipeline.enriched_all(items, settings) if enrich else items)
     cpu.put(time.process_time() - t0)
 
 
-def baseline(folder: Path, cores: int) -> dict[str, Any]:
-    """The no-queue limit: ``cores`` processes each storing its share in pipelined batches."""
+def baseline(folder: Path, cores: int, enrich: bool = True) -> dict[str, Any]:
+    """The no-queue limit: ``cores`` processes each storing its share in pipelined batches.
+
+    ``enrich=False``: the bare loop, records stored as prepared (no NLP fields, no index).
+    """
     paths = sorted(folder.iterdir())
     with fresh_redis() as server:
         url = server.url
         ctx = multiprocessing.get_context("fork")
         go, cpu = ctx.Event(), ctx.Queue()
         procs = [
-            ctx.Process(target=_baseline_part, args=(url, paths[i::cores], go, cpu))
+            ctx.Process(target=_baseline_part, args=(url, paths[i::cores], go, cpu, enrich))
             for i in range(cores)
         ]
         for p in procs:
@@ -291,10 +311,12 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def deployed(deployment: str, cores: int) -> Iterator[tuple[Deployment, Store]]:
+def deployed(
+    deployment: str, cores: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[Deployment, Store]]:
     with fresh_redis() as server:
         settings = bench_settings(server.url)
-        workers = ingest_workers(server.url, deployment, cores)
+        workers = ingest_workers(server.url, deployment, cores, env)
         try:
             app = make_app(settings, server.url)
             store = Store.from_url(server.url, settings)
@@ -572,14 +594,16 @@ def enqueue_command(folder: Path, url: str) -> tuple[subprocess.Popen[bytes], Pa
     return proc, log
 
 
-def user_path(folder: Path, deployment: str, cores: int) -> dict[str, Any]:
+def user_path(folder: Path, deployment: str, cores: int, enrich: bool = True) -> dict[str, Any]:
     """``ingest enqueue FOLDER`` (a separate process) with running ``ingest worker``s.
 
     Timed from the producer's first file opened (:class:`FirstOpen`) to the last outcome
     stored; the producer's CPU is its rusage less that of a run on an empty folder.
+    ``enrich=False``: the workers run with ``INGEST_ENRICH=false``.
     """
     total = sum(1 for _ in folder.iterdir())
-    with deployed(deployment, cores) as (d, store):
+    env = None if enrich else {"INGEST_ENRICH": "false"}
+    with deployed(deployment, cores, env) as (d, store):
         idle = start_up_cpu(d.server.url)
         before = memory_used(store)
         meter = CpuMeter(d.workers.pids(), server_pid(d.server))

@@ -116,7 +116,10 @@ def test_sources_with_nothing_left_or_too_long_are_refused(raw: str) -> None:
 
 @given(
     title=st.text(
-        st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1
+        # No format characters (Cf): normalisation drops them, and a title of nothing else
+        # is a seed without a headline (seed.no_title), not a round trip.
+        st.characters(codec="utf-8", exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp")),
+        min_size=1,
     ).filter(str.strip),
     day=st.dates(),
     words=st.lists(st.from_regex(r"[A-Za-z]{1,12}", fullmatch=True), min_size=1, max_size=20),

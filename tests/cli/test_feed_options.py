@@ -202,6 +202,38 @@ def test_a_missing_secret_is_a_rejection_naming_the_variable(
     assert server.seen == []  # never asked without the credentials it needs
 
 
+@pytest.mark.parametrize(
+    ("edit", "extra", "reason", "message"),
+    [
+        (("news", "nouvelles ✓"), {}, "feed.bad_config", "): headers.X-Team must be Latin-1"),
+        (("reader/1.0", "reader ☃"), {}, "feed.bad_config", "user_agent must be Latin-1"),
+        (None, {"FEED_TOKEN": "tok-✓"}, "feed.auth_missing", "FEED_TOKEN holds a character"),
+    ],
+)
+def test_a_header_or_token_outside_latin1_is_one_line_not_a_crash(
+    redis_url: str,
+    server: FeedServer,
+    feeds_file: Path,
+    store: Store,
+    edit: tuple[str, str] | None,
+    extra: dict[str, str],
+    reason: str,
+    message: str,
+) -> None:
+    if edit:
+        feeds_file.write_text(feeds_file.read_text().replace(*edit))
+    url = server.url("/private" if edit else "/token")
+    result = ingest("run", "--feed", url, "--json", url=redis_url, **env(feeds_file), **extra)
+    assert result.returncode == 0, result.stderr
+    [line] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert line["reason"] == reason
+    assert "Traceback" not in result.stderr
+    [rejection] = reads(store).rejections()
+    assert message in rejection.detail
+    assert "\n" not in rejection.detail
+    assert server.seen == []
+
+
 def test_json_feed_from_a_file_matches_the_same_feed_as_rss(
     redis_url: str, tmp_path: Path, store: Store
 ) -> None:
@@ -211,3 +243,52 @@ def test_json_feed_from_a_file_matches_the_same_feed_as_rss(
     assert [json.loads(x)["outcome"] for x in result.stdout.splitlines()] == ["created"] * 2
     gardening = next(r for r in reads(store).records() if r.title == "Gardening")
     assert (gardening.paragraphs, gardening.feed_title) == (["Plant in spring."], "Token news")
+
+
+QUERY_SECRET = "qs-Vb38nd"
+
+
+def test_a_secret_in_a_feed_query_is_used_but_never_shown(
+    redis_url: str, server: FeedServer, tmp_path: Path, store: Store
+) -> None:
+    """The fetcher asks with the URL as configured; records, events and listings mask it."""
+    server.route("/keyed")(lambda h: h.reply(200, RSS, Content_Type="application/rss+xml"))
+    secret_url = server.url(f"/keyed?api_key={QUERY_SECRET}&lang=en")
+    broken_url = server.url(f"/missing?access_token={QUERY_SECRET}")
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(f'[[feed]]\nurl = "{secret_url}"\n\n[[feed]]\nurl = "{broken_url}"\n')
+    run = ingest(
+        "run", "--feed", secret_url, "--feed", broken_url, "--json", url=redis_url, **env(feeds)
+    )
+    assert run.returncode == 0, run.stderr
+    asked = {seen.path for seen in server.seen}  # as configured, in whichever order
+    assert asked == {
+        f"/keyed?api_key={QUERY_SECRET}&lang=en",
+        f"/missing?access_token={QUERY_SECRET}",
+    }
+    listed = ingest("feeds", "--json", url=redis_url, **env(feeds))
+    exported = ingest("feeds", "export", url=redis_url, **env(feeds))
+    shown = "".join(
+        r.stdout + r.stderr
+        for r in (run, listed, exported, ingest("records", "list", url=redis_url))
+    )
+    records = [r.model_dump_json() for r in reads(store).records()]
+    rejections = [r.model_dump_json() for r in reads(store).rejections()]
+    events = [store.client.xrange(store.keys.events(name)) for name in ("records", "rejections")]
+    assert (len(records), len(rejections)) == (3, 1)
+    seen = shown + "".join(records + rejections) + repr(events)
+    assert QUERY_SECRET not in seen
+    assert "api_key=***&lang=en" in seen
+    assert "access_token=***" in seen
+
+
+@pytest.mark.parametrize("command", ["run", "enqueue"])
+def test_credentials_in_a_feed_url_are_refused_before_anything_is_queued(
+    redis_url: str, store: Store, command: str
+) -> None:
+    result = ingest(command, "--feed", f"https://me:{PASSWORD}@news.example/f", url=redis_url)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "https://***@news.example/f: credentials in a feed URL" in line
+    assert PASSWORD not in result.stdout + result.stderr
+    assert store.stats()["enqueued"] == 0

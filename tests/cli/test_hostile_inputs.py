@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import counts_add_up, ingest, reads, rss_bytes, seed_bytes
-from worker.core.models import Accepted, Record
+from tests.support.helpers import counts_add_up, ingest, old_record, reads, rss_bytes, seed_bytes
+from worker.core.models import Accepted
 from worker.storage.store import Store
 from worker.text.changes import paragraph_hashes
-from worker.text.normalise import content_hash
 
 
 def test_a_file_name_that_is_not_utf8_gets_an_outcome(store: Store, tmp_path: Path) -> None:
@@ -55,26 +53,8 @@ def test_a_missing_path_fails_before_anything_is_published(
     assert store.client.llen(store.settings.queue) == 0
 
 
-def _old_record(title: str, text: str, source: str) -> Record:
-    """A record as an earlier version stored it, controls and all (no normaliser)."""
-    now = datetime.now(UTC)
-    return Record(
-        id="seed-0123456789abcdef01234567",
-        kind="seed",
-        source=source,
-        title=title,
-        published=now,
-        paragraphs=[text],
-        text=text,
-        word_count=len(text.split()),
-        content_hash=content_hash(title, text),
-        ingested_at=now,
-        version=1,
-    )
-
-
 def test_stored_escapes_are_never_printed_to_the_terminal(store: Store) -> None:
-    hostile = _old_record("Title \x1b]0;pwned\x07 [bold]x[/]", "Body \x1b[2J text", "f\x1b[31m.txt")
+    hostile = old_record("Title \x1b]0;pwned\x07 [bold]x[/]", "Body \x1b[2J text", "f\x1b[31m.txt")
     store.commit([Accepted("in-1", hostile)])
     url = store.settings.redis_url
     for args in (("records", "show", hostile.id), ("records", "list")):

@@ -51,3 +51,11 @@ def test_enrich_sets_every_field() -> None:
     off = enrich(Accepted("i", record("seed", paras)), Settings(neardup=False))
     assert isinstance(off, Accepted)
     assert (off.signature, off.record.content_source) == (b"", None)
+
+
+def test_enrich_off_stores_the_record_as_prepared() -> None:
+    paras = ["Le conseil municipal a approuvé le budget du nouveau pont du port lundi soir."]
+    item = Accepted("i", record("feed", paras))
+    off = enrich(item, Settings(enrich=False))
+    assert off is item
+    assert (off.record.language, off.record.paragraph_hashes, off.signature) == (None, None, b"")

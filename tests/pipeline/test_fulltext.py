@@ -10,7 +10,7 @@ import itertools
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.sources.feedserver import FeedServer, Handler
 from tests.support.helpers import add_enqueued, ingest, reads, rss_bytes
-from worker.core.models import Accepted, Envelope, InputKind, Record
+from worker.core.models import Accepted, Envelope, InputKind, Prepared, Record
 from worker.core.settings import Settings
 from worker.pipeline.feedplan import HostRules
 from worker.pipeline.fulltext import FullText, page_reason, with_page
@@ -215,11 +215,13 @@ def test_a_page_host_blocked_longer_than_the_wait_is_not_fetched(
     assert server.paths == []
 
 
-def test_a_page_answering_429_blocks_its_host_for_feeds_and_pages(
+def test_a_page_answering_429_holds_back_pages_only_and_for_at_most_the_cap(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
-    server.route("/story/busy")(lambda h: h.reply(429, b"slow down", Retry_After="120"))
-    polite = page_settings(settings, feed_host_delay=0.0)
+    """A page's six-hour Retry-After must not stop every feed of its host: pages wait, and
+    not longer than INGEST_FULL_TEXT_MAX_BACKOFF."""
+    server.route("/story/busy")(lambda h: h.reply(429, b"slow down", Retry_After="21600"))
+    polite = page_settings(settings, feed_host_delay=0.0, full_text_max_backoff=120)
     first = with_page(
         short_entry(server.url("/story/busy"), 1), None, polite, store, rules_of(polite)
     )
@@ -229,8 +231,16 @@ def test_a_page_answering_429_blocks_its_host_for_feeds_and_pages(
     )
     assert second.full_text_error == "page.host_backoff"
     assert server.paths == ["/story/busy"]
-    slot = store.hosts.acquire("127.0.0.1", "feed", concurrency=1, delay=0, lease=5, max_wait=60)
-    assert slot.gate is Gate.BLOCKED  # a feed on that host waits too
+    assert 110 < store.hosts.pages_blocked("127.0.0.1") <= 120  # capped, on Redis's clock
+    slot = store.hosts.acquire("127.0.0.1", "feed", concurrency=1, delay=0, lease=5, max_wait=0)
+    assert slot.gate is Gate.GO  # a feed on that host goes at once
+    store.hosts.release("127.0.0.1", "feed")
+    # The same host spelt another way is held back as well.
+    third = with_page(
+        short_entry(server.url("/story/bridge", host="127.1"), 3), None, polite, store,
+        rules_of(polite),
+    )  # fmt: skip
+    assert third.full_text_error == "page.host_backoff"
 
 
 def test_pages_on_one_host_keep_the_host_delay_apart(
@@ -253,6 +263,16 @@ def test_pages_on_one_host_keep_the_host_delay_apart(
     assert all(gap >= 0.55 for gap in gaps), gaps
 
 
+def slow_page(seconds: float) -> Callable[[Handler], None]:
+    """A page route that answers after ``seconds``."""
+
+    def route(h: Handler) -> None:
+        time.sleep(seconds)  # the point: a page that takes this long
+        h.reply(200, PAGE, Content_Type="text/html")
+
+    return route
+
+
 class Limit(Exception):
     """Raised from a signal handler mid-fetch, as Celery's soft time limit is."""
 
@@ -260,11 +280,7 @@ class Limit(Exception):
 def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
     server: FeedServer, store: Store, settings: Settings
 ) -> None:
-    def slow(h: Handler) -> None:
-        time.sleep(3)  # the point: a page still downloading when the soft limit strikes
-        h.reply(200, PAGE, Content_Type="text/html")
-
-    server.route("/story/slow")(slow)
+    server.route("/story/slow")(slow_page(3))  # still downloading when the soft limit strikes
     polite = page_settings(settings, feed_host_delay=0.0, full_text=True)
     items = [
         Accepted("a", short_entry(server.url("/story/slow"), 1)),
@@ -288,3 +304,25 @@ def test_a_soft_time_limit_during_pages_keeps_every_entry_with_its_feed_text(
     ]
     assert [r.text for r in records] == [SUMMARY, SUMMARY]
     assert "/story/bridge" not in server.paths  # no page fetched once the limit struck
+
+
+def test_pages_past_the_task_budget_keep_their_feed_text(
+    server: FeedServer, store: Store, settings: Settings
+) -> None:
+    """Nine slow pages cannot hold a worker for minutes: the step stops at its budget."""
+
+    server.route("/story/slow")(slow_page(1.0))
+    polite = page_settings(settings, feed_host_delay=0.0, full_text=True, full_text_budget=2.5)
+    items: list[Prepared] = [
+        Accepted(str(n), short_entry(server.url(f"/story/slow?{n}"), n)) for n in range(9)
+    ]
+    start = time.monotonic()
+    done = FullText(store, polite).complete(items)
+    spent = time.monotonic() - start
+    assert spent < 4.0, spent
+    records = [d.record for d in done if isinstance(d, Accepted)]
+    sources = [(r.content_source, r.full_text_error) for r in records]
+    assert sources[:2] == [("page", None)] * 2
+    assert sources[2:] == [("feed", "page.over_budget")] * 7
+    assert [r.text for r in records[2:]] == [SUMMARY] * 7
+    assert len(server.paths) == 3  # the third was cut off at the budget, the rest not asked

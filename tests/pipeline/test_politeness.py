@@ -62,6 +62,20 @@ def start_worker(redis_url: str, tmp_path: Path, **env: str) -> WorkerProcess:
     ).start()
 
 
+def fetch_all(
+    redis_url: str, store: Store, tmp_path: Path, urls: list[str], **env: str
+) -> WorkerProcess:
+    """Enqueue the feeds, let a worker fetch them all, stop it; the stopped worker."""
+    worker = start_worker(redis_url, tmp_path, **env)
+    try:
+        args = [a for u in urls for a in ("--feed", u)]
+        assert ingest("enqueue", *args, url=redis_url).returncode == 0
+        wait_until(lambda: counts_add_up(store), timeout=60, what=f"{len(urls)} feeds fetched")
+    finally:
+        worker.stop()
+    return worker
+
+
 def test_one_host_one_fetch_at_a_time_and_the_delay_between_starts(
     redis_url: str, server: FeedServer, store: Store, tmp_path: Path
 ) -> None:
@@ -70,21 +84,33 @@ def test_one_host_one_fetch_at_a_time_and_the_delay_between_starts(
     for n in range(6):
         server.route(f"/f{n}")(recorder)
     # A slot more than 0.5 s away is not waited for in the process: the task is deferred.
-    worker = start_worker(
-        redis_url, tmp_path, INGEST_FEED_HOST_DELAY="1.0", INGEST_FEED_HOST_WAIT="0.5"
+    worker = fetch_all(
+        redis_url, store, tmp_path, urls, INGEST_FEED_HOST_DELAY="1.0", INGEST_FEED_HOST_WAIT="0.5"
     )
-    try:
-        args = [a for u in urls for a in ("--feed", u)]
-        assert ingest("enqueue", *args, url=redis_url).returncode == 0
-        wait_until(lambda: counts_add_up(store), timeout=60, what="six feeds fetched")
-    finally:
-        worker.stop()
     assert store.stats()["records"] == 6
     assert recorder.peak == 1  # four worker processes, yet never two requests at once
     starts = sorted(recorder.starts.values())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.95, gaps  # the delay, on Redis's clock, between two starts
     assert "deferring batch" in worker.log.read_text()  # waited off the process
+
+
+SPELLINGS = ("127.0.0.1", "127.1", "0x7f.0.0.1", "2130706433", "0177.0.0.1", "[::ffff:127.0.0.1]")
+
+
+def test_every_spelling_of_one_host_waits_the_delay(
+    redis_url: str, server: FeedServer, store: Store, tmp_path: Path
+) -> None:
+    """Politeness counts the host, not how its URL spells it: one address, one queue."""
+    recorder = Recorder(work=0.0)
+    urls = []
+    for n, host in enumerate(SPELLINGS):
+        server.route(f"/s{n}")(recorder)
+        urls.append(server.url(f"/s{n}", host=host))
+    fetch_all(redis_url, store, tmp_path, urls, INGEST_FEED_HOST_DELAY="0.8")
+    assert store.stats()["records"] == len(SPELLINGS), list(reads(store).rejections())
+    gaps = [b - a for a, b in itertools.pairwise(sorted(recorder.starts.values()))]
+    assert min(gaps) >= 0.75, gaps
 
 
 def test_two_at_a_time_when_the_feeds_file_allows_it(

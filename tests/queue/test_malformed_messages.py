@@ -129,7 +129,10 @@ def test_malformed_messages_in_rabbitmq_become_rejections(
     worker.start()
     try:
         exchange = Exchange(amqp_queue, type="direct")
-        queue = Queue(amqp_queue, exchange, routing_key=amqp_queue)
+        # The app declares its queue as a quorum queue: the same arguments, or RabbitMQ refuses.
+        queue = Queue(
+            amqp_queue, exchange, routing_key=amqp_queue, queue_arguments={"x-queue-type": "quorum"}
+        )
         with Connection(AMQP, connect_timeout=5) as conn:
             producer = conn.Producer()
             for body, content_type, headers in TASK_MESSAGES.values():

@@ -15,7 +15,7 @@ import pytest
 
 from tests.sources.feedserver import FeedServer, Handler
 from worker.core.errors import FeedFetchError, FeedHttpError, RejectedInput
-from worker.sources.fetch import USER_AGENT, fetch_feed, tls_context
+from worker.sources.fetch import USER_AGENT, RequestOptions, fetch_feed, tls_context
 from worker.sources.limits import FetchLimits
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
@@ -349,6 +349,31 @@ def test_redirects_up_to_the_limit_are_fine(
         feed_server.route(f"/r{i}")(redirect(302, f"/r{i + 1}"))
     feed_server.route("/r3")(lambda h: h.reply(200, FEED))
     assert fetch_feed(feed_server.url("/r0"), fetch_settings(feed_max_redirects=3)).body == FEED
+
+
+SECRETS = {"Authorization": "Bearer s3cret", "X-Api-Key": "k3y", "Cookie": "session=c00kie"}
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_a_redirect_off_the_origin_carries_no_configured_secret(
+    feed_server: FeedServer, fetch_settings: MakeSettings, hops: int
+) -> None:
+    """Only the harmless headers (User-Agent, Accept*) follow a feed to another origin,
+    and not back: once the chain has left, its next hops are strangers too."""
+    other = feed_server.url("/away", host="localhost")  # same server, another origin
+    feed_server.route("/feed")(redirect(302, other))
+    back = feed_server.url("/home")
+    feed_server.route("/away")(redirect(302, back) if hops == 2 else lambda h: h.reply(200, FEED))
+    feed_server.route("/home")(lambda h: h.reply(200, FEED))
+    headers = {**SECRETS, "User-Agent": "mine/1", "Accept-Language": "fr"}
+    result = fetch_feed(feed_server.url(), fetch_settings(), options=RequestOptions(headers))
+    assert result.body == FEED
+    first, *later = feed_server.seen
+    assert {k.lower(): v for k, v in headers.items()}.items() <= first.headers.items()
+    assert len(later) == hops
+    for seen in later:
+        assert not {k.lower() for k in SECRETS} & set(seen.headers), seen.path
+        assert (seen.headers["user-agent"], seen.headers["accept-language"]) == ("mine/1", "fr")
 
 
 # Every target is on this machine, so even a broken guard would send nothing out; the

@@ -231,3 +231,24 @@ def test_connect_gives_up_when_the_deadline_has_passed(listener: socket.socket) 
             connect_timeout=5,
             deadline=deadline,
         )
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ("::FFFF:7f00:1", "127.0.0.1"),
+        ("[2001:DB8:0::1]", "2001:db8::1"),
+        ("News.Example.COM.", "news.example.com"),
+        ("Bücher.example", "xn--bcher-kva.example"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("deadbeef", "deadbeef"),  # a name, not a number
+    ],
+)
+def test_one_spelling_per_host(spelling: str, canonical: str) -> None:
+    assert netguard.canonical_host(spelling) == canonical

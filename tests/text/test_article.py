@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from worker.text.article import extract_article
+from worker.text.htmltext import DROPPED_CONTENT_TAGS, html_to_paragraphs
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 CASES = sorted(PAGES.glob("*.html"))
@@ -59,3 +60,16 @@ def test_import_loads_nothing() -> None:
     code = "import sys, worker.text.article; print('trafilatura' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("tag", sorted(DROPPED_CONTENT_TAGS - {"plaintext", "title"}))
+def test_pages_drop_what_feeds_drop(tag: str) -> None:
+    """One HTML policy: content a feed's HTML loses (``<template>``, ...) a page loses too."""
+    hidden = f"<{tag}><p>Hidden words that a reader never sees on the page at all.</p></{tag}>"
+    page = (PAGES / "harbour_bridge.html").read_text(encoding="utf-8")
+    first = "<p>The harbour bridge in Millhaven"
+    text = extract_article(page.replace(first, hidden + first), None)
+    assert text is not None
+    assert "Millhaven" in text
+    assert "Hidden words" not in text
+    assert "Hidden words" not in " ".join(html_to_paragraphs(hidden + first + "</p>"))

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.text.changes import ChangeSet, diff, paragraph_hash, paragraph_hashes, split_paragraphs
+from worker.text.changes import (
+    ChangeSet,
+    canonical,
+    diff,
+    paragraph_hash,
+    paragraph_hashes,
+    split_paragraphs,
+)
 
 OLD = ["Intro.", "Second paragraph.", "Third paragraph.", "Fourth.", "Closing line."]
 
@@ -21,6 +32,19 @@ def test_hash_is_short_hex_and_blind_to_layout_and_unicode_form() -> None:
     assert int(value, 16) >= 0
     assert paragraph_hash(" Cafe\u0301 opens\ntoday. ") == value
     assert paragraph_hash("Café opens tomorrow.") != value
+
+
+@given(st.text(max_size=80))
+def test_canonical_form_is_the_regular_expressions(text: str) -> None:
+    # The form the stored hashes were first computed on: the same hashes as before.
+    expected = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+    assert canonical(text) == expected
+
+
+def test_hash_is_sha256_of_the_canonical_text() -> None:
+    paragraph = "Caf\u00e9\u00a0opens\n today.\u2003"
+    digest = hashlib.sha256("Café opens today.".encode()).hexdigest()
+    assert paragraph_hash(paragraph) == digest[:16]
 
 
 @pytest.mark.parametrize(
@@ -79,3 +103,9 @@ def test_unchanged_new_paragraphs_exist_in_old(old: list[str], new: list[str]) -
     change = diff(hashes(old), hashes(new))
     touched = set(change.added) | set(change.changed)
     assert all(new[i] in old for i in range(len(new)) if i not in touched)
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\u00a0\u2003\u00ade\u0301\u00e9"), max_size=30))
+def test_canonical_form_of_whitespace_and_marks(text: str) -> None:
+    expected = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+    assert canonical(text) == expected

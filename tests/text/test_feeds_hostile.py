@@ -133,3 +133,27 @@ def test_keep_entries_ignores_tags_in_cdata_and_comments() -> None:
         == b"<feed><entry>1</entry><!-- <entry> --><entry><![CDATA[<entry>]]></entry><link/></feed>"
     )
     assert keep_entries(data, 4) == (data, 0) or keep_entries(data, 4)[0] == data
+
+
+@pytest.mark.parametrize("position", [0, 1, 3])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "<item><category><</item></category>",
+        "<item><title>x</title><category><</item></category>",
+        "<item><category><</item>",
+        "<item><title>x</title><category><</category></item>",
+    ],
+)
+def test_an_item_that_breaks_the_parser_is_rejected_alone(position: int, broken: str) -> None:
+    """feedparser raises on some broken nesting; the other entries must not pay for it."""
+    good = rss_bytes(("1", "first", "body one"), ("2", "second", "b"), ("3", "third", "b"))
+    items = good.split(b"<item>")
+    items.insert(position + 1, broken.removeprefix("<item>").encode())
+    entries = _parse(b"<item>".join(items))
+    assert [e.title for e in entries if isinstance(e, Record)] == ["first", "second", "third"]
+    bad = entries[position]
+    assert isinstance(bad, RejectedInput)
+    # Alone, the broken item has no title (or trips the parser again): entry.* either way.
+    assert bad.reason in (Reason.ENTRY_INVALID, Reason.ENTRY_NO_TITLE, Reason.ENTRY_NO_CONTENT)
+    assert bad.detail.startswith(f"entry {position}: ")

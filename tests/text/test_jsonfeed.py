@@ -196,3 +196,31 @@ def test_items_past_the_cap_are_one_rejection() -> None:
     last = parsed.entries[-1]
     assert isinstance(last, RejectedInput)
     assert last.reason == Reason.FEED_TOO_MANY_ENTRIES
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+@pytest.mark.parametrize("where", ["_ext", "title", "tags"])
+def test_an_item_nested_too_deep_is_rejected_alone(depth: int, where: str) -> None:
+    good = [{"id": str(n), "title": f"Story {n}", "content_text": "Body."} for n in range(3)]
+    marker = '"DEEP"'
+    data = feed(good[0], {"id": "deep", "title": "Deep", "content_text": "x", where: "DEEP"},
+                good[1], good[2])  # fmt: skip
+    data = data.replace(marker.encode(), b"[" * depth + b'"\\"]{"' + b"]" * depth)
+    entries = parse(data).entries
+    assert [e.title for e in entries if isinstance(e, Record)] == ["Story 0", "Story 1", "Story 2"]
+    bad = entries[1]
+    assert isinstance(bad, RejectedInput)
+    assert bad.reason == Reason.ENTRY_INVALID
+    assert bad.detail.startswith("entry 1: nested deeper than")
+
+
+def test_too_deep_outside_the_items_costs_no_item() -> None:
+    data = feed({"id": "1", "title": "T", "content_text": "B."}, _ext="DEEP")
+    [entry] = parse(data.replace(b'"DEEP"', b"[" * 2000 + b"]" * 2000)).entries
+    assert isinstance(entry, Record)
+
+
+def test_unbalanced_deep_nesting_is_still_not_json() -> None:
+    with pytest.raises(RejectedInput) as info:
+        parse(feed(_ext="DEEP").replace(b'"DEEP"', b"[" * 2000))
+    assert info.value.reason == Reason.FEED_NOT_A_FEED

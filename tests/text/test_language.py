@@ -74,3 +74,34 @@ def test_import_loads_nothing() -> None:
     code = "import sys, worker.text.language; print('py3langid' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        ("Parliament approves the new budget", "en"),
+        ("Regierung beschließt neues Klimagesetz", "de"),
+        ("Le gouvernement annonce une réforme", "fr"),
+        ("El Gobierno aprueba la nueva ley de vivienda", "es"),
+        ("Парламент одобрил новый бюджет страны", "ru"),
+    ],
+)
+def test_short_titles_alone(title: str, code: str) -> None:
+    assert language.detect(title)[0] == code
+
+
+def test_long_text_answer_comes_from_its_start() -> None:
+    # What enrich relies on to pass only the first LANGUAGE_CHARS characters.
+    by_lang: dict[str, list[str]] = {}
+    for lang, text in load_samples():
+        by_lang.setdefault(lang, []).append(text)
+    for lang, texts in by_lang.items():
+        article = "\n\n".join(texts)
+        assert language.detect(article[:200])[0] == lang
+        assert language.detect(article[:200])[0] == language.detect(article[:2000])[0]
+
+
+def test_letters_are_counted_up_to_the_minimum_only() -> None:
+    assert language.has_letters("ab1c", 3)
+    assert not language.has_letters("ab12", 3)
+    assert language.has_letters("", 0)

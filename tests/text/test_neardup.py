@@ -252,3 +252,40 @@ def test_packed_signatures_are_whole_8_byte_chunks() -> None:
     """upsert.lua compares signatures 8 bytes at a time."""
     assert (bandspec.SLOTS * bandspec.SLOT_BYTES) % 8 == 0
     assert len(neardup.packed("any text at all")) % 8 == 0
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from("ab …\u00a0\u2009\u202f\uff0c\ufb01\u00e9e\u0301"), max_size=40
+    )
+)
+def test_folding_is_nfkc_casefolded(text: str) -> None:
+    # The shortcut for common compatibility characters gives what NFKC gives.
+    assert neardup._folded(text) == unicodedata.normalize("NFKC", text).casefold()
+
+
+def test_power_tables_are_the_powers_mod_2_64() -> None:
+    powers, inverses = neardup._power_table(1 << 10)
+    base, mask = neardup._POWER_BASE, (1 << 64) - 1
+    for i in (0, 1, 2, 3, 511, 512, 1023):
+        assert int(powers[i]) == pow(base, i, 1 << 64)
+        assert int(powers[i]) * int(inverses[i]) & mask == 1
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("ab 1.“”—é…\u00a0漢字かな\u3001\u00bb"), max_size=30),
+        max_size=neardup.CHUNK + 3,
+    )
+)
+def test_packed_many_is_packed_of_each(texts: list[str]) -> None:
+    assert neardup.packed_many(texts) == [neardup.packed(t) for t in texts]
+
+
+def test_packed_many_on_news() -> None:
+    # Short texts (densified bins) and long ones (every bin filled), and one without words.
+    lengths = [60, 800, 2, 400]
+    texts = [" ".join(random.Random(i).choices(WORDS, k=lengths[i % 4])) for i in range(70)]
+    texts[5] = "… — !!"  # no words
+    assert neardup.packed_many(texts) == [neardup.packed(t) for t in texts]
+    assert neardup.packed_many(texts)[5] == b""

@@ -52,6 +52,16 @@ def test_non_http_urls_are_skipped(url: str) -> None:
     assert feeds == [OpmlFeed("https://ok/")]
 
 
+def test_credentials_in_a_feed_url_refuse_the_import_in_one_line() -> None:
+    body = '<outline xmlUrl="https://ok.example/f"/><outline xmlUrl="https://me:pw@x.example/f"/>'
+    with pytest.raises(OpmlError) as info:
+        parse_opml(opml(body))
+    message = str(info.value)
+    assert message.startswith("OPML: https://***@x.example/f: credentials in a feed URL")
+    assert "pw" not in message.replace("OPML", "")
+    assert "\n" not in message
+
+
 def test_attribute_case_and_category_attribute() -> None:
     body = (
         '<outline TEXT="t" XMLURL="https://a.example/1" category="/Sport/Ball, /Other"/>'

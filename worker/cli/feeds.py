@@ -13,6 +13,7 @@ from worker.cli.base import emit_json, err, main, opened_store, out, plain
 from worker.cli.operating import iso
 from worker.core.errors import ConfigError
 from worker.core.settings import get_settings
+from worker.core.textsafe import redact_query_secrets
 
 TIMES = ("next_poll", "last_claim", "last_attempt", "last_success")
 
@@ -37,6 +38,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
         states = [store.feeds.state(u) | {"subscribed": u in subs} for u in urls]
     for state in states:
         sub = subs.get(state["url"])
+        state["url"] = redact_query_secrets(state["url"])  # fetched as configured, shown masked
         if state["interval"] is None and sub is not None:
             state["interval"] = sub.interval
         for name in TIMES:

@@ -46,6 +46,8 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
     ns:host:{host}            hash     feed host politeness: next start, blocked until (ms,
                                        Redis clock; expires)
     ns:host:{host}:leases     zset     fetches under way on a host: input id -> lease end
+    ns:host:{host}:pages      string   article pages of the host held back (a page's
+                                       Retry-After; expires then)
     ns:slot:{input_id}        string   the start reserved for a deferred feed fetch (expires)
     ns:tombstones             zset     "id:{id}" and "hash:{content_hash}" of pruned records
                                        -> epoch seconds until which they stay deleted
@@ -295,6 +297,9 @@ class Keys:
 
     def host_leases(self, host: str) -> str:
         return f"{self._host(host)}host:{host}:leases"
+
+    def host_pages(self, host: str) -> str:
+        return f"{self._host(host)}host:{host}:pages"
 
     def host_slot(self, input_id: str, host: str) -> str:
         """The start reserved for a deferred fetch of ``input_id`` from ``host``."""

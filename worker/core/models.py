@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.core.textsafe import redact_userinfo, strip_controls
+from worker.core.textsafe import redact_query_secrets, redact_userinfo, strip_controls
 
 SCHEMA_VERSION = 2
 
@@ -42,10 +42,11 @@ def _b64encode(value: bytes) -> str:
 
 
 def _harmless(value: str) -> str:
-    return redact_userinfo(strip_controls(value))
+    return redact_query_secrets(redact_userinfo(strip_controls(value)))
 
 
-# Text that names an input (a source) or explains a rejection: no controls, no credentials.
+# Text that names an input (a source) or explains a rejection: no controls, no credentials
+# (user info nor secret-looking query values: a feed URL's ?token= stays out of records).
 Harmless = Annotated[str, AfterValidator(_harmless)]
 
 # Bytes that travel as plain base64 (no line breaks) in JSON messages.

@@ -310,6 +310,10 @@ class Settings(BaseSettings):
     api_max_streams: int = Field(
         default=100, gt=0, description="open GET /v1/events streams per API process (503 past it)"
     )
+    enrich: bool = Field(
+        default=True,
+        description="add the NLP fields (language, paragraph hashes, near-duplicate cluster)",
+    )
     neardup: bool = Field(
         default=True, description="assign near-duplicate clusters at ingest (MinHash LSH)"
     )
@@ -332,6 +336,16 @@ class Settings(BaseSettings):
     )
     full_text_min_words: int = Field(
         default=80, ge=1, description="feed entries with fewer words get their page fetched"
+    )
+    full_text_budget: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds one task may spend on article pages; pages past it keep feed text",
+    )
+    full_text_max_backoff: int = Field(
+        default=900,
+        ge=0,
+        description="cap in seconds on how long a page's Retry-After holds back its host's pages",
     )
 
     @field_validator("api_keys", mode="before")

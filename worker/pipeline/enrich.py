@@ -10,33 +10,53 @@
   beside the record for the store's script, which reads its LSH bands and assigns
   ``cluster``. A text
   without words gets none (it would match every other such text) and is its own cluster.
+
+With ``INGEST_ENRICH=false`` a record is stored as prepared: none of these fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
 from worker.text.changes import paragraph_hashes
-from worker.text.language import detect
+from worker.text.language import detect, detect_many
 
-LANGUAGE_CHARS = 2000
+LANGUAGE_CHARS = 200
 
 
 def enrich(item: Prepared, settings: Settings) -> Prepared:
     """The item with its record's NLP fields set (and its signature, when clustering is on)."""
-    if not isinstance(item, Accepted):
-        return item
-    record = with_fields(item.record)
-    if not settings.neardup:
-        return Accepted(item.item_id, record)
-    return Accepted(item.item_id, record, packed_signature(f"{record.title}\n\n{record.text}"))
+    return enrich_all([item], settings)[0]
 
 
-def with_fields(record: Record) -> Record:
-    """The record with language, confidence, paragraph hashes and content source."""
-    language, confidence = detect(f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}")
+def enrich_all(items: Sequence[Prepared], settings: Settings) -> list[Prepared]:
+    """:func:`enrich` of every item; a batch's languages and signatures are made together."""
+    if not settings.enrich:
+        return list(items)
+    records = [item.record for item in items if isinstance(item, Accepted)]
+    languages = iter(detect_many([language_text(record) for record in records]))
+    texts = [f"{record.title}\n\n{record.text}" for record in records]
+    signatures = iter(packed_signatures(texts) if settings.neardup else [b""] * len(texts))
+    out: list[Prepared] = []
+    for item in items:
+        if isinstance(item, Accepted):
+            record = with_fields(item.record, next(languages))
+            out.append(Accepted(item.item_id, record, next(signatures)))
+        else:
+            out.append(item)
+    return out
+
+
+def with_fields(record: Record, language: tuple[str | None, float] | None = None) -> Record:
+    """The record with language, confidence, paragraph hashes and content source.
+
+    ``language``: the record's, when already detected (with the batch's).
+    """
+    code, confidence = language or detect(language_text(record))
     update: dict[str, object] = {
-        "language": language,
+        "language": code,
         "language_confidence": round(confidence, 4),
         "paragraph_hashes": paragraph_hashes(record.paragraphs),
     }
@@ -45,9 +65,19 @@ def with_fields(record: Record) -> Record:
     return record.model_copy(update=update)
 
 
+def language_text(record: Record) -> str:
+    """What the language is detected on: the title and the start of the text."""
+    return f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}"
+
+
 def packed_signature(text: str) -> bytes:
     """The packed MinHash signature of a text; empty when it has no words."""
+    return packed_signatures([text])[0]
+
+
+def packed_signatures(texts: Sequence[str]) -> list[bytes]:
+    """:func:`packed_signature` of each text, made together."""
     # Here: a producer imports this module (through the tasks) and never needs numpy.
     from worker.text import neardup
 
-    return neardup.packed(text)
+    return neardup.packed_many(texts)

@@ -35,6 +35,7 @@ from worker.core.models import (
     Rejection,
 )
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 from worker.pipeline.feedplan import FeedPlan, plan_for
 from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
@@ -143,7 +144,8 @@ class FeedFetcher:
         except RejectedInput as e:
             if e.reason != Reason.FEED_BAD_URL:  # never fetchable: no schedule to keep
                 retry_after = e.retry_after if isinstance(e, FeedFetchError) else None
-                self.store.feeds.failed(url, e.reason, e.detail, retry_after=retry_after)
+                detail = redact_query_secrets(e.detail)  # `ingest feeds` lists it
+                self.store.feeds.failed(url, e.reason, detail, retry_after=retry_after)
             raise
         self.fetched.append(result)
         return items

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from worker.core.errors import ConfigError, FeedFetchError, MissingSecret, Reason
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 from worker.sources.fetch import RequestOptions
 from worker.text.feedsfile import (
     Defaults,
@@ -158,5 +159,5 @@ def append_feeds(path: Path, found: list[OpmlFeed], default_interval: int) -> tu
 
 
 def as_opml(subs: list[Subscription]) -> list[OpmlFeed]:
-    """The subscriptions as OPML outlines (URL, title, category)."""
-    return [OpmlFeed(s.url, s.title, s.category) for s in subs]
+    """The subscriptions as OPML outlines (URL, title, category), secret query values masked."""
+    return [OpmlFeed(redact_query_secrets(s.url), s.title, s.category) for s in subs]

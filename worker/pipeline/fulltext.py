@@ -11,8 +11,9 @@ A feed record gets its page fetched when all of these hold:
 The page goes through the feed fetcher (:func:`worker.sources.fetch.fetch_page`: address
 guard, size and time caps, redirects; not the feed's own headers or credentials) under
 the per-host politeness of feeds (:func:`worker.pipeline.politeness.host_slot`: the page's
-host gets no more fetches at once, nor closer together, than a feed's; a 429/503 with
-Retry-After blocks it for feeds and pages alike), and trafilatura
+host gets no more fetches at once, nor closer together, than a feed's; a feed's 429/503
+with Retry-After blocks it for feeds and pages alike, a page's for pages only, capped by
+``INGEST_FULL_TEXT_MAX_BACKOFF``), and trafilatura
 (:func:`worker.text.article.extract_article`).
 On success the record's paragraphs, text, word count and content hash are the page's,
 ``content_source`` is ``page`` and ``summary`` keeps the feed's text. On failure the record
@@ -22,7 +23,9 @@ code: ``page.<what>`` for each ``feed.<what>`` code of the fetcher (``page.http_
 type, ``page.no_text`` when no main text was found, ``page.host_backoff`` when the page's
 host was not free within ``INGEST_FEED_HOST_WAIT``, ``page.timeout`` for a page that timed
 out and for every page left when the task's soft time limit struck during the full-text
-step (the batch is stored with the feeds' text). The entry itself is never rejected.
+step (the batch is stored with the feeds' text), ``page.over_budget`` for a page cut off
+or not asked for because the step had spent ``INGEST_FULL_TEXT_BUDGET`` seconds (each
+fetch and host wait is cut to what is left of it). The entry itself is never rejected.
 
 An entry stored before with text from its page and the same feed text is not fetched
 again: it keeps the stored page text. A failed fetch is tried again whenever the feed is
@@ -32,10 +35,12 @@ parsed again (not after a 304).
 from __future__ import annotations
 
 import logging
+import time
 
 from worker.core.errors import ConfigError, FeedFetchError
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
+from worker.core.textsafe import redact_query_secrets
 from worker.pipeline.feedplan import HostRules, host_rules, settings_feeds
 from worker.pipeline.fetchlimits import fetch_limits
 from worker.pipeline.politeness import host_slot
@@ -53,6 +58,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_NOT_HTML = "page.not_html"
 PAGE_NO_TEXT = "page.no_text"
 PAGE_TIMEOUT = "page.timeout"  # also the fetcher's feed.timeout, as page_reason maps it
+PAGE_OVER_BUDGET = "page.over_budget"
 
 
 class FullText:
@@ -76,6 +82,7 @@ class FullText:
         stored = RecordReads(self.store.client, self.store.keys).get_many(ids)
         done = list(items)
         out_of_time = False
+        budget_end = time.monotonic() + self.settings.full_text_budget
         for n in wanted:
             item = items[n]
             assert isinstance(item, Accepted)
@@ -83,11 +90,27 @@ class FullText:
             if not out_of_time:
                 try:
                     old = stored.get(item.record.id)
-                    record = with_page(item.record, old, self.settings, self.store, self._host)
+                    record = self._within(budget_end, item.record, old)
                 except self.timeouts:
                     log.warning("time limit reached while fetching pages; the rest keep feed text")
                     out_of_time = True
             done[n] = Accepted(item.item_id, record or without_page(item.record, PAGE_TIMEOUT))
+        return done
+
+    def _within(self, budget_end: float, record: Record, stored: Record | None) -> Record:
+        """:func:`with_page` with no more time than is left of the step's budget: its fetch
+        and its wait for the host are cut to it, and past it the page is not asked for."""
+        left = budget_end - time.monotonic()
+        if left <= 0:
+            return without_page(record, PAGE_OVER_BUDGET)
+        limits = {
+            "feed_timeout": min(self.settings.feed_timeout, left),
+            "feed_host_wait": min(self.settings.feed_host_wait, left),
+        }
+        settings = self.settings.model_copy(update=limits)
+        done = with_page(record, stored, settings, self.store, self._host)
+        if done.full_text_error == PAGE_TIMEOUT and time.monotonic() >= budget_end:
+            return without_page(record, PAGE_OVER_BUDGET)
         return done
 
     def wants(self, item: Prepared) -> bool:
@@ -114,7 +137,8 @@ class FullText:
             log.warning("full text: feeds file unreadable, using INGEST_FULL_TEXT: %s", e)
             return {}
         self._host = host_rules(self.settings, config.defaults)
-        return {s.url: s.full_text for s in config.feeds}
+        # Keyed as records name their feed: secret query values masked.
+        return {redact_query_secrets(s.url): s.full_text for s in config.feeds}
 
 
 def with_page(

@@ -10,16 +10,21 @@ on the feed's host before the fetch and gives it back after:
 - a host not free for more than ``INGEST_FEED_MAX_DEFER`` seconds (its Retry-After, or a
   queue that long) fails the fetch as ``feed.host_backoff``; beat polls it again then.
 
-A 429 or 503 answer with Retry-After blocks the whole host for that long (capped by
-``INGEST_FEED_MAX_BACKOFF``), so every feed on it waits, not only the one that asked.
-Politeness is per host name of the subscribed URL; a redirect elsewhere is not counted.
+A feed's 429 or 503 answer with Retry-After blocks the whole host for that long (capped
+by ``INGEST_FEED_MAX_BACKOFF``), so every feed and page on it waits, not only the one that
+asked.
+Politeness is per host of the subscribed URL, however it is spelt (``127.1`` and
+``2130706433`` are ``127.0.0.1``; names in lower-case IDNA, no trailing dot); a redirect
+elsewhere is not counted.
 
 :func:`host_slot` with ``defer=False`` does the same for an article page fetched for its
 full text, on the page's host under the same rules (the feeds file's per-host concurrency
 and delay), except that a page is never deferred: a slot within ``INGEST_FEED_HOST_WAIT``
 is waited for, and a host not free by then fails the page as ``feed.host_backoff`` (the
 record keeps the feed's text, with ``page.host_backoff``; the page is tried again when the
-feed is).
+feed is). A page's own 429 or 503 with Retry-After holds back the host's pages only, for
+at most ``INGEST_FULL_TEXT_MAX_BACKOFF`` seconds: one article must not stop its host's
+feeds for hours.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from urllib.parse import urlsplit
 from worker.core.errors import FeedFetchError, FeedHttpError, HostBusy, Reason
 from worker.core.settings import Settings
 from worker.pipeline.feedplan import HostRules
+from worker.sources.netguard import canonical_host
 from worker.storage.hosts import Gate
 from worker.storage.store import Store
 
@@ -39,11 +45,13 @@ LEASE_MARGIN = 5.0  # seconds a lease outlives the fetch deadline
 
 
 def host_of(url: str) -> str | None:
-    """The lowercase host name of a URL, or None when it has none (the fetch rejects it)."""
+    """The canonical host of a URL (:func:`~worker.sources.netguard.canonical_host`: one
+    spelling per address or name), or None when it has none (the fetch rejects it)."""
     try:
-        return urlsplit(url).hostname or None
+        host = urlsplit(url).hostname
     except ValueError:
         return None
+    return canonical_host(host) if host else None
 
 
 @contextmanager
@@ -65,15 +73,29 @@ def host_slot(
     if host is None:
         yield
         return
+    if not defer:
+        _pages_free(store, settings, url, host)
     _acquire(store, settings, url, host, token, rules, defer)
     try:
         yield
     except FeedHttpError as e:
-        if e.status in (429, 503) and e.retry_after:
+        if e.status in (429, 503) and e.retry_after and defer:
             store.hosts.block(host, min(e.retry_after, settings.feed_max_backoff))
+        elif e.status in (429, 503) and e.retry_after:
+            store.hosts.block_pages(host, min(e.retry_after, settings.full_text_max_backoff))
         raise
     finally:
         store.hosts.release(host, token)
+
+
+def _pages_free(store: Store, settings: Settings, url: str, host: str) -> None:
+    """Wait out a page's Retry-After on the host if it ends soon; else fail the page."""
+    seconds = store.hosts.pages_blocked(host)
+    if seconds > settings.feed_host_wait:
+        detail = f"pages of host {host} are held back for another {seconds:.0f} s (a page's "
+        detail += "Retry-After); the page is fetched again with the feed"
+        raise FeedFetchError(Reason.FEED_HOST_BACKOFF, detail, source=url)
+    time.sleep(seconds)
 
 
 def _acquire(

@@ -40,7 +40,7 @@ from worker.core.models import (
 )
 from worker.core.protocol import BYTES_KINDS
 from worker.core.settings import Settings
-from worker.pipeline.enrich import enrich
+from worker.pipeline.enrich import enrich, enrich_all
 from worker.pipeline.feedentries import FeedFetcher, feed_items
 from worker.pipeline.fulltext import FullText
 from worker.storage.store import Store
@@ -134,13 +134,21 @@ def _commit(
     # A feed became one item per entry: count the extra inputs before their outcomes.
     store.expand({i: len(group) for i, group in prepared if len(group) != 1})
     items = FullText(store, settings, timeouts).complete([p for _, g in prepared for p in g])
-    items = [enriched(item, settings) for item in items]
+    items = enriched_all(items, settings)
     settled = [input_id for input_id, _ in prepared]
     outcomes = store.commit(items, reply_to=reply_to, settled=settled)
     fetcher.settle()
     if reply_to:
         store.replies.mark_done(reply_to, [(input_id, len(group)) for input_id, group in prepared])
     return outcomes
+
+
+def enriched_all(items: Sequence[Prepared], settings: Settings) -> list[Prepared]:
+    """The items enriched together; one at a time if that fails (a bug), to find which."""
+    try:
+        return enrich_all(items, settings)
+    except Exception:
+        return [enriched(item, settings) for item in items]
 
 
 def enriched(item: Prepared, settings: Settings) -> Prepared:

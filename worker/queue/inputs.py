@@ -22,6 +22,7 @@ from worker.core.models import InputKind
 from worker.core.settings import Settings
 from worker.core.textsafe import printable_name, redact_userinfo
 from worker.pipeline import parked
+from worker.text.weburl import has_credentials
 
 STDIN = "-"
 MAX_URL = 2048  # the envelope's source limit
@@ -85,8 +86,9 @@ def _check_seed_path(raw: str) -> bool:
 def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
     """Feed inputs: a local file (or ``-``) is read here, anything else with ``://`` is a URL.
 
-    URLs are not checked here beyond their length: a worker fetches them and rejects what
-    it cannot fetch (``file:`` and other schemes included) with a reason code.
+    URLs are not checked here beyond their length and credentials (``user:pass@``, refused
+    in :func:`check_paths`): a worker fetches them and rejects what it cannot fetch
+    (``file:`` and other schemes included) with a reason code.
     """
     for raw in feeds:
         if raw == STDIN:
@@ -95,7 +97,6 @@ def expand_feeds(feeds: Sequence[str]) -> Iterator[InputRef]:
             name = printable_name(Path(raw).name)
             yield InputRef(source=name, kind=InputKind.FEED, path=Path(raw))
         else:
-            # The envelope redacts the URL's credentials: the worker refuses it by reason.
             yield InputRef(source=raw, kind=InputKind.FEED_URL, url=raw)
 
 
@@ -106,6 +107,9 @@ def _feed_kind(raw: str) -> InputKind:
             raise InputError(f"{printable_name(raw)}: not a regular file")
         return InputKind.FEED
     if "://" in raw and len(raw) <= MAX_URL:
+        if has_credentials(raw):
+            shown = redact_userinfo(printable_name(raw))
+            raise InputError(f"{shown}: credentials in a feed URL are not accepted; use auth")
         return InputKind.FEED_URL
     raise InputError(f"{redact_userinfo(printable_name(raw))}: neither a feed file nor a feed URL")
 

@@ -20,7 +20,7 @@ class Preload(bootsteps.Step):
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         from worker.text import neardup  # noqa: F401  (numpy)
-        from worker.text.language import identifier
+        from worker.text.language import model
 
-        identifier()
+        model()
         log.debug("language model and numpy loaded before the pool starts")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 import orjson
@@ -61,15 +62,24 @@ def warm_up() -> None:
 
     Done while ``ingest run`` starts the store, before the line arrives, rather than on
     the run's first document. Not at the module's import: Celery's worker reads /proc
-    when imported, and the model takes most of a second to load.
+    when imported, and the model takes most of a second to load. The model loads in a
+    thread beside the imports: most of its load is LZMA decompression, which releases
+    the GIL, so on two cores the imports and the load overlap.
     """
+    loader = threading.Thread(target=_load_model, name="language-model", daemon=True)
+    loader.start()
     import celery.apps.worker  # noqa: F401
 
     import worker.queue.app  # noqa: F401
-    from worker.text import neardup  # noqa: F401 (numpy)
-    from worker.text.language import identifier
 
-    identifier()
+    loader.join()
+
+
+def _load_model() -> None:
+    from worker.text import neardup  # noqa: F401 (numpy)
+    from worker.text.language import model
+
+    model()
 
 
 def main() -> int:

@@ -16,8 +16,10 @@ Not feedparser's urllib, so that every limit is ours:
   reads them. A proxy is used only when configured (``INGEST_FEED_PROXY`` or a feed's
   ``proxy``): a trusted hop, with the feed's host still vetted (:mod:`worker.sources.proxy`).
 - :class:`RequestOptions` carry a feed's own headers (its User-Agent, its Authorization,
-  resolved by the caller) and proxy. ``Authorization`` is sent to the feed's own origin
-  only: a redirect to another scheme, host or port drops it.
+  resolved by the caller) and proxy. They are sent to the feed's own origin only: once a
+  redirect leaves it (another scheme, host or port), the hops that follow get only the
+  harmless ones (``User-Agent``, ``Accept*``), never ``Authorization``, ``Cookie`` or an
+  API key header.
 
 Conditional GET: pass the validators remembered from the last fetch; a ``304`` comes back as
 a result with ``status=304`` and no body.
@@ -101,7 +103,7 @@ class Target:
 
     @property
     def origin(self) -> tuple[bool, str, int]:
-        return self.https, self.host.lower(), self.port
+        return self.https, netguard.canonical_host(self.host), self.port
 
     @property
     def absolute(self) -> str:
@@ -354,7 +356,7 @@ def fetch_feed(
     """
     deadline = Deadline(limits.timeout)
     options = options or RequestOptions()
-    current, origin = url, None
+    current, origin, left = url, None, False
     for _ in range(limits.max_redirects + 1):
         try:
             target = parse_url(current)
@@ -362,7 +364,8 @@ def fetch_feed(
             e.source = url
             raise
         origin = origin or target.origin
-        hop_options = options if target.origin == origin else _without_auth(options)
+        left = left or target.origin != origin
+        hop_options = _harmless(options) if left else options
         answer = _hop(target, limits, deadline, (etag, last_modified), url, hop_options)
         if isinstance(answer, FetchResult):
             return answer
@@ -374,10 +377,17 @@ def fetch_feed(
     )
 
 
-def _without_auth(options: RequestOptions) -> RequestOptions:
-    """The options for another origin: its Authorization is not theirs to see."""
-    headers = {k: v for k, v in options.headers.items() if k.lower() != "authorization"}
+def _harmless(options: RequestOptions) -> RequestOptions:
+    """The options for another origin: only headers that carry no secret (User-Agent,
+    Accept*); an ``X-Api-Key`` or a ``Cookie`` is as much the feed's own as its
+    ``Authorization``."""
+    headers = {k: v for k, v in options.headers.items() if _is_harmless(k)}
     return RequestOptions(headers, options.proxy)
+
+
+def _is_harmless(name: str) -> bool:
+    name = name.lower()
+    return name == "user-agent" or name.startswith("accept")
 
 
 def fetch_page(url: str, limits: FetchLimits) -> FetchResult:

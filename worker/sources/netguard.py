@@ -70,6 +70,40 @@ _V6_GLOBAL = ipaddress.IPv6Network("2000::/3")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
+def canonical_host(host: str) -> str:
+    """One spelling per host: what politeness and origins compare.
+
+    An IP literal in every form the resolver accepts (``127.1``, ``0x7f.0.0.1``,
+    ``2130706433``, ``0177.0.0.1``, ``::ffff:127.0.0.1``, brackets or not) becomes its
+    dotted or compressed form, an IPv4-mapped IPv6 address its IPv4 one; a name becomes its
+    lower-case IDNA (ASCII) form without a trailing dot. A name IDNA refuses stays as it is
+    (lower case): the fetch rejects it.
+    """
+    host = host.strip("[]").rstrip(".").lower()
+    ip: IPAddress | None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = _inet_aton(host)
+    if ip is not None:
+        mapped = getattr(ip, "ipv4_mapped", None)
+        return str(mapped or ip)
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address of the short, hex, octal or one-number forms the C library reads."""
+    if not host or not all(ch in "0123456789abcdefx." for ch in host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     """Parse CIDR strings (host bits allowed, as in ``10.1.2.3/8``)."""
     return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)

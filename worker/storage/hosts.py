@@ -3,7 +3,9 @@
 Feeds on one host are fetched at most ``concurrency`` at a time (leases that expire, so a
 worker that dies mid-fetch frees its slot) and their starts are at least ``delay`` seconds
 apart; a host that answered 429 or 503 with Retry-After gets no request before then. The
-rules live in ``lua/host_slot.lua`` and ``lua/host_block.lua``, on Redis's clock.
+rules live in ``lua/host_slot.lua`` and ``lua/host_block.lua``, on Redis's clock. An
+article page's Retry-After holds back the host's pages only (:meth:`HostGate.block_pages`,
+a key that expires then), not its feeds.
 
 :meth:`HostGate.acquire` answers at once: go (a lease is held: :meth:`HostGate.release`
 it), come back in so many seconds (a start is reserved for the input, kept across a
@@ -79,3 +81,18 @@ class HostGate:
     def block(self, host: str, seconds: float) -> None:
         """No fetch from ``host`` starts for ``seconds`` (its Retry-After)."""
         self.scripts.run(HostBlockCall(host_key=self.keys.host(host), seconds=seconds))
+
+    @guarded
+    def block_pages(self, host: str, seconds: float) -> None:
+        """No article page from ``host`` is fetched for ``seconds``; its feeds go on.
+
+        A longer block already set is kept: the first answer that lasts wins.
+        """
+        key, ms = self.keys.host_pages(host), max(int(seconds * 1000), 1)
+        if not self.client.set(key, 1, px=ms, nx=True) and self.client.pttl(key) < ms:
+            self.client.set(key, 1, px=ms)
+
+    @guarded
+    def pages_blocked(self, host: str) -> float:
+        """Seconds until article pages of ``host`` may be fetched again (0: now)."""
+        return max(int(self.client.pttl(self.keys.host_pages(host))), 0) / 1000

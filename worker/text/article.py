@@ -14,6 +14,10 @@ Options, and why:
   must give the same text in every process.
 * ``with_metadata=False``: dates, authors and titles come from the feed or seed record.
 
+Before trafilatura sees the page, the elements whose content a feed's HTML loses
+(:data:`worker.text.htmltext.DROPPED_CONTENT_TAGS`: ``template``, ``script``,
+``textarea``, ...) are removed with their content: one policy for feeds and pages.
+
 The body trafilatura returns (an XML tree of ``p``, ``head``, ``list``, ``quote``...) is
 turned into plain paragraphs: each block's text with inner whitespace collapsed, list
 items as paragraphs of their own, blocks joined by one blank line. ``None`` when nothing
@@ -25,6 +29,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+
+from worker.text.htmltext import DROPPED_CONTENT_TAGS
 
 MIN_CHARS = 100
 _SPACE = re.compile(r"\s+")
@@ -46,9 +52,15 @@ def extract_article(html: bytes | str, url: str | None = None) -> str | None:
 def _main_body(html: bytes | str, url: str | None) -> Any:
     """trafilatura's tree of the main content, or None."""
     import trafilatura
+    from trafilatura.utils import load_html
 
+    tree = load_html(html)
+    if tree is None:
+        return None
+    for element in list(tree.iter(*DROPPED_CONTENT_TAGS)):
+        element.drop_tree()  # its content goes, the text after it stays
     document = trafilatura.bare_extraction(
-        html,
+        tree,
         url=url,
         favor_precision=True,
         include_comments=False,

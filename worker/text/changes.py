@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 HASH_HEX = 16
-_SPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
 
@@ -52,13 +51,28 @@ def split_paragraphs(text: str) -> list[str]:
 
 def paragraph_hash(paragraph: str) -> str:
     """Short hash of one paragraph, blind to Unicode form and whitespace layout."""
-    canonical = _SPACE.sub(" ", unicodedata.normalize("NFC", paragraph)).strip()
-    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_HEX]
+    return hashlib.sha256(canonical(paragraph).encode()).hexdigest()[:HASH_HEX]
 
 
 def paragraph_hashes(paragraphs: Sequence[str]) -> list[str]:
     """:func:`paragraph_hash` of each paragraph, in order."""
     return [paragraph_hash(p) for p in paragraphs]
+
+
+def canonical(paragraph: str) -> str:
+    """NFC, every whitespace run one space, stripped: what a paragraph's hash is of.
+
+    ``str.split()`` cuts at the characters ``\\s`` matches in a ``str`` pattern (both ask
+    ``str.isspace``), at a fifth of the regular expression's cost. A paragraph of the
+    normaliser is already canonical, which two quick checks in C tell: NFC, and printable
+    (every whitespace character but the space is not) with no double, leading or trailing
+    space.
+    """
+    if not unicodedata.is_normalized("NFC", paragraph):
+        paragraph = unicodedata.normalize("NFC", paragraph)
+    if paragraph.isprintable() and "  " not in paragraph and paragraph.strip(" ") == paragraph:
+        return paragraph
+    return " ".join(paragraph.split())
 
 
 def diff(old: Sequence[str], new: Sequence[str]) -> ChangeSet:

@@ -18,7 +18,9 @@ between the two versions at every fetch.
 
 A document is rejected as a whole (``feed.not_a_feed``) when feedparser finds neither a
 feed version nor any entry; a feed with a version and no entries is ``feed.empty``.
-Ill-formed XML that feedparser recovers from (its "bozo" flag) still yields entries.
+Ill-formed XML that feedparser recovers from (its "bozo" flag) still yields entries. When
+feedparser trips on a broken element instead (it raises on some broken nesting), each
+entry is parsed alone: the broken one is ``entry.invalid`` and the others are kept.
 
 Entry fields:
 
@@ -70,7 +72,13 @@ from worker.text.normalise import (
     split_paragraphs,
     word_count,
 )
-from worker.text.xmlsafe import BAD_REFERENCE, keep_entries, neutralise_char_refs, neutralise_dtd
+from worker.text.xmlsafe import (
+    BAD_REFERENCE,
+    keep_entries,
+    neutralise_char_refs,
+    neutralise_dtd,
+    split_entries,
+)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 DATE_FIELDS = ("published_parsed", "updated_parsed", "created_parsed")
@@ -114,23 +122,13 @@ def parse_feed(
     found = 0
     if max_entries is not None:
         data, found = keep_entries(data, max_entries)
-    import feedparser  # here: a worker that only ever sees seed documents never loads it
-
+    headers = _headers(base_url, content_type)
     try:
-        parsed = feedparser.parse(
-            io.BytesIO(data),
-            response_headers=_headers(base_url, content_type),
-            # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
-            # it) survives: feedparser's own passes would cost two thirds of the parse time.
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as e:
-        # feedparser's lenient parser trips on some broken nesting (found by fuzzing:
-        # b"<item><category><</item></category>" raises KeyError 'tags').
-        detail = f"the feed parser failed: {type(e).__name__}: {e}"[:300]
-        raise RejectedInput(Reason.FEED_NOT_A_FEED, detail) from e
-    version, entries = parsed.get("version") or "", parsed.get("entries") or []
+        parsed = _parse(data, headers)
+        entries: list[Any] = parsed.get("entries") or []
+    except _PARSER_ERRORS as e:
+        parsed, entries = _each_alone(data, headers, source, e)
+    version = parsed.get("version") or ""
     bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not version and not entries:
         why = f": {bozo}" if bozo else ""
@@ -140,11 +138,60 @@ def parse_feed(
     title = _name(parsed.feed.get("title")) or None
     if max_entries is not None:
         entries = entries[:max_entries]  # in case the byte scan missed some
-    results = [entry_or_rejection(e, n, source, title) for n, e in enumerate(entries)]
+    results = [
+        e if isinstance(e, RejectedInput) else entry_or_rejection(e, n, source, title)
+        for n, e in enumerate(entries)
+    ]
     results = first_of_each_id(results)
     if max_entries is not None and found > max_entries:
         results.append(too_many_entries(found, max_entries, source))
     return ParsedFeed(version=version, title=title, entries=results, bozo=bozo)
+
+
+# feedparser's lenient parser trips on some broken nesting (found by fuzzing:
+# b"<item><category><</item></category>" raises KeyError 'tags').
+_PARSER_ERRORS = (KeyError, IndexError, AttributeError, TypeError, ValueError)
+
+
+def _parse(data: bytes, headers: dict[str, str]) -> Any:
+    import feedparser  # here: a worker that only ever sees seed documents never loads it
+
+    return feedparser.parse(
+        io.BytesIO(data),
+        response_headers=headers,
+        # nh3 sanitises every HTML field we keep, and no markup (so no relative URI in
+        # it) survives: feedparser's own passes would cost two thirds of the parse time.
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
+def _each_alone(
+    data: bytes, headers: dict[str, str], source: str, error: Exception
+) -> tuple[Any, list[Any]]:
+    """The feed parsed entry by entry, after the whole document tripped the parser.
+
+    Each entry is parsed alone, between the document's head and tail; one that trips the
+    parser again is ``entry.invalid``, its neighbours are kept. The document is
+    ``feed.not_a_feed`` when its head and tail alone trip it, or it has no entry.
+    """
+    failed = f"the feed parser failed: {type(error).__name__}: {error}"[:300]
+    head, pieces, tail = split_entries(data)
+    try:
+        shell = _parse(head + tail, headers)
+    except _PARSER_ERRORS as e:
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, failed) from e
+    if not pieces:
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, failed) from error
+    entries: list[Any] = []
+    for n, piece in enumerate(pieces):
+        try:
+            found = _parse(head + piece + tail, headers).get("entries") or []
+        except _PARSER_ERRORS as e:
+            detail = f"entry {n}: the feed parser failed: {type(e).__name__}: {e}"[:300]
+            found = [RejectedInput(Reason.ENTRY_INVALID, detail, source=source)]
+        entries.extend(found[:1])
+    return shell, entries
 
 
 def too_many_entries(found: int, kept: int, source: str) -> RejectedInput:

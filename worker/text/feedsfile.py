@@ -26,9 +26,11 @@ Every error is a :class:`~worker.core.errors.ConfigError` naming the feed (its n
 and the key; unknown keys are errors too. Secrets never live in the file nor in these
 objects: ``auth`` names environment variables, and :meth:`BasicAuth.resolve` /
 :meth:`BearerAuth.resolve` read them when a request is built. Header names are HTTP
-tokens, values carry no control characters (no CR/LF header injection), and the headers
-the fetcher owns (:data:`RESERVED_HEADERS`) cannot be set. Proxy URLs are http(s) without
-credentials, like feed URLs. A URL listed twice keeps its first subscription.
+tokens, values carry no control characters (no CR/LF header injection) and nothing past
+Latin-1 (HTTP sends them as bytes; a bearer token is checked when resolved), and the headers
+the fetcher owns (:data:`RESERVED_HEADERS`) cannot be set. Feed and proxy URLs are http(s)
+without credentials (``user:pass@``: a feed's secrets go in ``auth``). A URL listed twice
+keeps its first subscription.
 
 :func:`to_toml` writes subscriptions back as ``[[feed]]`` tables (to append an OPML
 import) that :func:`parse_feeds` reads to the same objects.
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.core.errors import ConfigError, MissingSecret, RuleError
+from worker.core.textsafe import redact_userinfo
 from worker.text.filters import compile_rules
 from worker.text.weburl import has_credentials, web_url
 
@@ -170,14 +173,23 @@ def _no_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
 
 
 def _url(value: Any, where: str) -> str:
+    url = _any_url(value, where)
+    if has_credentials(url):
+        shown = redact_userinfo(url)
+        raise ConfigError(f"{where} {shown}: credentials in a feed URL are not accepted; use auth")
+    return url
+
+
+def _any_url(value: Any, where: str) -> str:
     url = web_url(value)
     if url is None:
-        raise ConfigError(f"{where} must be an http:// or https:// URL: {str(value)[:200]!r}")
+        shown = redact_userinfo(str(value)[:200])
+        raise ConfigError(f"{where} must be an http:// or https:// URL: {shown!r}")
     return url
 
 
 def _proxy(value: Any, where: str) -> str:
-    url = _url(value, where)
+    url = _any_url(value, where)
     if has_credentials(url):
         raise ConfigError(f"{where}: credentials in a proxy URL would be logged; not allowed")
     if not url.lower().startswith("http://"):
@@ -231,7 +243,15 @@ def _header_value(value: Any, where: str) -> str:
         raise ConfigError(f"{where} must be a string of at most 4096 characters")
     if _CONTROL.search(value):
         raise ConfigError(f"{where} must not contain control characters (CR, LF, ...)")
+    if (char := _not_latin1(value)) is not None:
+        raise ConfigError(f"{where} must be Latin-1 (HTTP sends header bytes): {char} is not")
     return value.strip()
+
+
+def _not_latin1(value: str) -> str | None:
+    """The first character HTTP/1.1 cannot send in a header (U+XXXX), or None."""
+    char = next((c for c in value if ord(c) > 0xFF), None)
+    return None if char is None else f"U+{ord(char):04X}"
 
 
 def _auth(value: Any, where: str) -> Auth:
@@ -261,6 +281,8 @@ def _secret(environ: Mapping[str, str], name: str) -> str:
         raise MissingSecret(f"environment variable {name} is not set (feed auth)")
     if _CONTROL.search(value):
         raise MissingSecret(f"environment variable {name} holds a control character")
+    if _not_latin1(value) is not None:  # a bearer token goes into a header as it is
+        raise MissingSecret(f"environment variable {name} holds a character outside Latin-1")
     return value
 
 

@@ -16,7 +16,9 @@ rejections are those of RSS and Atom:
 Wrong types are treated as absent, never as a crash. The document is rejected as a whole
 (``feed.not_a_feed``) when it is not JSON, not an object, has no JSON Feed ``version``, or
 its ``items`` is not a list; an empty ``items`` is ``feed.empty``. An item that is not an
-object is rejected alone (``entry.invalid``). orjson refuses nesting deeper than 1024.
+object is rejected alone (``entry.invalid``), and so is an item nested deeper than
+:data:`MAX_DEPTH` levels (orjson refuses a document nested deeper than 1024: such a
+document is read again with each too-deep value replaced by a marker).
 Items past ``max_entries`` are dropped, with one ``feed.too_many_entries`` rejection.
 """
 
@@ -44,6 +46,12 @@ VERSION_PREFIX = "https://jsonfeed.org/version/"
 VERSIONS = {"1": "json10", "1.0": "json10", "1.1": "json11"}
 JSON_TYPES = ("application/feed+json", "application/json")
 _SNIFF = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+# Nesting the document keeps: the root object, items, an item, then its values. Deeper
+# values become TOO_DEEP (a noncharacter no text needs), and the item holding one is
+# rejected (orjson itself stops at 1024).
+MAX_DEPTH = 512
+TOO_DEEP = "\ufdd0too deep"
+_TOO_DEEP_JSON = orjson.dumps(TOO_DEEP)
 
 
 def looks_like_json_feed(data: bytes, content_type: str | None) -> bool:
@@ -82,13 +90,77 @@ def parse_json_feed(
 
 
 def _load(data: bytes) -> dict[str, Any]:
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
-        document = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+        document = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise RejectedInput(Reason.FEED_NOT_A_FEED, f"not JSON: {e}"[:300]) from e
+        if not str(e).startswith("depth limit exceeded"):
+            raise RejectedInput(Reason.FEED_NOT_A_FEED, f"not JSON: {e}"[:300]) from e
+        document = _load_shallow(data, e)
     if not isinstance(document, dict):
         raise RejectedInput(Reason.FEED_NOT_A_FEED, "JSON, but not an object")
     return document
+
+
+def _load_shallow(data: bytes, error: orjson.JSONDecodeError) -> Any:
+    """The document with each value nested past :data:`MAX_DEPTH` as :data:`TOO_DEEP`.
+
+    orjson refuses a document nested deeper than 1024; one such item must not cost its
+    neighbours, so the item that holds the marker is rejected alone (deep nesting in a
+    top-level field nobody reads costs nothing).
+    """
+    try:
+        return orjson.loads(_flatten_deep(data))
+    except orjson.JSONDecodeError as e:
+        raise RejectedInput(Reason.FEED_NOT_A_FEED, f"not JSON: {error}"[:300]) from e
+
+
+def _flatten_deep(data: bytes) -> bytes:
+    """Each array or object opening past :data:`MAX_DEPTH` replaced by the marker string.
+
+    Vectorised (numpy), since the scan must stay cheap on 10 MB of brackets: the depth is
+    the running count of brackets outside strings, a string being what lies between two
+    quotes not escaped by an odd run of backslashes.
+    """
+    import numpy as np
+
+    raw = np.frombuffer(data, dtype=np.uint8)
+    where = np.arange(raw.size, dtype=np.int64)
+    quote = raw == ord('"')
+    if b"\\" in data:
+        last_other = np.maximum.accumulate(np.where(raw == ord("\\"), -1, where))
+        run_before = where - 1 - np.concatenate(([-1], last_other[:-1]))  # backslashes
+        quote &= run_before % 2 == 0
+    in_string = (np.cumsum(quote) % 2 == 1) | quote
+    opens = ((raw == ord("[")) | (raw == ord("{"))) & ~in_string
+    closes = ((raw == ord("]")) | (raw == ord("}"))) & ~in_string
+    depth = np.cumsum(opens.astype(np.int32) - closes.astype(np.int32))
+    starts = np.flatnonzero(opens & (depth == MAX_DEPTH + 1))
+    ends = np.flatnonzero(closes & (depth == MAX_DEPTH))
+    out, copied = [], 0
+    for first in starts:
+        if first < copied:
+            continue
+        later = ends[np.searchsorted(ends, first) :]
+        if not later.size:
+            break  # never closed: orjson refuses the document anyway
+        out += [data[copied:first], _TOO_DEEP_JSON]
+        copied = int(later[0]) + 1
+    return b"".join([*out, data[copied:]])
+
+
+def _holds_too_deep(value: Any) -> bool:
+    """Whether the marker of a too-deep value is anywhere in ``value`` (no recursion)."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif value == TOO_DEEP:
+            return True
+    return False
 
 
 def _version(value: Any) -> str:
@@ -104,6 +176,9 @@ def _item_result(
 ) -> Record | RejectedInput:
     if not isinstance(item, dict):
         detail = f"entry {n}: a {type(item).__name__}, not an object"
+        return RejectedInput(Reason.ENTRY_INVALID, detail, source=source)
+    if _holds_too_deep(item):
+        detail = f"entry {n}: nested deeper than {MAX_DEPTH} levels"
         return RejectedInput(Reason.ENTRY_INVALID, detail, source=source)
     return entry_or_rejection(item_entry(item, authors), n, source, title)
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,7 @@ from worker.text import bandspec
 Signature = npt.NDArray[np.uint16]
 
 SEED = 14
+CHUNK = 32  # texts whose words are found and hashed together (packed_many)
 EMPTY_SLOT = 0xFFFF
 SLOT_BYTES = bandspec.SLOT_BYTES
 # Odd 64-bit constants (digits of pi and e) weighting each word's position in a shingle.
@@ -119,7 +121,13 @@ def word_hashes(text: str) -> npt.NDArray[np.uint64]:
     at once from the prefix sums of ``c_k * K**k`` (``K`` odd, so ``K**-s`` exists mod
     ``2**64`` and shifts a word starting at byte ``s`` back to 0), plus its length times a constant.
     """
-    data, starts, ends = _spans(text)
+    return _hashes_of(*_spans(text))
+
+
+def _hashes_of(
+    data: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+) -> npt.NDArray[np.uint64]:
+    """:func:`word_hashes` of the words at ``starts``/``ends`` of ``data``."""
     if starts.size == 0:
         return np.empty(0, dtype=np.uint64)
     powers, inverses = _powers(data.size + 1)
@@ -138,6 +146,65 @@ def packed(text: str, config: NearDupConfig = DEFAULT) -> bytes:
     """The packed signature of a text, or ``b""`` when it has no words (not to be indexed)."""
     words_of = word_hashes(text)
     return pack(_minhash(words_of, config)) if words_of.size else b""
+
+
+def packed_many(texts: Sequence[str], config: NearDupConfig = DEFAULT) -> list[bytes]:
+    """:func:`packed` of each text; words found and hashed for :data:`CHUNK` texts at once.
+
+    The texts of a chunk are joined by a space (no word spans two), so one pass of the
+    byte scan and the prefix sums serves them all; a word's hash does not depend on where
+    it starts, so each text's words hash as they do alone.
+    """
+    out: list[bytes] = []
+    for first in range(0, len(texts), CHUNK):
+        folded = [_folded(t).encode() for t in texts[first : first + CHUNK]]
+        data, starts, ends = _byte_spans(b" ".join(folded))
+        hashes = _hashes_of(data, starts, ends)
+        bounds = np.cumsum([len(f) + 1 for f in folded])  # each text's end, and its space
+        text_of = np.searchsorted(bounds, starts, side="right")
+        out += _packed_of_texts(hashes, text_of, len(folded), config)
+    return out
+
+
+def _packed_of_texts(
+    hashes: npt.NDArray[np.uint64],
+    text_of: npt.NDArray[np.intp],
+    texts: int,
+    config: NearDupConfig,
+) -> list[bytes]:
+    """Packed signatures of texts whose words' hashes lie end to end (``text_of``: whose).
+
+    :func:`_minhash` for all of them at once: the shingles that do not straddle two texts,
+    then each (text, bin)'s minimum; a text with empty bins or fewer words than a shingle
+    goes through :func:`_minhash` alone.
+    """
+    counts = np.bincount(text_of, minlength=texts)
+    width, slots = config.shingle, config.slots
+    minima = np.full(texts * slots, np.iinfo(np.uint64).max, dtype=np.uint64)
+    filled = np.zeros(texts * slots, dtype=bool)
+    if hashes.size >= width:
+        n = hashes.size - width + 1
+        combined = hashes[:n] * _POSITION[0]
+        for offset in range(1, width):
+            combined += hashes[offset : offset + n] * _POSITION[offset]
+        within = text_of[:n] == text_of[width - 1 :]
+        shingles = _mix64(combined[within])
+        _, _, shift = _bins(slots)
+        keys = text_of[:n][within] * slots + (shingles >> shift).astype(np.intp)
+        np.minimum.at(minima, keys, shingles)
+        filled[keys] = True
+    low = (minima & np.uint64(0xFFFF)).astype("<u2").reshape(texts, slots)
+    every_bin = np.asarray(filled.reshape(texts, slots).all(axis=1), dtype=bool).tolist()
+    starts = np.cumsum(counts) - counts
+    out = []
+    for t in range(texts):
+        if counts[t] == 0:
+            out.append(b"")
+        elif counts[t] >= width and every_bin[t]:
+            out.append(low[t].tobytes())
+        else:  # a short text: densified bins, or one shingle of all its words
+            out.append(pack(_minhash(hashes[starts[t] : starts[t] + counts[t]], config)))
+    return out
 
 
 def _minhash(word_hashes_of: npt.NDArray[np.uint64], config: NearDupConfig) -> Signature:
@@ -223,7 +290,13 @@ def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.
     inverted marks; U+2000-U+206F: general punctuation, quotes, dashes; U+3000-U+303F: CJK
     punctuation). A character from U+3040 to U+9FFF (Kana, Han) is a word of its own.
     """
-    raw = unicodedata.normalize("NFKC", text).casefold().encode()
+    return _byte_spans(_folded(text).encode())
+
+
+def _byte_spans(
+    raw: bytes,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """:func:`_spans` of text already folded and encoded."""
     data = np.frombuffer(raw, dtype=np.uint8)
     marks = raw.translate(_WORD_TABLE)  # 1 for a word byte, 0 for another
     if raw.isascii():  # most news: no multi-byte separator, no Kana or Han
@@ -254,6 +327,23 @@ def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.
     return data, starts, ends
 
 
+# Compatibility characters common in news, each with its NFKC form (pure ASCII, so the
+# replacement leaves the text's NFKC unchanged): once they are replaced, most texts pass
+# the NFKC quick check and skip the normalisation (two thirds of a signature's string work).
+_COMPATIBLE = (("\u2026", "..."), ("\u00a0", " "), ("\u2009", " "), ("\u202f", " "))
+
+
+def _folded(text: str) -> str:
+    """NFKC, casefolded."""
+    if not unicodedata.is_normalized("NFKC", text):
+        for char, plain in _COMPATIBLE:
+            if char in text:
+                text = text.replace(char, plain)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
+
+
 def _word_table() -> bytes:
     """A ``bytes.translate`` table: 1 for ASCII letters and digits and non-ASCII bytes."""
     word = set(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | set(
@@ -264,24 +354,32 @@ def _word_table() -> bytes:
 
 _WORD_TABLE = _word_table()
 _POWER_BASE = 0x9E3779B97F4A7C15 | 1
-_MASK = (1 << 64) - 1
 
 
-@functools.lru_cache(maxsize=1)
 def _power_table(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    powers = np.empty(size, dtype=np.uint64)
-    inverses = np.empty(size, dtype=np.uint64)
+    """``K**i`` and ``K**-i`` mod ``2**64`` for ``i < size`` (a power of 2), by doubling:
+    the second half of a table is its first half times ``K**n`` (numpy's uint64 wraps)."""
+    powers = np.ones(size, dtype=np.uint64)
+    inverses = np.ones(size, dtype=np.uint64)
     inverse_base = pow(_POWER_BASE, -1, 1 << 64)
-    p, q = 1, 1
-    for i in range(size):
-        powers[i], inverses[i] = p, q
-        p, q = p * _POWER_BASE & _MASK, q * inverse_base & _MASK
+    n = 1
+    while n < size:
+        step, back = pow(_POWER_BASE, n, 1 << 64), pow(inverse_base, n, 1 << 64)
+        powers[n : 2 * n] = powers[:n] * np.uint64(step)
+        inverses[n : 2 * n] = inverses[:n] * np.uint64(back)
+        n *= 2
     return powers, inverses
 
 
+_TABLES: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] = []
+
+
 def _powers(size: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    """``K**i`` and ``K**-i`` mod ``2**64`` for ``i < size`` (a table grown in powers of 2)."""
-    return _power_table(max(1 << 16, 1 << (size - 1).bit_length()))
+    """``K**i`` and ``K**-i`` mod ``2**64`` for ``i < size``: the largest table made so far
+    (grown in powers of 2, from 2**16), so a chunk and a lone text share one."""
+    if not _TABLES or _TABLES[0][0].size < size:
+        _TABLES[:] = [_power_table(max(1 << 16, 1 << (size - 1).bit_length()))]
+    return _TABLES[0]
 
 
 @functools.lru_cache(maxsize=8)

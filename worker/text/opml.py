@@ -15,6 +15,8 @@ fetches), a reference expat skips.
 - Outlines nested more than ``MAX_DEPTH`` (100) levels deep refuse the whole document.
 - Only absolute http(s) URLs are kept (:func:`worker.text.weburl.web_url`); a URL seen
   before is skipped, the first outline wins. Titles are normalised (single spaces).
+- A URL with credentials (``user:pass@``) refuses the whole document, in one line that
+  shows it without them: nothing is imported.
 
 Writing (:func:`export_opml`) produces OPML 2.0 with one folder outline per category
 level; :func:`parse_opml` reads it back to the same feeds, grouped by folder.
@@ -28,8 +30,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from worker.core.errors import OpmlError
+from worker.core.textsafe import redact_userinfo
 from worker.text.normalise import normalise_inline
-from worker.text.weburl import web_url
+from worker.text.weburl import has_credentials, web_url
 from worker.text.xmlsafe import ascii_compatible, neutralise_dtd
 
 MAX_OPML_BYTES = 10 * 1024 * 1024
@@ -107,6 +110,9 @@ def _feed(outline: ET.Element, path: tuple[str, ...]) -> OpmlFeed | None:
     url = web_url(attrs.get("xmlurl"))
     if url is None:
         return None
+    if has_credentials(url):
+        shown = redact_userinfo(url)
+        raise OpmlError(f"OPML: {shown}: credentials in a feed URL are not accepted; remove them")
     title = _title(attrs)
     category = "/".join(path) or _category_attribute(attrs.get("category"))
     return OpmlFeed(url, title if title != url else None, category)

@@ -17,6 +17,7 @@ and no file or URL named by an external entity is ever read.
 Two more passes bound what the parser sees: :func:`neutralise_char_refs` replaces
 character references to no character (``&#xD800;``), which would make feedparser drop
 the whole feed, and :func:`keep_entries` cuts the entries past a cap out of the bytes.
+:func:`split_entries` cuts a document into its entries, for parsing each alone.
 
 :func:`neutralise_dtd` scans only the prolog (what precedes the root element): a
 DOCTYPE cannot appear later. Documents in encodings where ``<`` is not the byte 0x3C
@@ -248,3 +249,36 @@ def keep_entries(data: bytes, limit: int) -> tuple[bytes, int]:
         return data, starts
     tail = data[last_end + 1 :] if last_end > cut else b""
     return data[:cut] + tail, starts
+
+
+def split_entries(data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """The document around its entries (head, tail), and each entry's bytes, in order.
+
+    An entry runs from its start tag to the first entry end tag after it (or to the next
+    start tag, or the end of the document): what lies between two entries is dropped. For
+    parsing each entry alone, in ``head + entry + tail``, when the whole document trips
+    the parser.
+    """
+    spans: list[tuple[int, int]] = []
+    start = -1
+    for match in _ENTRY_TAG.finditer(data):
+        kind = match.group(1)
+        if kind is None:
+            continue  # a comment or CDATA section
+        end = data.find(b">", match.start()) + 1 or len(data)
+        if start >= 0 and kind != b"/":
+            spans.append((start, match.start()))  # an entry left open
+        if kind == b"/":
+            if start >= 0:
+                spans.append((start, end))
+            start = -1
+        elif match.group().endswith(b"/"):
+            spans.append((match.start(), end))
+            start = -1
+        else:
+            start = match.start()
+    if start >= 0:
+        spans.append((start, len(data)))
+    if not spans:
+        return data, [], b""
+    return data[: spans[0][0]], [data[a:b] for a, b in spans], data[spans[-1][1] :]
