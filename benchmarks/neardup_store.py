@@ -1,7 +1,8 @@
 """Near-duplicate clusters through the real pipeline and store: quality, memory, throughput.
 
 Run: ``python benchmarks/neardup_store.py`` (``--articles N`` per topic for the labelled
-pairs, default 20; ``--docs N`` for the throughput runs, default 20000).
+pairs, default 20; ``--docs N`` for the throughput runs, default 20000; ``--shards N``:
+the quality runs on a sharded store's layout, as on a cluster).
 
 Everything runs against a private ``redis-server`` (worker.runtime.embedded) and calls
 ``worker.pipeline.process.process_batch``, the function the Celery task calls, so a
@@ -69,12 +70,13 @@ def seed(text: str, n: int) -> dict[str, Any]:
     return env.model_dump(mode="json", exclude_none=True)
 
 
-def quality(url: str, per_topic: int) -> None:
-    """Precision and recall of the stored clusters on the labelled pairs."""
+def quality(url: str, per_topic: int, shards: int = 1) -> None:
+    """Precision and recall of the stored clusters on the labelled pairs (``shards``: a
+    sharded store, where the two records of a pair mostly live in different shards)."""
     rows = pairs(per_topic)
     flagged: dict[str, list[bool]] = {}
     for n, (kind, a, b) in enumerate(rows):
-        settings = Settings(redis_url=url, namespace=f"q{n}")
+        settings = Settings(redis_url=url, namespace=f"q{n}", store_shards=shards)
         store = Store.from_url(url, settings)
         first, second = process_batch([seed(a, 0), seed(b, 1)], store, settings)
         if first.outcome != "created" or second.outcome != "created":
@@ -83,7 +85,10 @@ def quality(url: str, per_topic: int) -> None:
         flagged.setdefault(kind, []).append(record is not None and record.cluster == first.id)
         store.client.flushdb()
         store.close()
-    print(f"\nquality through the store ({len(rows)} labelled pairs, threshold 0.5)")
+    print(
+        f"\nquality through the store ({len(rows)} labelled pairs, threshold 0.5, "
+        f"{shards} shard{'s' if shards > 1 else ''})"
+    )
     print(f"{'kind':<12} {'pairs':>5} {'flagged':>8}")
     for kind, hits in flagged.items():
         print(f"{kind:<12} {len(hits):>5} {sum(hits) / len(hits):>8.3f}")
@@ -191,11 +196,14 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=20000, help="documents per throughput run")
     parser.add_argument("--rounds", type=int, default=3, help="alternated off/on runs")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--shards", type=int, default=1, help="shards of the quality runs")
     args = parser.parse_args()
     if not args.skip_quality:
         with private_redis() as server:
-            quality(server.url, args.articles)
-    throughput(args.docs, args.rounds)
+            quality(server.url, args.articles, args.shards)
+    if not args.skip_throughput:
+        throughput(args.docs, args.rounds)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The suite runs on the server the embedded store runs where nothing is on PATH: v
 ``valkey-server`` (:func:`tests.support.helpers.suite_binary`). The modules of
 :data:`BOTH_SERVERS` (the store's Lua scripts, streams and consumer groups) run a second
 time against ``redis-server`` >= 7.0 from PATH, and are skipped for it, with the reason,
-where there is none: a difference between Redis and Valkey shows up in CI.
+where there is none: a difference between Redis and Valkey shows up in CI. The modules of
+:data:`ON_CLUSTER` run once more on a local 3-primary cluster (a sharded store).
 
 The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL from the
 environment, and every child process gets the private server's URL explicitly. Nor does
@@ -62,10 +63,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, empty_cwd: Path) -> None:
     monkeypatch.chdir(empty_cwd)
 
 
+# The store's write and page modules run a third time on the session's 3-primary cluster
+# (24 shards); tests/storage/test_shards.py runs streams, groups, retention and
+# near-duplicates on it too. Modules that read raw keys or a total order of events across
+# shards (a cluster orders events per shard) are not in the list.
+ON_CLUSTER = frozenset({"test_store", "test_reads_pages"})
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     module = metafunc.module.__name__.rpartition(".")[2]
-    if module in BOTH_SERVERS and "redis_server" in metafunc.fixturenames:
-        metafunc.parametrize("redis_server", ["valkey", "redis"], indirect=True)
+    servers = ["valkey", "redis"] if module in BOTH_SERVERS else ["valkey"]
+    servers += ["cluster"] if module in ON_CLUSTER else []
+    if len(servers) > 1 and "redis_server" in metafunc.fixturenames:
+        metafunc.parametrize("redis_server", servers, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +97,23 @@ def redis7_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
 
 
 @pytest.fixture
-def redis_server(request: pytest.FixtureRequest) -> RedisServer:
-    """The session's server: valkey, or (parametrised, BOTH_SERVERS) redis-server 7+."""
-    fixture = {"valkey": "valkey_server", "redis": "redis7_server"}[
+def redis_server(request: pytest.FixtureRequest) -> RedisServer | LocalCluster:
+    """The session's server: valkey, or (parametrised, BOTH_SERVERS) redis-server 7+, or
+    (ON_CLUSTER) the session's cluster."""
+    fixture = {"valkey": "valkey_server", "redis": "redis7_server", "cluster": "redis_cluster"}[
         getattr(request, "param", "valkey")
     ]
-    server: RedisServer = request.getfixturevalue(fixture)
+    server: RedisServer | LocalCluster = request.getfixturevalue(fixture)
     return server
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer | LocalCluster) -> Iterator[str]:
+    if isinstance(redis_server, LocalCluster):
+        redis_server.flush()
+        yield redis_server.url
+        redis_server.flush()
+        return
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()  # our own server: nothing else lives in it
     yield redis_server.url

@@ -32,7 +32,7 @@ def message(
 
 
 def events(store: Store) -> list[dict[str, str]]:
-    raw = store.client.xrange(store.keys.record_events)
+    raw = [e for k in store.keys.every_shard() for e in store.client.xrange(k.record_events)]
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in raw]
 
 
@@ -57,7 +57,7 @@ def test_record_round_trips_with_store_fields(store: Store, settings: Settings) 
     assert rec.word_count == 3
     assert rec.published == datetime(2024, 3, 5, tzinfo=UTC)
     assert (datetime.now(UTC) - rec.ingested_at).total_seconds() < 60
-    meta, _, packed = store.client.get(store.keys.record(o.id)).partition(b"\n")
+    meta, _, packed = store.client.get(store.keys.of(o.id).record(o.id)).partition(b"\n")
     raw = orjson.loads(meta)
     assert "url" not in raw  # optional feed fields are absent on seeds
     assert "text" not in raw  # schema 2: the text once, packed with the paragraphs
@@ -85,10 +85,12 @@ def test_rejection_is_stored_once_with_payload(store: Store, settings: Settings)
     [rej] = reads(store).rejections()
     assert rej.reason == "seed.no_header"
     assert rej.source == "a.txt"
-    payload = Envelope.model_validate_json(store.client.get(store.keys.payload("bad-1")))
+    payload = Envelope.model_validate_json(
+        store.client.get(store.keys.of("bad-1").payload("bad-1"))
+    )
     assert payload.data == b"no header here\n\nbody"
     assert store.stats()["rejections"] == 1
-    assert store.client.xlen(store.keys.rejection_events) == 1
+    assert store.client.xlen(store.keys.of("bad-1").rejection_events) == 1
 
 
 def test_malformed_message_is_rejected(store: Store, settings: Settings) -> None:
@@ -124,7 +126,7 @@ def test_fifty_concurrent_copies_make_one_record(store: Store, settings: Setting
         t.join()
     assert sorted(results) == ["created"] + ["duplicate"] * 49
     assert [e["event"] for e in events(store)] == ["created"]
-    assert store.client.zcard(store.keys.by_published) == 1
+    assert sum(store.client.zcard(k.by_published) for k in store.keys.every_shard()) == 1
 
 
 def test_reply_list_gets_outcomes_and_done_markers(store: Store, settings: Settings) -> None:

@@ -178,7 +178,8 @@ def counts_add_up(store: Any) -> bool:
 
 def outcome_of(store: Any, input_id: str) -> dict[str, Any] | None:
     """The stored outcome of one input, read straight from Redis."""
-    raw = store.client.get(store.keys.outcome(input_id))
+    found = [store.client.get(k.outcome(input_id)) for k in store.keys.every_shard()]
+    raw = next((r for r in found if r), None)
     return orjson.loads(raw) if raw else None
 
 

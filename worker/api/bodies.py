@@ -33,7 +33,12 @@ _LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CURSOR = re.compile(r"([-+0-9.e]{1,32}):([0-9]{1,10})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_U64 = 2**64 - 1
-STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+# A stream id, or on a sharded store a cursor: ids named by shard, joined by commas
+# (worker.storage.shardstreams).
+STREAM_ID = re.compile(
+    r"[0-9]{1,20}(-[0-9]{1,20})?|[0-9]{1,20}(-[0-9]{1,20})?@[0-9]{1,4}"
+    r"(,[0-9]{1,20}(-[0-9]{1,20})?@[0-9]{1,4}){0,1023}"
+)
 
 
 class DocumentIn(BaseModel):
@@ -189,12 +194,14 @@ def decode_cursor(cursor: str | None) -> Position | None:
 
 
 def stream_id(value: str) -> str:
-    """A stream entry id (``1700000000000-0``, or ``0`` for the start); 400 otherwise.
+    """A stream entry id (``1700000000000-0``, or ``0`` for the start), or a sharded
+    store's cursor (``1700000000000-0@3,1700000000001-0@7``); 400 otherwise.
 
     Each part is an unsigned 64-bit number in Redis: one past that is refused here, not
     by Redis once the stream has begun.
     """
-    if not STREAM_ID.fullmatch(value) or any(int(n) > MAX_U64 for n in value.split("-")):
+    numbers = [n for part in value.split(",") for n in part.partition("@")[0].split("-")]
+    if not STREAM_ID.fullmatch(value) or any(int(n) > MAX_U64 for n in numbers):
         raise RequestRefused(
             400,
             ApiReason.QUERY_INVALID,

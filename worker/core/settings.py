@@ -82,6 +82,11 @@ def default_data_dir() -> Path:
     return base / APP_FOLDER
 
 
+# Shards of a new store on a Redis Cluster: more than its primaries, so that adding nodes
+# moves slots, not records between shards; 24 shares evenly over 2, 3, 4, 6, 8 or 12.
+CLUSTER_SHARDS = 24
+
+
 def split_list(value: str) -> tuple[str, ...]:
     """A list setting from the environment: ``a,b``, or the list form ``["a", "b"]``.
 
@@ -331,6 +336,13 @@ class Settings(BaseSettings):
         gt=0,
         le=1.0,
         description="estimated Jaccard similarity (3-word shingles) that makes a near-duplicate",
+    )
+    store_shards: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="shards of the record store, fixed when it is created; unset: 1, "
+        "or 24 with a redis+cluster:// store",
     )
     full_text: bool = Field(
         default=False,

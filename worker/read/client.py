@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from worker.core.events import Event
-from worker.core.keys import Keys
 from worker.read.consumer import Consumer, ConsumerStats, Handler
 from worker.storage.connection import Redis, connect
 from worker.storage.read_records import RecordReads
@@ -55,7 +54,7 @@ class IngestClient(RecordReads, RejectionReads, StreamReads, StatusReads):
     """
 
     def __init__(self, url: str | Redis, namespace: str = "ingest") -> None:
-        super().__init__(connect(url) if isinstance(url, str) else url, Keys(namespace))
+        super().__init__(connect(url) if isinstance(url, str) else url, namespace)
 
     def consumer(self, group: str, name: str, handler: Handler, **options: Any) -> Consumer:
         """A Consumer of this client's streams; see worker.read.consumer for the options."""

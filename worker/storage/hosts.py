@@ -62,7 +62,7 @@ class HostGate:
         call = HostSlotCall(
             host_key=k.host(host),
             leases_key=k.host_leases(host),
-            reservation_key=k.host_slot(token),
+            reservation_key=k.host_slot(token, host),
             token=token,
             concurrency=concurrency,
             delay_ms=int(delay * 1000),

@@ -37,7 +37,7 @@ class Payloads:
         """
         ttl = self.settings.payload_ttl
         for input_id in input_ids:
-            key = self.keys.payload(input_id)
+            key = self.keys.of(input_id).payload(input_id)
             # Set again on a redelivery: later by the redelivery's delay, which is harmless
             # (prune goes by the index), and EXPIRE NX would need Redis 7.
             if ttl:
@@ -85,11 +85,12 @@ class Payloads:
         """Delete payloads and their sizes; take what was counted off the total."""
         sizes = self._sizes(input_ids)
         pipe = self.client.pipeline(transaction=False)
-        pipe.delete(*(self.keys.payload(i) for i in input_ids))
+        for input_id in input_ids:  # one DEL each: on shards the keys are in many slots
+            pipe.delete(self.keys.of(input_id).payload(input_id))
         pipe.zrem(self.keys.payloads, *input_ids)
         for input_id in input_ids:
             pipe.hdel(self.keys.payload_sizes, input_id)
-        gone = pipe.execute()[2:]
+        gone = pipe.execute()[len(input_ids) + 1 :]
         # Only the caller whose HDEL removed a size takes it off: concurrent drops count once.
         freed = sum(size for size, g in zip(sizes, gone, strict=True) if g)
         if freed:

@@ -17,7 +17,7 @@ class RecordReads(Reader):
     @guarded
     def get(self, record_id: str) -> Record | None:
         """One record by id, or None."""
-        raw: bytes | None = self._redis.get(self.keys.record(record_id))  # type: ignore[assignment]
+        raw: bytes | None = self._redis.get(self.keys.of(record_id).record(record_id))  # type: ignore[assignment]
         return recordform.to_record(raw) if raw else None
 
     @guarded
@@ -43,7 +43,7 @@ class RecordReads(Reader):
         one near-duplicate cluster, narrowed to ``source`` when both are given.
         """
         index, scores = self._index(source, cluster), ScoreRange.published(since, until)
-        if cluster is not None and not self._redis.exists(index):
+        if cluster is not None and not self._redis.exists(self.keys.cluster(cluster)):
             # A record alone in its cluster has no set: the cluster is that record.
             yield from limited(self._alone(cluster, scores, source), limit)
             return
@@ -76,14 +76,16 @@ class RecordReads(Reader):
             filtered=kind is not None,
         )
 
-    def _index(self, source: str | None, cluster: str | None) -> str:
+    def _index(self, source: str | None, cluster: str | None) -> str | list[str]:
+        """The zset to page: a cluster's (store-wide), else one per shard, merged."""
         if cluster is not None:
             return self.keys.cluster(cluster)
-        return self.keys.by_published if source is None else self.keys.by_source(source)
+        shards = self.keys.every_shard()
+        return [k.by_published if source is None else k.by_source(source) for k in shards]
 
     def _alone(self, record_id: str, scores: ScoreRange, source: str | None) -> Iterator[Record]:
         """The record that is a cluster of its own, if it is in the bounds and the source."""
-        score = self._redis.zscore(self.keys.by_published, record_id)
+        score = self._redis.zscore(self.keys.of(record_id).by_published, record_id)
         if score is None or not scores.contains(float(score)):
             return
         record = self.get(record_id)
@@ -95,5 +97,5 @@ class RecordReads(Reader):
 
     def _load_records(self, ids: list[str]) -> list[Record | None]:
         # None: pruned between the index read and this one.
-        raws = self._redis.mget([self.keys.record(i) for i in ids])
+        raws = self._get_many(lambda k: k.record, ids)
         return [recordform.to_record(raw) if raw else None for raw in raws]

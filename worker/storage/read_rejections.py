@@ -25,17 +25,38 @@ class RejectionReads(Reader):
         ``expanded`` count (stored before them) says how many (none: one entry).
         """
         keys = self.keys
-        found: Any = self._redis.mget(
-            [keys.outcome(input_id), keys.expanded(input_id), keys.outcome(f"{input_id}#0")]
-        )
+        if keys.shards == 1:
+            found: Any = self._redis.mget(
+                [keys.outcome(input_id), keys.expanded(input_id), keys.outcome(f"{input_id}#0")]
+            )
+        else:
+            whole_, first_ = self._outcome_values([input_id, f"{input_id}#0"])
+            found = [whole_, self._redis.get(keys.expanded(input_id)), first_]
         whole, expanded, first = found
         if whole or not first:
             return [Outcome.model_validate_json(whole)] if whole else None
-        rest = [keys.outcome(f"{input_id}#{n}") for n in range(1, int(expanded or 1))]
-        raws = [first, *(self._redis.mget(rest) if rest else [])]
+        rest = [f"{input_id}#{n}" for n in range(1, int(expanded or 1))]
+        raws = [first, *(self._outcome_values(rest) if rest else [])]
         if not all(raws):
             return None
         return [Outcome.model_validate_json(raw) for raw in raws]
+
+    def _outcome_values(self, input_ids: list[str]) -> list[Any]:
+        """The stored outcome of each input, or None: on a sharded store an upsert's outcome
+        is in its record's shard, so every shard is asked, in one round trip."""
+        keys = self.keys
+        if keys.shards == 1:
+            return list(self._redis.mget([keys.outcome(i) for i in input_ids]))
+        pipe = self._redis.pipeline(transaction=False)
+        for i in input_ids:
+            for k in keys.every_shard():
+                pipe.get(k.outcome(i))
+        found = pipe.execute()
+        per = keys.shards
+        return [
+            next((v for v in found[n * per : (n + 1) * per] if v), None)
+            for n in range(len(input_ids))
+        ]
 
     @guarded_iter
     def rejections(
@@ -56,7 +77,11 @@ class RejectionReads(Reader):
         # Filters are applied here, so the index is read in full pages when there are any.
         unfiltered = reason is None and source is None
         found = self._values(
-            self.keys.rejections, scores, page, limit if unfiltered else None, self._rejs
+            [k.rejections for k in self.keys.every_shard()],
+            scores,
+            page,
+            limit if unfiltered else None,
+            self._rejs,
         )
         yield from limited((r for r in found if _matches(r, reason, source)), limit)
 
@@ -73,7 +98,7 @@ class RejectionReads(Reader):
     ) -> tuple[list[Rejection], Position | None]:
         """One page of :meth:`rejections` from ``after``, and where the next page starts."""
         return self._page(
-            self.keys.rejections,
+            [k.rejections for k in self.keys.every_shard()],
             ScoreRange.between(since, until),
             limit,
             after,
@@ -86,12 +111,12 @@ class RejectionReads(Reader):
         yield from (r for r in self._load_rejections(ids) if r is not None)
 
     def _load_rejections(self, ids: list[str]) -> list[Rejection | None]:
-        raws = self._redis.mget([self.keys.rejection(i) for i in ids])
+        raws = self._get_many(lambda k: k.rejection, ids)
         return [Rejection.model_validate_json(raw) if raw else None for raw in raws]
 
     @guarded
     def rejection(self, input_id: str) -> Rejection | None:
-        raw = self._redis.get(self.keys.rejection(input_id))
+        raw = self._redis.get(self.keys.of(input_id).rejection(input_id))
         return Rejection.model_validate_json(raw) if raw else None
 
     @guarded
@@ -108,7 +133,7 @@ class RejectionReads(Reader):
     @guarded
     def kept_bytes(self, input_id: str) -> bytes | None:
         """The bytes kept with a rejection: its envelope, or a malformed message's raw bytes."""
-        raw: bytes | None = self._redis.get(self.keys.payload(input_id))  # type: ignore[assignment]
+        raw: bytes | None = self._redis.get(self.keys.of(input_id).payload(input_id))  # type: ignore[assignment]
         return raw
 
     @guarded

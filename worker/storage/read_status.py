@@ -64,7 +64,8 @@ class StatusReads(Reader):
         hour = int(seconds) // 3600
         pipe = self._redis.pipeline(transaction=False)
         for h in range(hour - hours, hour + 1):
-            pipe.hgetall(self.keys.activity(h))
+            for k in self.keys.every_shard():  # on shards: counted where each was written
+                pipe.hgetall(k.activity(h))
         found = Activity(float(seconds))
         for raw in pipe.execute():
             for name, value in raw.items():
@@ -98,26 +99,39 @@ class StatusReads(Reader):
     @guarded
     def store_size(self) -> StoreSize:
         """Memory used and its limit, records kept, and the oldest dated record's date."""
+        info: Any = self._redis.info("memory")
+        # A cluster answers per node (name -> its INFO): memory summed over the nodes.
+        nodes = (
+            list(info.values()) if info and isinstance(next(iter(info.values())), dict) else [info]
+        )
         pipe = self._redis.pipeline(transaction=False)
-        pipe.info("memory")
-        pipe.zcard(self.keys.by_published)
-        pipe.zrangebyscore(self.keys.by_published, NO_DATE + 1, "+inf", 0, 1, withscores=True)
-        pipe.zcount(self.keys.by_published, "-inf", NO_DATE)
-        info, records, oldest, undated = pipe.execute()
+        for k in self.keys.every_shard():
+            pipe.zcard(k.by_published)
+            pipe.zrangebyscore(k.by_published, NO_DATE + 1, "+inf", 0, 1, withscores=True)
+            pipe.zcount(k.by_published, "-inf", NO_DATE)
+        found = pipe.execute()
+        oldest = [float(rows[0][1]) for rows in found[1::3] if rows]
         return StoreSize(
-            used_memory=int(info.get("used_memory", 0)),
-            maxmemory=int(info.get("maxmemory", 0)),
-            records=int(records),
-            oldest_published=float(oldest[0][1]) if oldest else None,
-            undated=int(undated),
+            used_memory=sum(int(n.get("used_memory", 0)) for n in nodes),
+            maxmemory=sum(int(n.get("maxmemory", 0)) for n in nodes),
+            records=sum(int(n) for n in found[0::3]),
+            oldest_published=min(oldest) if oldest else None,
+            undated=sum(int(n) for n in found[2::3]),
         )
 
     @guarded
     def recent_records(self, limit: int = 20) -> list[tuple[Record, int]]:
         """The records most recently created or updated, each with its cluster's size."""
-        entries: Any = self._redis.xrevrange(self.keys.record_events, count=limit * 3)
+        pipe = self._redis.pipeline(transaction=False)
+        for k in self.keys.every_shard():
+            pipe.xrevrange(k.record_events, count=limit * 3)
+        entries: Any = sorted(
+            (e for shard in pipe.execute() for e in shard),
+            key=lambda e: tuple(int(x) for x in as_str(e[0]).split("-")),
+            reverse=True,
+        )
         ids = list(dict.fromkeys(as_str(e[1][b"id"]) for e in entries if b"id" in e[1]))
-        raws = self._redis.mget([self.keys.record(i) for i in ids[:limit]]) if ids else []
+        raws = self._get_many(lambda k: k.record, ids[:limit]) if ids else []
         records = [recordform.to_record(raw) for raw in raws if raw]
         pipe = self._redis.pipeline(transaction=False)
         for record in records:
@@ -127,12 +141,15 @@ class StatusReads(Reader):
     @guarded
     def latest_rejections(self, reason: str, limit: int = 10, scan: int = 2000) -> list[Rejection]:
         """The newest rejections with this reason code, among the newest ``scan`` of all."""
-        newest: Any = self._redis.zrevrange(self.keys.rejections, 0, scan - 1)
-        ids = [as_str(i) for i in newest]
+        pipe = self._redis.pipeline(transaction=False)
+        for k in self.keys.every_shard():
+            pipe.zrevrange(k.rejections, 0, scan - 1, withscores=True)
+        rows = sorted((r for shard in pipe.execute() for r in shard), key=lambda r: -r[1])
+        ids = [as_str(i) for i, _ in rows[:scan]]
         found: list[Rejection] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for raw in self._redis.mget([self.keys.rejection(i) for i in chunk]):
+            for raw in self._get_many(lambda k: k.rejection, chunk):
                 rejection = Rejection.model_validate_json(raw) if raw else None
                 if rejection is not None and rejection.reason == reason:
                     found.append(rejection)

@@ -8,6 +8,7 @@ the CLI, the API and downstream services.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from worker.core.keys import Keys
 from worker.storage.connection import Redis, as_str
 from worker.storage.scores import ScoreRange
+from worker.storage.shards import stored_keys
 
 T = TypeVar("T")
 # Index members one page of a filtered listing reads at most, and per round trip.
@@ -33,13 +35,33 @@ class Position:
 class Reader:
     """The Redis client and keys a reader works on, and keyset pages of a sorted set."""
 
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys | str) -> None:
+        """``keys`` (a namespace: the store's own shard count, read on first use)."""
         self._redis = client
-        self.keys = keys
+        self._keys = keys
+
+    @property
+    def keys(self) -> Keys:
+        """The store's keys; its shard count is read until a writer has recorded one."""
+        if isinstance(self._keys, Keys):
+            return self._keys
+        keys, recorded = stored_keys(self._redis, self._keys)
+        if recorded:
+            self._keys = keys
+        return keys
+
+    def _get_many(self, keys_of: Callable[[Keys], Callable[[str], str]], ids: list[str]) -> Any:
+        """The values of one key per id (``keys_of(shard keys)(id)``), in one round trip."""
+        if self.keys.shards == 1:
+            return self._redis.mget([keys_of(self.keys)(i) for i in ids])
+        pipe = self._redis.pipeline(transaction=False)
+        for i in ids:
+            pipe.get(keys_of(self.keys.of(i))(i))
+        return pipe.execute()
 
     def _values(
         self,
-        index: str,
+        index: str | list[str],
         scores: ScoreRange,
         page: int,
         limit: int | None,
@@ -51,7 +73,7 @@ class Reader:
 
     def _page(
         self,
-        index: str,
+        index: str | list[str],
         scores: ScoreRange,
         limit: int,
         after: Position | None,
@@ -80,6 +102,43 @@ class Reader:
         return found, None
 
     def _pages(
+        self, index: str | list[str], scores: ScoreRange, size: int, after: Position | None = None
+    ) -> Iterator[list[tuple[str, Position]]]:
+        """Members of a zset (or of one per shard, merged) newest first, by keyset."""
+        if isinstance(index, str):
+            yield from self._shard_pages(index, scores, size, after)
+            return
+        if len(index) == 1:
+            yield from self._shard_pages(index[0], scores, size, after)
+            return
+        yield from _paged(self._merged(index, scores, size, after), size)
+
+    def _merged(
+        self, indexes: list[str], scores: ScoreRange, size: int, after: Position | None
+    ) -> Iterator[tuple[str, Position]]:
+        """The members of every shard's zset in one order: score, then member, descending
+        (each shard's own order), with positions counted over all shards."""
+        start = Position(after.score, 0) if after else None
+        streams = [
+            (
+                (member, pos.score)
+                for page in self._shard_pages(i, scores, size, start)
+                for member, pos in page
+            )
+            for i in indexes
+        ]
+        top = after.score if after else None
+        skip = after.passed if after else 0
+        passed = 0
+        merged = heapq.merge(*streams, key=lambda row: (-row[1], _Desc(row[0])))
+        for member, score in merged:
+            if score == top and skip > 0:
+                skip, passed = skip - 1, passed + 1
+                continue
+            top, passed = (top, passed + 1) if score == top else (score, 1)
+            yield member, Position(score, passed)
+
+    def _shard_pages(
         self, index: str, scores: ScoreRange, size: int, after: Position | None = None
     ) -> Iterator[list[tuple[str, Position]]]:
         """Members of a zset newest first, by keyset: each page starts at the last score seen.
@@ -102,6 +161,26 @@ class Reader:
                 top, passed = (top, passed + 1) if score == top else (score, 1)
                 page.append((as_str(member), Position(score, passed)))
             yield page
+
+
+class _Desc(str):
+    """A string that sorts backwards (members of equal score: Redis's reverse order)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+
+def _paged(rows: Iterator[tuple[str, Position]], size: int) -> Iterator[list[tuple[str, Position]]]:
+    page: list[tuple[str, Position]] = []
+    for row in rows:
+        page.append(row)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def limited(items: Iterator[T], limit: int | None) -> Iterator[T]:

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
 
 from worker.core.events import STREAMS
+from worker.core.keys import Keys
 from worker.storage.connection import as_strs, guarded
 from worker.storage.read_streams import StreamReads
 from worker.storage.scores import NO_DATE_SCORE, ScoreRange
-from worker.storage.scriptcalls import PruneCall
+from worker.storage.scriptcalls import ForgetCall, PruneCall
 from worker.storage.store import Store
 from worker.text import bandspec
 
@@ -68,9 +72,10 @@ def trim_tombstones(store: Store, now: datetime) -> None:
 
 def stream_keys(client: StreamReads) -> list[str]:
     """Every event stream: records, rejections and each group's dead letters."""
-    keys = [client.keys.events(name) for name in STREAMS]
+    shards = client.keys.every_shard()
+    keys = [k.events(name) for name in STREAMS for k in shards]
     for name in STREAMS:
-        keys += [client.keys.dead_letter(name, g.group) for g in client.groups(name)]
+        keys += [k.dead_letter(name, g.group) for g in client.groups(name) for k in shards]
     return keys
 
 
@@ -86,27 +91,41 @@ def trim(store: Store, key: str, now: datetime) -> int:
 
 @guarded
 def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> int:
-    """Delete records published before ``cutoff``, ``batch`` ids per atomic script call."""
-    keys, client, settings = store.keys, store.client, store.settings
+    """Delete records published before ``cutoff``, ``batch`` ids per atomic script call.
+
+    On a sharded store each shard is pruned in turn, each batch in two steps: the
+    store-wide entries first (``forget.lua``), then the records in their shard.
+    """
+    return sum(_prune_shard(store, k, cutoff, batch, now) for k in store.keys.every_shard())
+
+
+def _prune_shard(store: Store, keys: Keys, cutoff: datetime, batch: int, now: datetime) -> int:
+    client, settings = store.client, store.settings
+    sharded = keys.shards > 1
     at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
     older = ScoreRange(NO_DATE_SCORE, cutoff.timestamp(), low_open=True, high_open=True)
     high, low = older.redis_args()
+    until = now.timestamp() + settings.tombstone_ttl
+    # On shards the store-wide keys are forget.lua's: the shard's sources key stands in.
+    local = keys.sources if sharded else None
     total = 0
     while ids := client.zrangebyscore(keys.by_published, low, high, start=0, num=batch):
+        if sharded:
+            _forget(store, keys, as_strs(ids), until)
         call = PruneCall(
             by_published_key=keys.by_published,
-            by_content_hash_key=keys.by_content_hash,
+            by_content_hash_key=local or keys.by_content_hash,
             sources_key=keys.sources,
             stats_key=keys.stats,
-            tombstones_key=keys.tombstones,
+            tombstones_key=local or keys.tombstones,
             record_events_key=keys.record_events,
-            neardup_ids_key=keys.neardup_ids,
+            neardup_ids_key=local or keys.neardup_ids,
             cutoff=cutoff.timestamp(),
             no_date_score=NO_DATE_SCORE,
             record_prefix=keys.record_prefix,
             by_source_prefix=keys.by_source_prefix,
             now_iso=at,
-            tombstones_until=now.timestamp() + settings.tombstone_ttl,
+            tombstones_until=until,
             stream_maxlen=settings.stream_maxlen,
             neardup_prefix=keys.neardup_prefix,
             cluster_prefix=keys.cluster_prefix,
@@ -114,6 +133,7 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
             bands=bandspec.BANDS,
             rows=bandspec.ROWS,
             shard_levels=bandspec.levels_arg(),
+            store_wide="" if sharded else "1",
             record_ids=as_strs(ids),
         )
         pruned = int(store.scripts.run(call))
@@ -121,3 +141,35 @@ def prune_records(store: Store, cutoff: datetime, batch: int, now: datetime) -> 
         if pruned == 0:
             break  # all of them were updated meanwhile: nothing older is left
     return total
+
+
+def _forget(store: Store, keys: Keys, ids: list[str], until: float) -> None:
+    """The store-wide entries of these records (of one shard): forget.lua."""
+    raws: Any = store.client.mget([keys.record(i) for i in ids])
+    records: list[str] = []
+    for raw in raws:
+        if raw:
+            meta = orjson.loads(raw.split(b"\n", 1)[0])
+            cluster = meta.get("cluster")
+            records += [
+                meta["id"],
+                meta["content_hash"],
+                cluster if isinstance(cluster, str) else "",
+            ]
+    if records:
+        store.scripts.run(
+            ForgetCall(
+                by_content_hash_key=keys.by_content_hash,
+                tombstones_key=keys.tombstones,
+                neardup_ids_key=keys.neardup_ids,
+                neardup_scores_key=keys.neardup_scores,
+                tombstones_until=until,
+                neardup_prefix=keys.neardup_prefix,
+                cluster_prefix=keys.cluster_prefix,
+                neardup_shard_prefix=keys.neardup_shard_prefix,
+                bands=bandspec.BANDS,
+                rows=bandspec.ROWS,
+                shard_levels=bandspec.levels_arg(),
+                records=records,
+            )
+        )

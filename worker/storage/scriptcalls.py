@@ -93,6 +93,33 @@ class UpsertCall(ScriptCall):
     shard_levels: str
     neardup_shard_prefix: str
     activity_prefix: str
+    decided: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecideCall(ScriptCall):
+    """``decide.lua``: a sharded store's tombstones, content hashes and near-duplicates."""
+
+    script: ClassVar[str] = "decide.lua"
+    by_content_hash_key: str = key()
+    tombstones_key: str = key()
+    neardup_seq_key: str = key()
+    neardup_ids_key: str = key()
+    neardup_scores_key: str = key()
+    record_id: str
+    content_hash: str
+    prev_hash: str
+    kind: str
+    now_epoch: float
+    score: float
+    neardup_prefix: str
+    cluster_prefix: str
+    min_slots: int
+    signature: bytes
+    bands: int
+    rows: int
+    shard_levels: str
+    neardup_shard_prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,7 +199,27 @@ class PruneCall(ScriptCall):
     bands: int
     rows: int
     shard_levels: str
+    store_wide: str = "1"
     record_ids: Sequence[bytes | str] = tail()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForgetCall(ScriptCall):
+    """``forget.lua``: a sharded store's store-wide part of pruning records."""
+
+    script: ClassVar[str] = "forget.lua"
+    by_content_hash_key: str = key()
+    tombstones_key: str = key()
+    neardup_ids_key: str = key()
+    neardup_scores_key: str = key()
+    tombstones_until: float
+    neardup_prefix: str
+    cluster_prefix: str
+    neardup_shard_prefix: str
+    bands: int
+    rows: int
+    shard_levels: str
+    records: Sequence[str] = tail()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,10 +262,12 @@ class HostBlockCall(ScriptCall):
 
 CALLS: tuple[type[ScriptCall], ...] = (
     UpsertCall,
+    DecideCall,
     RejectCall,
     NotModifiedCall,
     ExpandCall,
     PruneCall,
+    ForgetCall,
     ClaimFeedCall,
     HostSlotCall,
     HostBlockCall,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from worker.core.errors import Reason, StoreContention
 from worker.core.keys import Keys
@@ -43,8 +44,15 @@ from worker.storage.payloads import Payloads
 from worker.storage.read_records import RecordReads
 from worker.storage.replies import Replies
 from worker.storage.scores import NO_DATE_SCORE
-from worker.storage.scriptcalls import ExpandCall, NotModifiedCall, RejectCall, UpsertCall
+from worker.storage.scriptcalls import (
+    DecideCall,
+    ExpandCall,
+    NotModifiedCall,
+    RejectCall,
+    UpsertCall,
+)
 from worker.storage.scripts import Scripts
+from worker.storage.shards import claim_shards, wait_replicated, writer_keys
 from worker.text import bandspec
 from worker.text.changes import diff, paragraph_hashes
 
@@ -99,7 +107,8 @@ class Store:
     def __init__(self, client: Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self.keys = Keys(settings.namespace)
+        self.keys: Keys = writer_keys(client, settings)
+        self._shards_claimed = False
         self.ledger = Ledger(client, self.keys, settings.outcome_ttl)
         self.replies = Replies(client, self.keys, settings.outcome_ttl)
         self.feeds = FeedState(client, self.keys, settings)
@@ -131,7 +140,20 @@ class Store:
         there is none, and the script refuses (``stale``, writing nothing) a record whose
         stored content differs from the version the change set was computed from; those
         are read, diffed and sent again.
+
+        On a sharded store (docs/redis-layout.md) each record takes two steps, both
+        idempotent: ``decide.lua`` in the store-wide slot, then ``upsert.lua`` in the shard
+        of the record it writes (:meth:`_commit_sharded`).
         """
+        if not self._shards_claimed:
+            claim_shards(self.client, self.keys)
+            self._shards_claimed = True
+        if self.keys.shards > 1:
+            try:
+                return self._commit_sharded(items, reply_to, settled)
+            except NoScriptError:  # a promoted replica has no scripts: every step is idempotent
+                self.scripts.reload()
+                return self._commit_sharded(items, reply_to, settled)
         pipe = self.client.pipeline(transaction=False)
         reply = self.keys.reply(reply_to) if reply_to else ""
         now = _iso_now()
@@ -151,13 +173,96 @@ class Store:
         results = self._settle_stale(items, done[: len(items)], reply, now)
         return [_outcome(raw) for raw in results]
 
+    def _commit_sharded(
+        self, items: Sequence[Prepared], reply_to: str | None, settled: Sequence[str]
+    ) -> list[Outcome]:
+        """:meth:`commit` on more than one shard: read, decide, write, then reply.
+
+        The stored versions are read first (so an update carries its change set from the
+        start); each record's store-wide step answers where and how it is written; each
+        script then writes to one slot. The run's reply list gets every outcome after the
+        writes (a redelivery may push one twice: the run keeps one per input).
+        """
+        now = _iso_now()
+        accepted = {n: item for n, item in enumerate(items) if isinstance(item, Accepted)}
+        olds = RecordReads(self.client, self.keys).get_many(
+            [a.record.id for a in accepted.values()]
+        )
+        pipe = self.client.pipeline(transaction=False)
+        for new in accepted.values():
+            self._queue_decide(pipe, new, olds.get(new.record.id))
+        decided = {n: _bytes(raw).decode() for n, raw in zip(accepted, pipe.execute(), strict=True)}
+        pipe = self.client.pipeline(transaction=False)
+        for n, item in enumerate(items):
+            if isinstance(item, Accepted):
+                base = ChangeBase.between(olds.get(item.record.id), item.record)
+                self._queue_upsert(pipe, item, "", now, base, decided[n])
+            elif isinstance(item, NotModified):
+                self._queue_not_modified(
+                    pipe, item, self.keys.of(item.item_id).outcome(item.item_id)
+                )
+            else:
+                self._queue_reject(pipe, item, self.keys.of(item.item_id).outcome(item.item_id))
+        kept = _payload_sizes(items)
+        self.payloads.queue_expiry(pipe, list(kept))
+        done = pipe.execute()
+        self._kept(kept, done[len(items) : len(items) + len(kept)])
+        results = self._settle_stale(items, done[: len(items)], "", now, decided)
+        post = self.client.pipeline(transaction=False)
+        if reply_to:
+            post.rpush(self.keys.reply(reply_to), *results)
+            post.expire(self.keys.reply(reply_to), self.settings.outcome_ttl)
+        for input_id in settled:
+            post.delete(self.keys.deliveries(input_id))
+        post.execute()
+        wait_replicated(self.client)
+        return [_outcome(raw) for raw in results]
+
+    def _queue_decide(self, pipe: Any, item: Accepted, old: Record | None) -> None:
+        k, rec = self.keys, item.record
+        signature, min_slots = self._signature(item)
+        call = DecideCall(
+            by_content_hash_key=k.by_content_hash,
+            tombstones_key=k.tombstones,
+            neardup_seq_key=k.neardup_seq,
+            neardup_ids_key=k.neardup_ids,
+            neardup_scores_key=k.neardup_scores,
+            record_id=rec.id,
+            content_hash=rec.content_hash,
+            prev_hash=old.content_hash if old is not None else "",
+            kind=rec.kind,
+            now_epoch=time.time(),
+            score=_score(rec.published),
+            neardup_prefix=k.neardup_prefix,
+            cluster_prefix=k.cluster_prefix,
+            min_slots=min_slots,
+            signature=signature,
+            bands=bandspec.BANDS,
+            rows=bandspec.ROWS,
+            shard_levels=bandspec.levels_arg(),
+            neardup_shard_prefix=k.neardup_shard_prefix,
+        )
+        self.scripts.run(call, pipe)
+
+    def _signature(self, item: Accepted) -> tuple[bytes, int]:
+        """The signature to file (none with near-duplicates off) and its min_slots."""
+        on = self.settings.neardup and bool(item.signature)
+        signature = item.signature if on else b""
+        slots = len(signature) // bandspec.SLOT_BYTES
+        return signature, bandspec.min_equal_slots(self.settings.neardup_threshold, slots)
+
     def _kept(self, sizes: dict[str, int], exists: list[Any]) -> None:
         """Index the payloads that were written (those that exist) and apply their cap."""
         found = {i: n for (i, n), there in zip(sizes.items(), exists, strict=True) if there}
         self.payloads.kept(found, time.time())
 
     def _settle_stale(
-        self, items: Sequence[Prepared], results: list[Any], reply: str, now: str
+        self,
+        items: Sequence[Prepared],
+        results: list[Any],
+        reply: str,
+        now: str,
+        decided: dict[int, str] | None = None,
     ) -> list[Any]:
         """Send again, with a fresh change set, the upserts the script found stale."""
         for round_ in range(STALE_ROUNDS):
@@ -166,12 +271,13 @@ class Store:
                 return results
             time.sleep(random.uniform(0, min(0.05, STALE_PAUSE * 2**round_)))
             accepted = [items[n] for n in stale]
+            by_item = dict(zip(stale, accepted, strict=True))
             olds = RecordReads(self.client, self.keys).get_many([a.record.id for a in accepted])  # type: ignore[union-attr]
             pipe = self.client.pipeline(transaction=False)
-            for item in accepted:
+            for n, item in by_item.items():
                 assert isinstance(item, Accepted)
                 base = ChangeBase.between(olds.get(item.record.id), item.record)
-                self._queue_upsert(pipe, item, reply, now, base)
+                self._queue_upsert(pipe, item, reply, now, base, (decided or {}).get(n, ""))
             for n, raw in zip(stale, pipe.execute(), strict=True):
                 results[n] = raw
         raise StoreContention(f"records changed under {STALE_ROUNDS} rounds of updates")
@@ -201,32 +307,47 @@ class Store:
 
     @guarded
     def seen(self, input_id: str) -> bool:
-        """Whether this input (or the first entry of a feed input) has an outcome stored."""
-        keys = self.keys
-        return bool(self.client.exists(keys.outcome(input_id), keys.outcome(input_id + "#0")))
+        """Whether this input (or the first entry of a feed input) has an outcome stored.
+
+        On a sharded store an upsert's outcome lives with its record: every shard is asked.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for k in self.keys.every_shard():
+            for name in (input_id, input_id + "#0"):
+                pipe.exists(k.outcome(name))
+        return any(pipe.execute())
 
     def _queue_upsert(
-        self, pipe: Any, item: Accepted, reply: str, now: str, base: ChangeBase
+        self,
+        pipe: Any,
+        item: Accepted,
+        reply: str,
+        now: str,
+        base: ChangeBase,
+        decided: str = "",
     ) -> None:
-        k, rec = self.keys, item.record
+        rec = item.record
+        # A feed entry with another record's content is written in that record's shard.
+        owner = orjson.loads(decided).get("owner") if decided else None
+        k = self.keys.of(owner or rec.id)
         meta, packed = recordform.encode(rec)
-        on = self.settings.neardup and bool(item.signature)
-        signature = item.signature if on else b""
-        slots = len(signature) // bandspec.SLOT_BYTES
-        min_slots = bandspec.min_equal_slots(self.settings.neardup_threshold, slots)
+        signature, min_slots = self._signature(item)
+        # With decide.lua's answer the store-wide keys are not touched: the shard's own
+        # sources key stands in for them, so that every key named is in the shard's slot.
+        local = k.sources if decided else None
         call = UpsertCall(
             outcome_key=k.outcome(item.item_id),
             record_key=k.record(rec.id),
             by_published_key=k.by_published,
             by_source_key=k.by_source(rec.source),
             sources_key=k.sources,
-            by_content_hash_key=k.by_content_hash,
+            by_content_hash_key=local or k.by_content_hash,
             record_events_key=k.record_events,
             stats_key=k.stats,
-            reply_key=reply,
-            tombstones_key=k.tombstones,
-            neardup_seq_key=k.neardup_seq,
-            neardup_ids_key=k.neardup_ids,
+            reply_key=reply or (k.outcome(item.item_id) if decided else ""),
+            tombstones_key=local or k.tombstones,
+            neardup_seq_key=local or k.neardup_seq,
+            neardup_ids_key=local or k.neardup_ids,
             meta=meta,
             record_id=rec.id,
             content_hash=rec.content_hash,
@@ -256,6 +377,7 @@ class Store:
             shard_levels=bandspec.levels_arg(),
             neardup_shard_prefix=k.neardup_shard_prefix,
             activity_prefix=k.activity_prefix,
+            decided=decided,
         )
         self.scripts.run(call, pipe)
 
@@ -277,7 +399,7 @@ class Store:
     def _queue_reject(
         self, pipe: Any, item: Refused, reply: str, count_input: bool = False
     ) -> None:
-        k, rej = self.keys, item.rejection
+        k, rej = self.keys.of(item.item_id), item.rejection
         at = rej.rejected_at
         call = RejectCall(
             outcome_key=k.outcome(item.item_id),
@@ -286,7 +408,7 @@ class Store:
             payload_key=k.payload(item.item_id),
             rejection_events_key=k.rejection_events,
             stats_key=k.stats,
-            reply_key=reply,
+            reply_key=reply or self._no_reply(k, item.item_id),
             reasons_key=k.rejection_reasons,
             rejection=rej.model_dump_json(),
             input_id=item.item_id,
@@ -303,11 +425,11 @@ class Store:
         self.scripts.run(call, pipe)
 
     def _queue_not_modified(self, pipe: Any, item: NotModified, reply: str) -> None:
-        k = self.keys
+        k = self.keys.of(item.item_id)
         call = NotModifiedCall(
             outcome_key=k.outcome(item.item_id),
             stats_key=k.stats,
-            reply_key=reply,
+            reply_key=reply or self._no_reply(k, item.item_id),
             input_id=item.item_id,
             source=item.source,
             outcome_ttl=self.settings.outcome_ttl,
@@ -315,6 +437,10 @@ class Store:
             activity_prefix=k.activity_prefix,
         )
         self.scripts.run(call, pipe)
+
+    def _no_reply(self, k: Keys, input_id: str) -> str:
+        """The reply key that says "no reply": '', or on shards the outcome key (same slot)."""
+        return k.outcome(input_id) if self.keys.shards > 1 else ""
 
     @guarded
     def expand(self, entries: dict[str, int]) -> None:
@@ -344,11 +470,18 @@ class Store:
         counts the difference, so ``enqueued + expanded`` is every input.
         """
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.stats)
-        pipe.xlen(self.keys.record_events)
-        pipe.xlen(self.keys.rejection_events)
-        raw, record_events, rejection_events = pipe.execute()
-        counts = {name: int(raw.get(name.encode(), 0)) for name in COUNTERS}
+        for k in self.keys.every_shard():
+            pipe.hgetall(k.stats)
+            pipe.xlen(k.record_events)
+            pipe.xlen(k.rejection_events)
+        replies = pipe.execute()
+        counts = dict.fromkeys(COUNTERS, 0)
+        record_events = rejection_events = 0
+        for raw, records, rejections in zip(*[iter(replies)] * 3, strict=True):
+            for name in COUNTERS:
+                counts[name] += int(raw.get(name.encode(), 0))
+            record_events += int(records)
+            rejection_events += int(rejections)
         done = sum(counts[n] for n in ("records", "updates", "duplicates", "rejections"))
         counts["queued"] = max(counts["enqueued"] + counts["expanded"] - done, 0)
         counts["record_events"] = int(record_events)
@@ -359,8 +492,14 @@ class Store:
     @guarded
     def rejection_reasons(self) -> dict[str, int]:
         """Rejections counted per reason code (they add up to ``stats()["rejections"]``)."""
-        raw = self.client.hgetall(self.keys.rejection_reasons)
-        return dict(zip(as_strs(raw), (int(v) for v in raw.values()), strict=True))
+        pipe = self.client.pipeline(transaction=False)
+        for k in self.keys.every_shard():
+            pipe.hgetall(k.rejection_reasons)
+        counts: dict[str, int] = {}
+        for raw in pipe.execute():
+            for reason, n in zip(as_strs(raw), raw.values(), strict=True):
+                counts[reason] = counts.get(reason, 0) + int(n)
+        return counts
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until Redis answers, or raise StoreUnavailable."""

@@ -28,12 +28,13 @@ local function count_activity(activity_prefix, fields)
 end
 
 -- Store the outcome (expiring after ttl seconds), push it on the waiting run's reply list
--- ('' for none), count it (see count_activity) and return its JSON.
+-- ('' or the outcome key itself for none: on a cluster a script names keys of its own slot
+-- only, and the caller pushes the reply), count it (see count_activity) and return its JSON.
 local function write_outcome(outcome_key, reply_key, ttl, fields, activity_prefix)
   count_activity(activity_prefix, fields)
   local result = cjson.encode(fields)
   redis.call('SET', outcome_key, result, 'EX', ttl)
-  if reply_key ~= '' then
+  if reply_key ~= '' and reply_key ~= outcome_key then
     redis.call('RPUSH', reply_key, result)
     redis.call('EXPIRE', reply_key, ttl)
   end

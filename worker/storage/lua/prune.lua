@@ -26,6 +26,9 @@
 --   bands                 bands per signature
 --   rows                  rows per band
 --   shard_levels          shard levels (the last three: worker/text/bandspec.py)
+--   store_wide            '1': also the content-hash index, the tombstones and the
+--                         near-duplicate index (one shard); '': not (a sharded store:
+--                         forget.lua did them first, and those three keys are unused)
 --   record_ids...         the records to look at
 local by_published_key = KEYS[1]
 local by_content_hash_key = KEYS[2]
@@ -47,39 +50,15 @@ local neardup_shard_prefix = ARGV[10]
 local bands = tonumber(ARGV[11])
 local rows = tonumber(ARGV[12])
 local shard_levels = ARGV[13]
-local record_ids_at = 14  -- ARGV[14..]: record_ids
+local store_wide = ARGV[14]
+local record_ids_at = 15  -- ARGV[15..]: record_ids
 
 local pruned = 0
 
 --#include lsh.lua
 local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
 
--- Drop a record's near-duplicate entry, its id, and its seq from each band's bucket.
-local function forget_neardup(id)
-  local seq = redis.call('HGET', neardup_ids_key, id)
-  if not seq then return end
-  redis.call('HDEL', neardup_ids_key, id)
-  local entry = redis.call('GET', neardup_prefix .. seq)
-  if not entry or #lsh.levels == 0 then return end
-  local level = lsh.level_of(tonumber(seq))
-  for b = 0, bands - 1 do
-    local value = lsh.band_value(entry, b)
-    local key = lsh.shard(level, b, value)
-    local list = redis.call('HGET', key, value)
-    if list then
-      local kept = {}
-      for other in string.gmatch(list, '%d+') do
-        if other ~= seq then kept[#kept + 1] = other end
-      end
-      if #kept == 0 then
-        redis.call('HDEL', key, value)
-      else
-        redis.call('HSET', key, value, table.concat(kept, ' '))
-      end
-    end
-  end
-  redis.call('DEL', neardup_prefix .. seq)
-end
+--#include forget_neardup.lua
 
 for i = record_ids_at, #ARGV do
   local id = ARGV[i]
@@ -94,20 +73,22 @@ for i = record_ids_at, #ARGV do
       if redis.call('ZCARD', by_source) == 0 then
         redis.call('SREM', sources_key, rec.source)
       end
-      if redis.call('HGET', by_content_hash_key, rec.content_hash) == id then
-        redis.call('HDEL', by_content_hash_key, rec.content_hash)
-      end
-      if type(rec.cluster) == 'string' then
-        redis.call('ZREM', cluster_prefix .. rec.cluster, id)
+      if store_wide == '1' then
+        if redis.call('HGET', by_content_hash_key, rec.content_hash) == id then
+          redis.call('HDEL', by_content_hash_key, rec.content_hash)
+        end
+        if type(rec.cluster) == 'string' then
+          redis.call('ZREM', cluster_prefix .. rec.cluster, id)
+        end
+        redis.call('ZADD', tombstones_key, tombstones_until, 'id:' .. id,
+          tombstones_until, 'hash:' .. rec.content_hash)
       end
       redis.call('DEL', record_prefix .. id)
-      redis.call('ZADD', tombstones_key, tombstones_until, 'id:' .. id,
-        tombstones_until, 'hash:' .. rec.content_hash)
       redis.call('XADD', record_events_key, 'MAXLEN', '~', stream_maxlen, '*', 'event',
         'deleted', 'id', id, 'version', rec.version, 'kind', rec.kind, 'source', rec.source,
         'content_hash', rec.content_hash, 'reason', 'retention', 'at', now_iso)
     end
-    forget_neardup(id)
+    if store_wide == '1' then forget_neardup(id) end
     redis.call('ZREM', by_published_key, id)
     pruned = pruned + 1
   end

@@ -45,6 +45,10 @@
 --   shard_levels          shard levels (the last three: worker/text/bandspec.py)
 --   neardup_shard_prefix  + level:band:top: an LSH bucket shard
 --   activity_prefix       + epoch hour: that hour's activity counters
+--   decided               decide.lua's answer on a sharded store ('' on one shard: this
+--                         script checks the tombstones and files the content hash and the
+--                         near-duplicate entry itself; with an answer it touches none of
+--                         those keys, and runs in the shard of the record it writes)
 -- Returns the outcome JSON, or {"stale": true} (nothing written) when the record exists
 -- with content other than base_hash: the caller computes the change set again and retries.
 -- The record is stored as meta JSON, a newline, the packed paragraphs (schema version 2,
@@ -97,8 +101,8 @@ local rows = tonumber(ARGV[26])
 local shard_levels = ARGV[27]
 local neardup_shard_prefix = ARGV[28]
 local activity_prefix = ARGV[29]
+local decided = ARGV[30]
 
-local BUCKET_CAP = 4 -- record seqs kept per LSH bucket: the earliest, who decide clusters
 --#include outcome.lua
 local done = stored_outcome(outcome_key)
 if done then return done end
@@ -111,6 +115,7 @@ local old = redis.call('GET', record_key)
 local outcome, reason, result_id = nil, nil, id
 local sig, nbands = signature, bands
 local cluster
+local decision = decided ~= '' and cjson.decode(decided) or nil
 
 local function tombstoned(member)
   local until_at = redis.call('ZSCORE', tombstones_key, member)
@@ -144,104 +149,33 @@ end
 --#include lsh.lua
 local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
 
--- Whether at least min_slots of the 2-byte slots of two signatures are equal; it reads
--- 8 bytes (4 slots) at a time, without a table, and stops as soon as the answer is known.
--- A signature is a whole number of 8-byte chunks (worker/text/bandspec.py).
-local mine  -- the new signature's bytes, read once
-local function near(other)
-  if #other < #sig or #sig % 8 ~= 0 then return false end
-  mine = mine or {string.byte(sig, 1, -1)}
-  local a, equal, left = mine, 0, #sig / 2
-  for i = 1, #sig, 8 do
-    local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(other, i, i + 7)
-    if a[i] == b1 and a[i + 1] == b2 then equal = equal + 1 end
-    if a[i + 2] == b3 and a[i + 3] == b4 then equal = equal + 1 end
-    if a[i + 4] == b5 and a[i + 5] == b6 then equal = equal + 1 end
-    if a[i + 6] == b7 and a[i + 7] == b8 then equal = equal + 1 end
-    left = left - 4
-    if equal >= min_slots then return true end
-    if equal + left < min_slots then return false end
-  end
-  return false
-end
-
--- Whether the new signature is near the cluster's representative, its first record
--- (whose id is the cluster's): membership rests on it, not on any member, so a chain of
--- records each near the last cannot pull an unrelated story in. A representative that
--- retention removed takes no new members.
-local function near_representative(cluster, seq_word)
-  local rep_seq = redis.call('HGET', neardup_ids_key, cluster)
-  if not rep_seq then return false end
-  if rep_seq == seq_word then return true end  -- the candidate itself: already compared
-  local rep = redis.call('GET', neardup_prefix .. rep_seq)
-  return rep ~= false and near(rep)
-end
-
--- The cluster of the earliest indexed record sharing a band and enough slots, with its
--- cluster's representative near as well, or nil. Buckets hold seqs, earliest first: a
--- bucket is read up to its first such near-duplicate, and a seq later than the best
--- found so far is not read at all.
-local function nearest(buckets)
-  local best, best_seq, tried = nil, math.huge, {}
-  for _, list in ipairs(buckets) do
-    if list ~= '' then
-      for word in string.gmatch(list, '%d+') do
-        local seq = tonumber(word)
-        if seq >= best_seq then break end
-        if not tried[seq] then
-          tried[seq] = true
-          local entry = redis.call('GET', neardup_prefix .. word)
-          local cluster = entry and near(entry) and string.sub(entry, #sig + 1)
-          if cluster and near_representative(cluster, word) then
-            best, best_seq = cluster, seq
-            break
-          end
-        end
-      end
-    end
-  end
-  return best
-end
-
-local function count(list)
-  if list == '' then return 0 end
-  return select(2, string.gsub(list, ' ', ' ')) + 1
-end
-
--- File the new record under its seq: its entry, its id, its seq in each band's bucket at
--- the seq's level (a bucket holding BUCKET_CAP seqs at all levels together is full).
-local function index(seq, cluster, values, shards, current, buckets)
-  redis.call('SET', neardup_prefix .. seq, sig .. cluster)
-  redis.call('HSET', neardup_ids_key, id, seq)
-  for i = 1, nbands do
-    if count(buckets[i]) < BUCKET_CAP then
-      local mine = current[i]
-      redis.call('HSET', shards[i], values[i], mine and (mine .. ' ' .. seq) or seq)
-    end
-  end
-end
+--#include nearest.lua
 
 -- A new record's cluster: its nearest earlier near-duplicate's, else its own id. (A new
 -- record has no entry yet: retention drops a record's entry with the record.)
 local function assign_cluster()
   if sig == '' or nbands == 0 or #lsh.levels == 0 then return id end
-  local seq = redis.call('INCR', neardup_seq_key)
-  local top = lsh.level_of(seq)
-  local values, shards, buckets, current = {}, {}, {}, {}
-  for i = 1, nbands do
-    local value, parts = lsh.band_value(sig, i - 1), {}
-    values[i] = value
-    for level = 1, top do  -- earlier levels hold earlier seqs: the lists stay in order
-      local key = lsh.shard(level, i - 1, value)
-      local list = redis.call('HGET', key, value)
-      if list then parts[#parts + 1] = list end
-      if level == top then shards[i], current[i] = key, list or nil end
+  return index_signature()
+end
+
+-- An input whose content the record `first` has (a feed entry, or a seed copied under
+-- another name): a duplicate of it; for a feed entry, that record's seen_in gains this
+-- source and URL. Without a record `first`, the input is stored as itself, unless `sure`
+-- (decide.lua filed `first`: its record is on its way).
+local function same_content(first, sure)
+  local raw = first and redis.call('GET', record_prefix .. first)
+  if raw and kind == 'feed' then
+    local first_meta, rest = split(raw)
+    local rec = cjson.decode(first_meta)
+    local list = type(rec.seen_in) == 'table' and rec.seen_in or {}
+    if #list == 0 then list = {{source = rec.source, url = rec.url}} end
+    if add_seen(list, {source = source, url = url}) then
+      redis.call('SET', record_prefix .. first, with_seen(strip_seen(first_meta), list) .. rest)
     end
-    buckets[i] = #parts == 1 and parts[1] or table.concat(parts, ' ')
   end
-  local cluster = nearest(buckets) or id
-  index(seq, cluster, values, shards, current, buckets)
-  return cluster
+  if raw or sure then
+    outcome, reason, result_id = 'duplicate', 'record.same_content', first
+  end
 end
 
 if old then
@@ -258,34 +192,28 @@ if old then
       seen = prev.seen_in
       add_seen(seen, {source = source, url = url})
     end
-    if redis.call('HGET', by_content_hash_key, prev.content_hash) == id then
+    if not decision and redis.call('HGET', by_content_hash_key, prev.content_hash) == id then
       redis.call('HDEL', by_content_hash_key, prev.content_hash)
     end
     if prev.source ~= source then
       redis.call('ZREM', by_source_prefix .. prev.source, id)
     end
   end
-elseif tombstoned('id:' .. id) or tombstoned('hash:' .. hash) then
+elseif decision and decision.verdict == 'deleted' then
   outcome, reason = 'duplicate', 'record.deleted'
-else
-  local first = redis.call('HGET', by_content_hash_key, hash)
-  local raw = first and redis.call('GET', record_prefix .. first)
-  if raw then
-    outcome, reason, result_id = 'duplicate', 'record.same_content', first
-  end
-  if raw and kind == 'feed' then
-    local first_meta, rest = split(raw)
-    local rec = cjson.decode(first_meta)
-    local list = type(rec.seen_in) == 'table' and rec.seen_in or {}
-    if #list == 0 then list = {{source = rec.source, url = rec.url}} end
-    if add_seen(list, {source = source, url = url}) then
-      redis.call('SET', record_prefix .. first, with_seen(strip_seen(first_meta), list) .. rest)
-    end
-  end
+elseif decision and decision.verdict == 'same' then
+  same_content(decision.owner, true)
+elseif not decision and (tombstoned('id:' .. id) or tombstoned('hash:' .. hash)) then
+  outcome, reason = 'duplicate', 'record.deleted'
+elseif not decision then
+  same_content(redis.call('HGET', by_content_hash_key, hash), false)
 end
 outcome = outcome or 'created'
 
 if outcome ~= 'duplicate' then
+  if decision then
+    cluster = cluster or (decision.cluster ~= '' and decision.cluster or id)
+  end
   cluster = cluster or assign_cluster()
   local body = string.sub(meta, 1, -2) .. ',"cluster":' .. cjson.encode(cluster) ..
     ',"ingested_at":"' .. ingested_at .. '","version":' .. version
@@ -294,7 +222,8 @@ if outcome ~= 'duplicate' then
   redis.call('ZADD', by_source_key, score, id)
   -- A cluster's set is made when a second record joins it (with its first record).
   local members = cluster_prefix .. cluster
-  if cluster ~= id then
+  if decision then  -- decide.lua keeps the cluster sets
+  elseif cluster ~= id then
     if redis.call('EXISTS', members) == 0 then
       local first_score = redis.call('ZSCORE', by_published_key, cluster)
       if first_score then redis.call('ZADD', members, first_score, cluster) end
@@ -304,7 +233,7 @@ if outcome ~= 'duplicate' then
     redis.call('ZADD', members, score, id)  -- the first record of a cluster: a new score
   end
   redis.call('SADD', sources_key, source)
-  redis.call('HSET', by_content_hash_key, hash, id)
+  if not decision then redis.call('HSET', by_content_hash_key, hash, id) end
   local fields = {'event', event, 'id', id, 'version', version, 'kind', kind,
     'source', source, 'content_hash', hash, 'at', now_iso,
     'clustered', cluster ~= id and cluster or ''}
