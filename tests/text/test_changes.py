@@ -109,3 +109,13 @@ def test_unchanged_new_paragraphs_exist_in_old(old: list[str], new: list[str]) -
 def test_canonical_form_of_whitespace_and_marks(text: str) -> None:
     expected = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
     assert canonical(text) == expected
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("ab \t\n\u00a0\u0301\u00e9\u2003\u3000"), max_size=8),
+        max_size=5,
+    )
+)
+def test_hashes_of_a_list_are_each_paragraphs(paragraphs: list[str]) -> None:
+    assert paragraph_hashes(paragraphs) == [paragraph_hash(p) for p in paragraphs]

@@ -264,6 +264,20 @@ def test_folding_is_nfkc_casefolded(text: str) -> None:
     assert neardup._folded(text) == unicodedata.normalize("NFKC", text).casefold()
 
 
+@given(
+    st.text(
+        alphabet=st.sampled_from("aZ 1.’“—éÉßΣςİẞﬁЖж"),
+        max_size=40,
+    )
+    | st.text(max_size=20)
+)
+def test_folded_bytes_are_the_folded_text_in_utf8(text: str) -> None:
+    # ASCII lower case stands for casefold only when the other characters fold to themselves.
+    text = "ascii words to make the others few " + text
+    assert neardup._folded_utf8(text) == neardup._folded(text).encode()
+    assert neardup._folded_utf8(text[35:]) == neardup._folded(text[35:]).encode()
+
+
 def test_power_tables_are_the_powers_mod_2_64() -> None:
     powers, inverses = neardup._power_table(1 << 10)
     base, mask = neardup._POWER_BASE, (1 << 64) - 1

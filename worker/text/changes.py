@@ -55,8 +55,23 @@ def paragraph_hash(paragraph: str) -> str:
 
 
 def paragraph_hashes(paragraphs: Sequence[str]) -> list[str]:
-    """:func:`paragraph_hash` of each paragraph, in order."""
-    return [paragraph_hash(p) for p in paragraphs]
+    """:func:`paragraph_hash` of each paragraph, in order.
+
+    :func:`canonical`'s quick checks inline, with the functions bound once: a record's
+    paragraphs all pass them, and a dozen calls per record were a third of the cost.
+    """
+    sha256, is_normalized = hashlib.sha256, unicodedata.is_normalized
+    out = []
+    for paragraph in paragraphs:
+        if not (
+            paragraph.isprintable()
+            and "  " not in paragraph
+            and paragraph.strip(" ") == paragraph
+            and is_normalized("NFC", paragraph)
+        ):
+            paragraph = canonical(paragraph)
+        out.append(sha256(paragraph.encode()).hexdigest()[:HASH_HEX])
+    return out
 
 
 def canonical(paragraph: str) -> str:

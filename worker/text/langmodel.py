@@ -21,6 +21,7 @@ falls back to py3langid's own walk (:class:`Walker`) if they do not give its ans
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,15 +63,24 @@ class Model:
         """Posterior probability of each language (columns) for each UTF-8 text (rows)."""
         lengths = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
         found = self.output[self.states(b"".join(datas), lengths)]
-        doc = np.repeat(np.arange(len(datas), dtype=np.int64), lengths)[found >= 0]
+        hit = found >= 0
+        rows_of = self.ptc.shape[0]
+        # (text, feature row) keys, sorted: int32 when they fit (a batch's do), sorted faster.
+        kind = np.int32 if len(datas) * rows_of < 2**31 else np.int64
+        doc = np.repeat(np.arange(len(datas), dtype=kind), lengths)[hit]
+        keys = doc * rows_of + found[hit].astype(kind)
+        keys.sort()
+        edge = np.ones(keys.size + 1, dtype=bool)
+        np.not_equal(keys[1:], keys[:-1], out=edge[1:-1])
+        first = np.flatnonzero(edge)
         # One count per (text, feature row): log1p(count) weighs the row, as py3langid does.
-        keys, counts = np.unique(doc * self.ptc.shape[0] + found[found >= 0], return_counts=True)
-        docs, rows = np.divmod(keys, self.ptc.shape[0])
-        weighted = self.ptc[rows] * np.log1p(counts.astype(np.float32))[:, None]
+        weights = np.log1p(np.diff(first).astype(np.float32))
+        docs, rows = np.divmod(keys[first[:-1]], rows_of)
         scores: npt.NDArray[np.float32] = np.zeros((len(datas), len(self.classes)), np.float32)
-        if docs.size:
-            first = np.flatnonzero(np.diff(docs, prepend=-1))
-            scores[docs[first]] = np.add.reduceat(weighted, first, axis=0) + self.pc
+        bounds = np.searchsorted(docs, np.arange(len(datas) + 1)).tolist()
+        for d, (start, end) in enumerate(itertools.pairwise(bounds)):
+            if end > start:  # the text's rows, weighed and summed: one matrix-vector product
+                scores[d] = weights[start:end] @ self.ptc[rows[start:end]] + self.pc
         # A text without features keeps scores of 0: all languages alike (py3langid's too).
         scores *= (1.0 / np.sqrt(np.maximum(lengths, 1))).astype(np.float32)[:, None]
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))

@@ -157,7 +157,7 @@ def packed_many(texts: Sequence[str], config: NearDupConfig = DEFAULT) -> list[b
     """
     out: list[bytes] = []
     for first in range(0, len(texts), CHUNK):
-        folded = [_folded(t).encode() for t in texts[first : first + CHUNK]]
+        folded = [_folded_utf8(t) for t in texts[first : first + CHUNK]]
         data, starts, ends = _byte_spans(b" ".join(folded))
         hashes = _hashes_of(data, starts, ends)
         bounds = np.cumsum([len(f) + 1 for f in folded])  # each text's end, and its space
@@ -290,7 +290,7 @@ def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.
     inverted marks; U+2000-U+206F: general punctuation, quotes, dashes; U+3000-U+303F: CJK
     punctuation). A character from U+3040 to U+9FFF (Kana, Han) is a word of its own.
     """
-    return _byte_spans(_folded(text).encode())
+    return _byte_spans(_folded_utf8(text))
 
 
 def _byte_spans(
@@ -335,13 +335,51 @@ _COMPATIBLE = (("\u2026", "..."), ("\u00a0", " "), ("\u2009", " "), ("\u202f", "
 
 def _folded(text: str) -> str:
     """NFKC, casefolded."""
+    return _nfkc(text).casefold()
+
+
+def _nfkc(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         for char, plain in _COMPATIBLE:
             if char in text:
                 text = text.replace(char, plain)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-    return text.casefold()
+    return text
+
+
+_ASCII = bytes(range(0x80))
+
+
+def _folded_utf8(text: str) -> bytes:
+    """:func:`_folded` in UTF-8, mostly without ``str.casefold`` (a quarter of a signature).
+
+    Case folding maps each character on its own, and is ``lower`` on ASCII. A text in a
+    Latin script has few other characters (they are the bytes left once the ASCII ones are
+    deleted) and fewer that fold to another (``É``, ``ß``): the bytes with ASCII lower case
+    and those few replaced are the folded text (UTF-8 finds a character's bytes only where
+    it is). Other texts, or a folding that folds again, go through ``casefold``.
+    """
+    text = _nfkc(text)
+    data = text.encode()
+    if data.isascii():
+        return data.lower()
+    others = data.translate(None, _ASCII)
+    if len(others) * 4 > len(data):
+        return text.casefold().encode()
+    data = data.lower()
+    replaced = 0
+    for char in set(others.decode()):
+        folded = char.casefold()
+        if folded != char:
+            replaced += 1
+            if replaced > _MAX_REPLACED or folded.casefold() != folded:
+                return text.casefold().encode()
+            data = data.replace(char.encode(), folded.encode())
+    return data
+
+
+_MAX_REPLACED = 8  # characters that fold to another, replaced in the bytes one by one
 
 
 def _word_table() -> bytes:
