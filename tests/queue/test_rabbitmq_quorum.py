@@ -120,15 +120,17 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     enqueue(redis_url, queue_name, seed_folder(tmp_path / "seeds"), INGEST_BATCH_SIZE="5")
     held = redis.Redis.from_url(redis_url)
     held.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
-    first = worker_on(redis_url, queue_name)
+    first: WorkerProcess | None = None
     try:
+        first = worker_on(redis_url, queue_name)
         wait_until(
             lambda: int(held.info("clients")["blocked_clients"]) >= 1,
             timeout=60,
             what="the worker's batch blocked on the paused store",
         )
     finally:
-        first.kill()  # SIGKILL, parent and pool child, mid-batch
-        held.execute_command("CLIENT", "UNPAUSE")
+        if first is not None:
+            first.kill()  # SIGKILL, parent and pool child, mid-batch
+        held.execute_command("CLIENT", "UNPAUSE")  # whatever happened: the server is shared
     assert store.stats()["records"] == 0
     drain(redis_url, queue_name, store)

@@ -237,10 +237,10 @@ def scrape(url: str) -> str | None:
 
 def test_a_worker_loads_the_language_model_before_its_pool_forks() -> None:
     from worker.queue.preload import Preload
-    from worker.text.language import identifier
+    from worker.text.language import model
 
     app = make_app(Settings(), "redis://h:1/0")
     assert Preload in app.steps["worker"]
-    identifier.cache_clear()
+    model.cache_clear()  # the scorer built from py3langid's tables (issue 24), cached
     Preload(parent=None)
-    assert identifier.cache_info().currsize == 1  # loaded, so forked children share it
+    assert model.cache_info().currsize == 1  # loaded, so forked children share it

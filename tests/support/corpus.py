@@ -61,6 +61,8 @@ def corpus(
         elif roll < bad + duplicates and originals:
             data = rng.choice(originals)
             expected["duplicate"] += 1
+            # A copy under another file name: a duplicate of the original's content.
+            reasons["record.same_content"] += 1
         else:
             body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words)))
             data = seed_bytes(f"Story {i} of {seed}", body, f"Second paragraph {i}.")

@@ -4,6 +4,7 @@ workers seen (``celery inspect`` would ask every worker and wait for their answe
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from celery import bootsteps
@@ -17,24 +18,31 @@ EVERY = 15  # seconds between heartbeats; the status page counts a worker seen f
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """Write the worker's name and the time to the store, at start and every EVERY s."""
+    """Write the worker's name and the time to the store, at start and every EVERY s.
 
-    requires = ("celery.worker.components:Timer",)
+    From a thread of its own: a store that is slow, paused or down delays neither the
+    worker's start nor Celery's timer (which keeps the broker connection alive).
+    """
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self.tref: Any = None
+        self.stopped = threading.Event()
 
     def start(self, parent: Any) -> None:
         app: IngestApp = parent.app
         name = str(parent.hostname)
-        self.run(app, name)
-        self.tref = parent.timer.call_repeatedly(EVERY, self.run, (app, name), priority=10)
+        self.stopped.clear()
+        thread = threading.Thread(target=self.loop, args=(app, name), daemon=True)
+        thread.name = "ingest-heartbeat"
+        thread.start()
 
     def stop(self, parent: Any) -> None:
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
+        self.stopped.set()
+
+    def loop(self, app: IngestApp, name: str) -> None:
+        while not self.stopped.is_set():
+            self.run(app, name)
+            self.stopped.wait(EVERY)
 
     def run(self, app: IngestApp, name: str) -> None:
         store = app.store()
