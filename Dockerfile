@@ -35,6 +35,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     INGEST_FEEDS_FILE=/app/config/feeds.toml \
     INGEST_DATA_DIR=/var/lib/ingest
 USER ingest
+# The language model's tables, uncompressed into the user's cache folder
+# (worker.text.langcache): no container spends a second loading them on its first document.
+RUN python -c "from worker.text.language import model; model()" \
+    && test -f /home/ingest/.cache/news-ingest/langmodel-*/meta.json
 # Settings valid, store and broker answer. Compose gives each service a closer check.
 HEALTHCHECK --interval=30s --timeout=15s --start-period=30s --retries=3 \
     CMD ["ingest", "health"]

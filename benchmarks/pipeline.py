@@ -331,7 +331,7 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
     if "commands" in results:
         times = results["commands"]
         console.print(
-            "command seconds (median of 5): "
+            "command seconds (median of 5; the empty-cache run is one): "
             + ", ".join(f"{name} {seconds:.2f}" for name, seconds in times.items())
             + ", ratios to ping: "
             + ", ".join(

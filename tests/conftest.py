@@ -9,8 +9,9 @@ where there is none: a difference between Redis and Valkey shows up in CI. The m
 
 The suite never touches a Redis it did not start: no test reads INGEST_REDIS_URL from the
 environment, and every child process gets the private server's URL explicitly. Nor does
-it touch the user's embedded store or config: HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point
-into a temporary folder for the whole session, children included.
+it touch the user's embedded store, config or cache: HOME, XDG_DATA_HOME, XDG_CONFIG_HOME and
+XDG_CACHE_HOME point into a temporary folder for the whole session, children included (the
+language model's cached tables are written there once, and removed with it at the end).
 
 Nor does it read the developer's own settings: every ``INGEST_*`` variable is removed from
 the environment for the whole session and again around each test (:func:`clean_environment`),
@@ -21,6 +22,7 @@ environment sees one a test did not set; and tests run from an empty temporary f
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +42,24 @@ BOTH_SERVERS = frozenset(
 )
 
 
+HOME_KEY = pytest.StashKey[Path]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="ingest-tests-home-"))
+    config.stash[HOME_KEY] = home
     os.environ["HOME"] = str(home)
     os.environ["XDG_DATA_HOME"] = str(home / "xdg-data")
     os.environ["XDG_CONFIG_HOME"] = str(home / "xdg-config")
+    os.environ["XDG_CACHE_HOME"] = str(home / "xdg-cache")
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         del os.environ[name]  # before any session fixture starts a server or a child
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(HOME_KEY, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

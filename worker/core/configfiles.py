@@ -39,6 +39,16 @@ def user_config_dir(environ: Mapping[str, str]) -> Path:
     return base / APP_FOLDER
 
 
+def user_cache_dir(environ: Mapping[str, str]) -> Path:
+    """The user's cache folder: ``$XDG_CACHE_HOME/news-ingest``, else
+    ``~/.cache/news-ingest``; on macOS ``~/Library/Caches/news-ingest``."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_FOLDER
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / APP_FOLDER
+
+
 def config_file(environ: Mapping[str, str]) -> Path | None:
     """The TOML file to read: the one named (which must exist), else the user's if present."""
     named = environ.get(f"{ENV_PREFIX}CONFIG_FILE")

@@ -30,6 +30,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# What a model is checked on before use: against py3langid's own answer when built from its
+# tables (:func:`scorer`), against the answer written beside them when read from the cache
+# (:mod:`worker.text.langcache`).
+CHECK_TEXT = "The minister opened the new railway line today."
+
 
 @dataclass(frozen=True, slots=True)
 class Model:
@@ -135,8 +140,8 @@ def scorer(identifier: Any) -> Model | Walker:
     """
     try:
         model = from_identifier(identifier)
-        expected = identifier.classify("The minister opened the new railway line today.")
-        found = model.classify("The minister opened the new railway line today.")
+        expected = identifier.classify(CHECK_TEXT)
+        found = model.classify(CHECK_TEXT)
     except (AttributeError, IndexError, TypeError, ValueError):
         return Walker(identifier)
     if found[0] != expected[0] or abs(found[1] - float(expected[1])) > 1e-4:

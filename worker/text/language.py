@@ -2,11 +2,13 @@
 
 py3langid (a maintained fork of langid.py) ships its naive Bayes model of byte n-grams
 inside its wheel (4.6 MB, numpy only): nothing is downloaded. The model is loaded on the
-first call of :func:`detect` (0.7 to 1 s), never at import. :func:`detect` scores it with
-numpy (:mod:`worker.text.langmodel`): py3langid's answer and confidence, without its
-byte-by-byte walk in Python (0.8 µs a byte). The pipeline passes the title and the first
-200 characters of the text (:data:`worker.pipeline.enrich.LANGUAGE_CHARS`): on the
-benchmarks' corpora the answer is the same as with the first 2,000 on every document.
+first call of :func:`detect`, never at import: 0.7 to 1 s the first time, a few milliseconds
+once its tables are in the user's cache folder (:mod:`worker.text.langcache`).
+:func:`detect` scores it with numpy (:mod:`worker.text.langmodel`): py3langid's answer
+and confidence, without its byte-by-byte walk in Python (0.8 µs a byte). The pipeline
+passes the title and the first 200 characters of the text
+(:data:`worker.pipeline.enrich.LANGUAGE_CHARS`): on the benchmarks' corpora the answer is
+the same as with the first 2,000 on every document.
 
 **Too short to tell.** Below :data:`MIN_LETTERS` letters (``str.isalpha``: digits,
 punctuation and markup do not count) :func:`detect` answers ``(None, 0.0)``. Twenty
@@ -74,10 +76,18 @@ def has_letters(text: str, count: int) -> bool:
 
 @functools.cache
 def model() -> Model | Walker:
-    """The restricted model, scored with numpy (:mod:`worker.text.langmodel`), loaded once."""
+    """The restricted model, scored with numpy (:mod:`worker.text.langmodel`), loaded once.
+
+    Its tables are kept in the user's cache folder (:mod:`worker.text.langcache`): the
+    first load takes about a second, later ones a few milliseconds.
+    """
+    import os
+
+    from worker.core.configfiles import user_cache_dir
+    from worker.text.langcache import cached
     from worker.text.langmodel import scorer
 
-    return scorer(identifier())
+    return cached(user_cache_dir(os.environ), LANGUAGES, lambda: scorer(identifier()))
 
 
 @functools.cache
