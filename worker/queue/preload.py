@@ -1,7 +1,8 @@
 """Worker step: load the language model and numpy once, in the worker's main process.
 
 The pool's processes are forked after this step, so each starts with the model in memory
-(shared copy-on-write) instead of loading it (about a second) on its first document.
+(shared copy-on-write) instead of loading it on its first document, and with glibc's
+allocator set to keep what a batch freed (:mod:`worker.queue.allocator`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class Preload(bootsteps.Step):
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
+        from worker.queue.allocator import keep_freed_memory
+
+        keep_freed_memory()
         from worker.text import neardup  # noqa: F401  (numpy)
         from worker.text.language import model
 
