@@ -67,7 +67,9 @@ from worker.text import bandspec
 Signature = npt.NDArray[np.uint16]
 
 SEED = 14
-CHUNK = 32  # texts whose words are found and hashed together (packed_many)
+# Texts whose words are found and hashed together (packed_many): 16 texts of 3 KB keep
+# the chunk's 64-bit arrays within a core's L2 cache (32 cost 15-25 % more per text).
+CHUNK = 16
 EMPTY_SLOT = 0xFFFF
 SLOT_BYTES = bandspec.SLOT_BYTES
 # Odd 64-bit constants (digits of pi and e) weighting each word's position in a shingle.
