@@ -91,7 +91,7 @@ def test_short_titles_alone(title: str, code: str) -> None:
 
 
 def test_long_text_answer_comes_from_its_start() -> None:
-    # What enrich relies on to pass only the first LANGUAGE_CHARS characters.
+    # What enrich relies on to pass only the start (LANGUAGE_BYTES bytes of UTF-8).
     by_lang: dict[str, list[str]] = {}
     for lang, text in load_samples():
         by_lang.setdefault(lang, []).append(text)

@@ -1,8 +1,10 @@
 """Fields for search and NLP, added to every record just before it is stored.
 
 * ``language`` and ``language_confidence`` (:mod:`worker.text.language`) of the title and
-  the first :data:`LANGUAGE_CHARS` characters of the text: the detector's cost grows with
-  the length, its answer stops changing long before;
+  the start of the text, :data:`LANGUAGE_BYTES` bytes of UTF-8 in all: the detector reads
+  byte n-grams, its cost grows with the bytes and its answer stops changing long before
+  (a budget in bytes, not characters: 256 bytes are about 250 Latin letters, 128 Cyrillic
+  or Greek ones and 85 Chinese or Japanese characters, each of which tells more);
 * ``paragraph_hashes`` (:mod:`worker.text.changes`), from which the store computes the
   change set of an update;
 * ``content_source`` ``feed`` for feed records whose text the full-text step left alone;
@@ -20,10 +22,10 @@ from collections.abc import Sequence
 
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
-from worker.text.changes import paragraph_hashes
+from worker.text.changes import spaced_paragraph_hashes
 from worker.text.language import detect, detect_many
 
-LANGUAGE_CHARS = 200
+LANGUAGE_BYTES = 256
 
 
 def enrich(item: Prepared, settings: Settings) -> Prepared:
@@ -58,7 +60,8 @@ def with_fields(record: Record, language: tuple[str | None, float] | None = None
     update: dict[str, object] = {
         "language": code,
         "language_confidence": round(confidence, 4),
-        "paragraph_hashes": paragraph_hashes(record.paragraphs),
+        # A record's paragraphs are the normaliser's: single spaces between words.
+        "paragraph_hashes": spaced_paragraph_hashes(record.paragraphs),
     }
     if record.kind == "feed" and record.content_source is None:
         update["content_source"] = "feed"
@@ -66,8 +69,15 @@ def with_fields(record: Record, language: tuple[str | None, float] | None = None
 
 
 def language_text(record: Record) -> str:
-    """What the language is detected on: the title and the start of the text."""
-    return f"{record.title}\n\n{record.text[:LANGUAGE_CHARS]}"
+    """What the language is detected on: the title and the start of the text.
+
+    At most :data:`LANGUAGE_BYTES` bytes of UTF-8, cut between two characters.
+    """
+    text = f"{record.title}\n\n{record.text[:LANGUAGE_BYTES]}"  # no fewer bytes than characters
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= LANGUAGE_BYTES:
+        return text
+    return data[:LANGUAGE_BYTES].decode("utf-8", "ignore")
 
 
 def packed_signature(text: str) -> bytes:

@@ -117,7 +117,7 @@ class Model:
             # A k-gram ending at byte i is a node if its first k - 1 bytes are one (ending
             # at i - 1) and it lies within one text.
             found = found[:-1] & (self.depth[node] == k) & (offset[k - 1 :] >= k - 1)
-            state[k - 1 :][found] = node[found]
+            np.copyto(state[k - 1 :], node, where=found)
         return state
 
 

@@ -6,9 +6,9 @@ first call of :func:`detect`, never at import: 0.7 to 1 s the first time, a few 
 once its tables are in the user's cache folder (:mod:`worker.text.langcache`).
 :func:`detect` scores it with numpy (:mod:`worker.text.langmodel`): py3langid's answer
 and confidence, without its byte-by-byte walk in Python (0.8 µs a byte). The pipeline
-passes the title and the first 200 characters of the text
-(:data:`worker.pipeline.enrich.LANGUAGE_CHARS`): on the benchmarks' corpora the answer is
-the same as with the first 2,000 on every document.
+passes the title and the start of the text, 256 bytes of UTF-8 in all
+(:data:`worker.pipeline.enrich.LANGUAGE_BYTES`): on the benchmarks' corpora the answer is
+the same as with the first 2,000 characters on every document.
 
 **Too short to tell.** Below :data:`MIN_LETTERS` letters (``str.isalpha``: digits,
 punctuation and markup do not count) :func:`detect` answers ``(None, 0.0)``. Twenty
