@@ -16,8 +16,11 @@ from worker.text.changes import (
     diff,
     paragraph_hash,
     paragraph_hashes,
+    spaced_paragraph_hashes,
     split_paragraphs,
 )
+from worker.text.htmltext import html_to_paragraphs
+from worker.text.normalise import split_paragraphs as normalised_paragraphs
 
 OLD = ["Intro.", "Second paragraph.", "Third paragraph.", "Fourth.", "Closing line."]
 
@@ -119,3 +122,25 @@ def test_canonical_form_of_whitespace_and_marks(text: str) -> None:
 )
 def test_hashes_of_a_list_are_each_paragraphs(paragraphs: list[str]) -> None:
     assert paragraph_hashes(paragraphs) == [paragraph_hash(p) for p in paragraphs]
+
+
+MESSY = st.text(
+    alphabet=st.sampled_from(
+        list("ab e\u0301\u00e9\x07\x1b \t\u00a0\u2000\u2003\u3000\u200b\u00ad\ufeff\u200e")
+        + list("n\u0303\u212b\uff71\uff9e\n\r\x85\u2028\u2029\U0001f642")
+    ),
+    max_size=60,
+)
+
+
+@given(st.one_of(MESSY, st.text(max_size=200)))
+def test_the_normalisers_paragraphs_hash_alike_either_way(text: str) -> None:
+    # enrich hashes the normaliser's paragraphs with the NFC check alone.
+    paragraphs = normalised_paragraphs(text)
+    assert spaced_paragraph_hashes(paragraphs) == paragraph_hashes(paragraphs)
+    html = html_to_paragraphs(f"<p>{text}</p><div>{text[::-1]}</div>")
+    assert spaced_paragraph_hashes(html) == paragraph_hashes(html)
+
+
+def test_spaced_hashes_normalise_a_decomposed_paragraph() -> None:
+    assert spaced_paragraph_hashes(["cafe\u0301 noir"]) == paragraph_hashes(["café noir"])

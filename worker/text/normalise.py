@@ -38,7 +38,9 @@ def normalise_inline(s: str) -> str:
     # split/join for text that is already single-spaced, as most lines are.
     if s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " ":
         return s
-    return " ".join(strip_controls(s).split())
+    # NFC again: a control removed from between a letter and its combining mark lets them
+    # compose ("a\x1b\u0301" is "á").
+    return " ".join(unicodedata.normalize("NFC", strip_controls(s)).split())
 
 
 def normalise_newlines(text: str) -> str:
