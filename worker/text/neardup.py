@@ -79,6 +79,7 @@ _POSITION = np.array(
     dtype=np.uint64,
 )  # fmt: skip
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_NO_HASH = np.uint64(2**64 - 1)  # above every hash: an empty bin's minimum
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +134,10 @@ def _hashes_of(
     if starts.size == 0:
         return np.empty(0, dtype=np.uint64)
     powers, inverses = _powers(data.size + 1)
-    prefix = np.zeros(data.size + 1, dtype=np.uint64)
-    np.cumsum(data.astype(np.uint64) * powers[: data.size], out=prefix[1:])
+    prefix = np.empty(data.size + 1, dtype=np.uint64)
+    prefix[0] = 0
+    np.multiply(data, powers[: data.size], out=prefix[1:])  # the bytes widened as they go
+    np.cumsum(prefix[1:], out=prefix[1:])
     values = (prefix[ends] - prefix[starts]) * inverses[starts]
     return values + (ends - starts).astype(np.uint64) * _GOLDEN
 
@@ -182,7 +185,7 @@ def _packed_of_texts(
     """
     counts = np.bincount(text_of, minlength=texts)
     width, slots = config.shingle, config.slots
-    minima = np.full(texts * slots, np.iinfo(np.uint64).max, dtype=np.uint64)
+    minima = np.full(texts * slots, _NO_HASH, dtype=np.uint64)
     filled = np.zeros(texts * slots, dtype=bool)
     if hashes.size >= width:
         n = hashes.size - width + 1
@@ -279,9 +282,12 @@ def _as_signature(value: Signature | bytes) -> Signature:
 
 def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64 finaliser: spreads every input bit over the output (wrapping uint64)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    x = x ^ (x >> np.uint64(30))  # a new array: the caller's is left alone
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _spans(text: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -360,7 +366,9 @@ def _folded_utf8(text: str) -> bytes:
     Latin script has few other characters (they are the bytes left once the ASCII ones are
     deleted) and fewer that fold to another (``É``, ``ß``): the bytes with ASCII lower case
     and those few replaced are the folded text (UTF-8 finds a character's bytes only where
-    it is). Other texts, or a folding that folds again, go through ``casefold``.
+    it is). Other texts, or a folding that folds again, go through ``casefold``. The
+    characters seen to fold to themselves (most of a text's: quotes, dashes, accented small
+    letters) are remembered and not looked at again.
     """
     text = _nfkc(text)
     data = text.encode()
@@ -371,17 +379,22 @@ def _folded_utf8(text: str) -> bytes:
         return text.casefold().encode()
     data = data.lower()
     replaced = 0
-    for char in set(others.decode()):
+    for char in set(others.decode()) - _SELF_FOLDING:
         folded = char.casefold()
-        if folded != char:
-            replaced += 1
-            if replaced > _MAX_REPLACED or folded.casefold() != folded:
-                return text.casefold().encode()
-            data = data.replace(char.encode(), folded.encode())
+        if folded == char:
+            if len(_SELF_FOLDING) < _MAX_REMEMBERED:
+                _SELF_FOLDING.add(char)
+            continue
+        replaced += 1
+        if replaced > _MAX_REPLACED or folded.casefold() != folded:
+            return text.casefold().encode()
+        data = data.replace(char.encode(), folded.encode())
     return data
 
 
 _MAX_REPLACED = 8  # characters that fold to another, replaced in the bytes one by one
+_SELF_FOLDING: set[str] = set()  # non-ASCII characters whose case folding is themselves
+_MAX_REMEMBERED = 1 << 16
 
 
 def _word_table() -> bytes:
