@@ -326,6 +326,17 @@ def test_dockerfile_is_slim_pinned_unprivileged_and_checked() -> None:
     assert ".git" in dockerignore
 
 
+def test_the_image_builds_the_language_models_cache_as_its_user() -> None:
+    # docs/commands.md: "The image builds it" (worker/text/langcache.py), in the folder of
+    # the user the containers run as, after USER (root's would be another folder).
+    final = dockerfile_stages()[1]
+    user_at = max(i for i, line in enumerate(final) if line.startswith("USER "))
+    warm = [i for i, line in enumerate(final) if "language import model; model()" in line]
+    assert warm
+    assert warm[0] > user_at
+    assert "/home/ingest/.cache/news-ingest/langmodel-" in final[warm[0]]
+
+
 def test_package_data_ships_every_file_the_package_reads() -> None:
     """The image installs the package (not editable): non-Python files must be package data."""
     import tomllib
