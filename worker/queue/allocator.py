@@ -7,7 +7,7 @@ arrays of a few hundred KB (the texts' bytes as 64-bit integers, the language mo
 states): each came back from the system as fresh pages, which the kernel faults in and
 zeroes one by one. Measured in-process on the bench corpus (batches of 200, after the
 store's own work): the signatures' word hashes 38.7 µs per document with the defaults,
-12.5 with the thresholds below (``benchmarks/enrich_parts.py`` times the parts).
+12.5 with the thresholds raised (docs/performance.md, third pass).
 
 :func:`keep_freed_memory` raises both thresholds (:data:`MMAP_THRESHOLD`,
 :data:`TRIM_THRESHOLD`) with ``mallopt``, once per process, before the pool forks (the
