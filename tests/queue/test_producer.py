@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from worker.queue.inputs import EnqueueReport, expand
+from worker.core.settings import Settings
+from worker.queue.inputs import EnqueueReport, expand, file_origin, message_for
 from worker.queue.producer import RETRY_POLICY, RetryPolicy
 
 
@@ -36,3 +37,28 @@ def test_retry_policy_waits_grow_by_step_up_to_the_cap() -> None:
         "interval_step": 1.0,
         "interval_max": 4.0,
     }
+
+
+def test_the_walk_gives_each_file_the_origin_its_resolved_path_gives(tmp_path: Path) -> None:
+    # The walk resolves a folder once (InputRef.resolved); the origin is what resolving
+    # each file gives: through a linked folder, a relative path, or a link to a file.
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    for rel in ("a.txt", "sub/b.txt"):
+        (real / rel).write_text("x")
+    (real / "elsewhere.txt").symlink_to(tmp_path / "outside.txt")
+    (tmp_path / "outside.txt").write_text("y")
+    (tmp_path / "via").symlink_to(real, target_is_directory=True)
+    settings = Settings()
+    for given in (str(tmp_path / "via"), os.path.relpath(real), str(real) + "/./sub/.."):
+        refs = list(expand([given], EnqueueReport()))
+        assert len(refs) == 3
+        for ref in refs:
+            assert ref.path is not None
+            message, _ = message_for(ref, settings, None)
+            assert message["origin"] == file_origin(ref.path)
+        linked = next(r for r in refs if r.source == "elsewhere.txt")
+        assert linked.resolved is None  # a link to a file: resolved on its own
+        assert message_for(linked, settings, None)[0]["origin"] == file_origin(
+            tmp_path / "outside.txt"
+        )

@@ -37,6 +37,9 @@ class InputRef:
     kind: InputKind
     path: Path | None = None
     url: str | None = None
+    # The path resolved (symlinks followed), when the folder walk knows it: its folder's,
+    # resolved once, and its name (:func:`file_origin` resolves it otherwise).
+    resolved: Path | None = None
 
 
 @dataclass(slots=True)
@@ -120,20 +123,33 @@ def _feed_kind(raw: str) -> InputKind:
 
 
 def _walk(folder: Path, report: EnqueueReport) -> Iterator[InputRef]:
-    """Files in name order, then sub-folders; scandir's entry types save a stat per file."""
+    """Files in name order, then sub-folders; scandir's entry types save a stat per file.
+
+    The folder is resolved once: a file in it that is no symlink resolves to that and its
+    name (``Path.resolve`` per file reads every folder of the path again, a fifth of the
+    producer's time on a folder of 20,000 files).
+    """
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
         report.skipped.append((printable_name(str(folder)), f"unreadable folder: {e.strerror}"))
         return
+    try:
+        base: Path | None = folder.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        base = None
     for entry in entries:
         if entry.name.startswith(".") or _is_dir(entry):
             continue
         if not _is_file(entry):
             report.skipped.append((printable_name(entry.path), "not a regular file"))
             continue
+        resolved = base / entry.name if base is not None and not _is_link(entry) else None
         yield InputRef(
-            source=printable_name(entry.name), kind=InputKind.SEED, path=Path(entry.path)
+            source=printable_name(entry.name),
+            kind=InputKind.SEED,
+            path=Path(entry.path),
+            resolved=resolved,
         )
     for entry in entries:
         if not entry.name.startswith(".") and _is_dir(entry):
@@ -146,6 +162,13 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return True  # not known: resolved on its own
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
@@ -179,7 +202,11 @@ def message_for(
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
     input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
     kind, source, url = ref.kind, ref.source, ref.url
-    origin = file_origin(ref.path) if ref.path is not None else None
+    origin = None
+    if ref.resolved is not None:
+        origin = origin_key("file", os.fsencode(ref.resolved))
+    elif ref.path is not None:
+        origin = file_origin(ref.path)
     message = parked.message(
         input_id, kind, source, data=data, url=url, reply_to=reply_to, origin=origin
     )
