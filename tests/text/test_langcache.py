@@ -142,3 +142,17 @@ def test_the_detector_uses_the_users_cache_folder() -> None:
     root = user_cache_dir(os.environ)
     assert Path(os.environ["HOME"]) in root.parents
     assert (root / f"langmodel-{langcache.key(language.LANGUAGES)}" / "meta.json").is_file()
+
+
+def test_a_process_without_a_home_folder_still_detects(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    language.model.cache_clear()
+    try:
+        model = language.model()
+        assert model.classify_many(SENTENCES[:1])[0][0] == "de"
+    finally:
+        language.model.cache_clear()

@@ -79,7 +79,8 @@ def model() -> Model | Walker:
     """The restricted model, scored with numpy (:mod:`worker.text.langmodel`), loaded once.
 
     Its tables are kept in the user's cache folder (:mod:`worker.text.langcache`): the
-    first load takes about a second, later ones a few milliseconds.
+    first load takes about a second, later ones a few milliseconds. A process with no home
+    folder to find (no ``HOME``, a user without a passwd entry) loads it each time.
     """
     import os
 
@@ -87,7 +88,11 @@ def model() -> Model | Walker:
     from worker.text.langcache import cached
     from worker.text.langmodel import scorer
 
-    return cached(user_cache_dir(os.environ), LANGUAGES, lambda: scorer(identifier()))
+    try:
+        folder = user_cache_dir(os.environ)
+    except (RuntimeError, KeyError, OSError):  # Path.home() without a home
+        return scorer(identifier())
+    return cached(folder, LANGUAGES, lambda: scorer(identifier()))
 
 
 @functools.cache
