@@ -4,6 +4,7 @@ workers seen (``celery inspect`` would ask every worker and wait for their answe
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -16,6 +17,23 @@ from worker.storage.heartbeat import beat
 log = logging.getLogger(__name__)
 EVERY = 15  # seconds between heartbeats; the status page counts a worker seen for 60 s
 
+# Held while the heartbeat talks to the store, and by os.fork() (the pool's children):
+# a child forked while this thread was inside OpenSSL (a TLS handshake) inherited its lock
+# held, and its first TLS connection waited forever.
+_FORKING = threading.Lock()
+_GUARDED: list[bool] = []
+
+
+def guard_forks() -> None:
+    """Make os.fork() wait for a heartbeat's store I/O to end (once per process)."""
+    if not _GUARDED:
+        _GUARDED.append(True)
+        os.register_at_fork(
+            before=_FORKING.acquire,
+            after_in_parent=_FORKING.release,
+            after_in_child=_FORKING.release,
+        )
+
 
 class Heartbeat(bootsteps.StartStopStep):
     """Write the worker's name and the time to the store, at start and every EVERY s.
@@ -27,6 +45,7 @@ class Heartbeat(bootsteps.StartStopStep):
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self.stopped = threading.Event()
+        guard_forks()
 
     def start(self, parent: Any) -> None:
         app: IngestApp = parent.app
@@ -47,6 +66,7 @@ class Heartbeat(bootsteps.StartStopStep):
     def run(self, app: IngestApp, name: str) -> None:
         store = app.store()
         try:
-            beat(store.client, store.keys, name)
+            with _FORKING:
+                beat(store.client, store.keys, name)
         except StoreUnavailable as e:
             log.warning("heartbeat skipped: %s", e)
