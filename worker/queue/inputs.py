@@ -202,20 +202,19 @@ def message_for(
         data = read_capped(sys.stdin.buffer, _cap(ref, settings))
     input_id = os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
     kind, source, url = ref.kind, ref.source, ref.url
-    origin = None
-    if ref.resolved is not None:
-        origin = origin_key("file", os.fsencode(ref.resolved))
-    elif ref.path is not None:
-        origin = file_origin(ref.path)
+    origin = file_origin(ref.path, ref.resolved) if ref.path is not None else None
     message = parked.message(
         input_id, kind, source, data=data, url=url, reply_to=reply_to, origin=origin
     )
     return message, data
 
 
-def file_origin(path: Path) -> str:
-    """A file's origin, its identity: its resolved absolute path (docs/seeds.md, "Identity")."""
-    return origin_key("file", os.fsencode(path.resolve()))
+def file_origin(path: Path, resolved: Path | None = None) -> str:
+    """A file's origin, its identity: its resolved absolute path (docs/seeds.md, "Identity").
+
+    ``resolved``: that path, when the folder walk knows it already (not resolved again).
+    """
+    return origin_key("file", os.fsencode(resolved or path.resolve()))
 
 
 def _cap(ref: InputRef, settings: Settings) -> int:
