@@ -38,3 +38,35 @@ def test_a_fork_waits_for_a_heartbeat_in_progress() -> None:
     assert forked_at >= released_at[0]  # the fork happened after the heartbeat's I/O
     assert heartbeat._FORKING.acquire(timeout=1)  # and the parent's lock is free again
     heartbeat._FORKING.release()
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+def test_a_heartbeat_stuck_on_its_store_delays_a_fork_by_the_bound_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A store paused (CLIENT PAUSE) or unreachable holds the heartbeat in a socket read: the
+    # pool's fork goes on after FORK_WAIT, and the child gets a lock of its own.
+    heartbeat.guard_forks()
+    monkeypatch.setattr(heartbeat, "FORK_WAIT", 0.3)
+    holding, done = threading.Event(), threading.Event()
+
+    def stuck_beat() -> None:
+        with heartbeat._FORKING:
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=stuck_beat)
+    thread.start()
+    holding.wait(5)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if heartbeat._FORKING.acquire(timeout=1) else 1)
+    waited = time.monotonic() - started
+    _, status = os.waitpid(pid, 0)
+    done.set()
+    thread.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert 0.25 <= waited < 5
+    assert heartbeat._FORKING.acquire(timeout=1)  # the heartbeat's release left it free
+    heartbeat._FORKING.release()

@@ -89,7 +89,11 @@ class WorkerProcess(Child):
 
     def start(self) -> WorkerProcess:
         super().start()
-        self.wait_for("ready.", timeout=30, what="worker ready")
+        try:
+            self.wait_for("ready.", timeout=30, what="worker ready")
+        except BaseException:
+            self.kill()  # not left running into the next test
+            raise
         return self
 
     def children(self) -> list[int]:

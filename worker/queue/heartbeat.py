@@ -17,11 +17,16 @@ from worker.storage.heartbeat import beat
 log = logging.getLogger(__name__)
 EVERY = 15  # seconds between heartbeats; the status page counts a worker seen for 60 s
 
-# Held while the heartbeat talks to the store, and by os.fork() (the pool's children):
-# a child forked while this thread was inside OpenSSL (a TLS handshake) inherited its lock
-# held, and its first TLS connection waited forever.
+# Held while the heartbeat talks to the store, and taken by os.fork() (the pool's
+# children): a child forked while this thread was inside OpenSSL (a TLS handshake)
+# inherited its lock held, and its first TLS connection waited forever. A fork waits for
+# the lock FORK_WAIT seconds at most: a store that is paused or unreachable holds a
+# heartbeat far longer, in a socket read or connect, which holds none of OpenSSL's locks
+# (a worker started during a CLIENT PAUSE could not fork its pool until the pause ended).
+FORK_WAIT = 2.0
 _FORKING = threading.Lock()
 _GUARDED: list[bool] = []
+_HELD_BY_FORK: list[bool] = [False]
 
 
 def guard_forks() -> None:
@@ -29,10 +34,25 @@ def guard_forks() -> None:
     if not _GUARDED:
         _GUARDED.append(True)
         os.register_at_fork(
-            before=_FORKING.acquire,
-            after_in_parent=_FORKING.release,
-            after_in_child=_FORKING.release,
+            before=_before_fork, after_in_parent=_after_in_parent, after_in_child=_after_in_child
         )
+
+
+def _before_fork() -> None:
+    _HELD_BY_FORK[0] = _FORKING.acquire(timeout=FORK_WAIT)
+
+
+def _after_in_parent() -> None:
+    if _HELD_BY_FORK[0]:
+        _HELD_BY_FORK[0] = False
+        _FORKING.release()
+
+
+def _after_in_child() -> None:
+    """A fresh lock: the child has no heartbeat thread, whoever held the parent's."""
+    global _FORKING
+    _HELD_BY_FORK[0] = False
+    _FORKING = threading.Lock()
 
 
 class Heartbeat(bootsteps.StartStopStep):
