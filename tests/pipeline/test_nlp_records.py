@@ -389,35 +389,54 @@ def test_concurrent_writers_agree_on_one_cluster(
     assert {r.cluster for r in records} == {first_id}
 
 
-def test_clusters_are_found_across_shard_levels_and_pruned_from_theirs(
+def shard_layout(store: Store) -> dict[int, dict[int, dict[bytes, bytes]]]:
+    """Band -> shard -> that shard's fields (band value -> seqs)."""
+    prefix = store.keys.neardup_shard_prefix
+    out: dict[int, dict[int, dict[bytes, bytes]]] = {}
+    for key in store.client.scan_iter(prefix + "*"):
+        band, shard = map(int, key.decode().removeprefix(prefix).split(":"))
+        out.setdefault(band, {})[shard] = store.client.hgetall(key)
+    return out
+
+
+def test_clusters_are_found_as_the_shards_split_and_pruned_from_them(
     store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Levels of two records each: a copy filed at a later level finds the first record,
-    and retention drops each pruned seq from the shards of its own level."""
-    monkeypatch.setattr(bandspec, "LEVELS", ((2, 8), (4, 12), (0, 16)))
+    """One shard per record and band: each record splits a shard of every band, a copy
+    filed many splits later finds the first record, every value sits at its address, and
+    retention drops each pruned seq from wherever its value moved."""
+    monkeypatch.setattr(bandspec, "SHARD_FIELDS", 1)
     story = paragraphs(9)
     old_day = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
     new_day = datetime.now(UTC).date().isoformat()
-    first, _, _, copy, _, again = run(
+    others = [seed_message(f"Other {n}", paragraphs(100 + n), day=new_day) for n in range(20)]
+    first, *rest = run(
         store,
         settings,
-        seed_message("First", story, day=old_day),  # seq 1, level 1
-        seed_message("Other 1", paragraphs(10), day=new_day),  # seq 2, level 1
-        seed_message("Other 2", paragraphs(11), day=new_day),  # seq 3, level 2
-        seed_message("Copy", story[1:], day=old_day),  # seq 4, level 2
-        seed_message("Other 3", paragraphs(12), day=new_day),  # seq 5, level 3
-        seed_message("Again", story[:-1], day=new_day),  # seq 6, level 3
+        seed_message("First", story, day=old_day),  # seq 1
+        *others[:9],  # seqs 2-10
+        seed_message("Copy", story[1:], day=old_day),  # seq 11
+        *others[9:],  # seqs 12-22
+        seed_message("Again", story[:-1], day=new_day),  # seq 23
     )
+    copy, again = rest[9], rest[-1]
     assert (copy.cluster, again.cluster) == (first.id, first.id)
-    prefix = store.keys.neardup_shard_prefix
-    levels = {
-        k.decode().removeprefix(prefix).split(":")[0] for k in store.client.scan_iter(prefix + "*")
-    }
-    assert levels == {"1", "2", "3"}
-    assert sorted(bucket_values(store)).count(b"1") == 12
+    assert {r.cluster for r in rest} - {first.id} == {r.id for r in rest} - {copy.id, again.id}
+
+    def check_layout(seqs: set[bytes]) -> None:
+        layout = shard_layout(store)
+        assert sorted(layout) == list(range(bandspec.BANDS))
+        filed: list[bytes] = []
+        for shards in layout.values():
+            assert max(shards) < bandspec.shard_count(23)
+            for shard, fields in shards.items():
+                for value, listed in fields.items():
+                    assert bandspec.shard_address(value, bandspec.shard_count(23)) == shard
+                    filed += listed.split()
+        assert set(filed) == seqs
+        assert all(filed.count(s) == bandspec.BANDS for s in seqs)  # no bucket was full
+
+    check_layout({str(n).encode() for n in range(1, 24)})
     retained = settings.model_copy(update={"record_retention_days": 7})
     assert prune(Store(store.client, retained)).records == 2
-    left = b" ".join(bucket_values(store)).split()
-    assert b"1" not in left
-    assert b"4" not in left
-    assert {left.count(s) for s in (b"2", b"3", b"5", b"6")} == {12}
+    check_layout({str(n).encode() for n in range(1, 24)} - {b"1", b"11"})

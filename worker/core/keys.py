@@ -61,10 +61,11 @@ Layout (``ns`` is ``INGEST_NAMESPACE``, default ``ingest``)::
                                        its cluster id
     ns:nd:seq                 string   counter of records indexed for near-duplicates
     ns:nd:ids                 hash     record id -> its seq in the near-duplicate index
-    ns:nd:b{level}:{band}:{top}  hash  one shard of the LSH buckets: band value (2 * rows
-                                       signature bytes) -> seqs of the records in that
-                                       bucket, space-separated, earliest first (capped);
-                                       {top} is the value's top bits (worker.text.bandspec)
+    ns:nd:lsh:{band}:{shard}  hash     one shard of the LSH buckets of a band: band value
+                                       (2 * rows signature bytes) -> seqs of the records in
+                                       that bucket, space-separated, earliest first
+                                       (capped); one shard per 40 records indexed, grown by
+                                       linear hashing (worker.text.bandspec)
     ns:activity:{hour}        hash     outcomes of one epoch hour (Redis's clock), counted
                                        where they are written (lua/outcome.lua):
                                        "{epoch minute}:{outcome}", "reason:{code}" per
@@ -336,8 +337,8 @@ class Keys:
 
     @property
     def neardup_shard_prefix(self) -> str:
-        """Prefix of the LSH bucket shards (``+ {level}:{band}:{top}``), for the scripts."""
-        return f"{self._global}nd:b"
+        """Prefix of the LSH bucket shards (``+ {band}:{shard}``), for the scripts."""
+        return f"{self._global}nd:lsh:"
 
     def activity(self, hour: int) -> str:
         """The activity counters of epoch hour ``hour`` (epoch seconds // 3600)."""

@@ -119,6 +119,7 @@ def _prune_shard(store: Store, keys: Keys, cutoff: datetime, batch: int, now: da
             stats_key=keys.stats,
             tombstones_key=local or keys.tombstones,
             record_events_key=keys.record_events,
+            neardup_seq_key=local or keys.neardup_seq,
             neardup_ids_key=local or keys.neardup_ids,
             cutoff=cutoff.timestamp(),
             no_date_score=NO_DATE_SCORE,
@@ -132,7 +133,7 @@ def _prune_shard(store: Store, keys: Keys, cutoff: datetime, batch: int, now: da
             neardup_shard_prefix=keys.neardup_shard_prefix,
             bands=bandspec.BANDS,
             rows=bandspec.ROWS,
-            shard_levels=bandspec.levels_arg(),
+            shard_fields=bandspec.SHARD_FIELDS,
             store_wide="" if sharded else "1",
             record_ids=as_strs(ids),
         )
@@ -161,6 +162,7 @@ def _forget(store: Store, keys: Keys, ids: list[str], until: float) -> None:
             ForgetCall(
                 by_content_hash_key=keys.by_content_hash,
                 tombstones_key=keys.tombstones,
+                neardup_seq_key=keys.neardup_seq,
                 neardup_ids_key=keys.neardup_ids,
                 neardup_scores_key=keys.neardup_scores,
                 tombstones_until=until,
@@ -169,7 +171,7 @@ def _forget(store: Store, keys: Keys, ids: list[str], until: float) -> None:
                 neardup_shard_prefix=keys.neardup_shard_prefix,
                 bands=bandspec.BANDS,
                 rows=bandspec.ROWS,
-                shard_levels=bandspec.levels_arg(),
+                shard_fields=bandspec.SHARD_FIELDS,
                 records=records,
             )
         )

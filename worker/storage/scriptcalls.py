@@ -90,7 +90,7 @@ class UpsertCall(ScriptCall):
     signature: bytes
     bands: int
     rows: int
-    shard_levels: str
+    shard_fields: int
     neardup_shard_prefix: str
     activity_prefix: str
     decided: str = ""
@@ -118,7 +118,7 @@ class DecideCall(ScriptCall):
     signature: bytes
     bands: int
     rows: int
-    shard_levels: str
+    shard_fields: int
     neardup_shard_prefix: str
 
 
@@ -185,6 +185,7 @@ class PruneCall(ScriptCall):
     stats_key: str = key()
     tombstones_key: str = key()
     record_events_key: str = key()
+    neardup_seq_key: str = key()
     neardup_ids_key: str = key()
     cutoff: float
     no_date_score: float
@@ -198,7 +199,7 @@ class PruneCall(ScriptCall):
     neardup_shard_prefix: str
     bands: int
     rows: int
-    shard_levels: str
+    shard_fields: int
     store_wide: str = "1"
     record_ids: Sequence[bytes | str] = tail()
 
@@ -210,6 +211,7 @@ class ForgetCall(ScriptCall):
     script: ClassVar[str] = "forget.lua"
     by_content_hash_key: str = key()
     tombstones_key: str = key()
+    neardup_seq_key: str = key()
     neardup_ids_key: str = key()
     neardup_scores_key: str = key()
     tombstones_until: float
@@ -218,7 +220,7 @@ class ForgetCall(ScriptCall):
     neardup_shard_prefix: str
     bands: int
     rows: int
-    shard_levels: str
+    shard_fields: int
     records: Sequence[str] = tail()
 
 

@@ -239,7 +239,7 @@ class Store:
             signature=signature,
             bands=bandspec.BANDS,
             rows=bandspec.ROWS,
-            shard_levels=bandspec.levels_arg(),
+            shard_fields=bandspec.SHARD_FIELDS,
             neardup_shard_prefix=k.neardup_shard_prefix,
         )
         self.scripts.run(call, pipe)
@@ -374,7 +374,7 @@ class Store:
             signature=signature,
             bands=bandspec.BANDS,
             rows=bandspec.ROWS,
-            shard_levels=bandspec.levels_arg(),
+            shard_fields=bandspec.SHARD_FIELDS,
             neardup_shard_prefix=k.neardup_shard_prefix,
             activity_prefix=k.activity_prefix,
             decided=decided,

@@ -21,16 +21,30 @@ def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
     return max(1, math.ceil(threshold * slots - 1e-9))
 
 
-# LSH buckets live in small hashes, "shards", each named by a level, a band and the top
-# bits of the band's value, so that Redis keeps each one as a listpack (about 13 bytes a
-# field, against about 60 in one big hash). A record is filed under the level of its seq:
-# the first 25,000 records in 12 x 2**8 shards, the next 375,000 in 12 x 2**12, and so on,
-# so that a full level holds about 100 fields per shard (under Redis 7's default listpack
-# limit of 128 entries; the embedded server and config/redis.conf allow 512). A look-up
-# reads the band's shard at every level so far.
-LEVELS: tuple[tuple[int, int], ...] = ((25_000, 8), (400_000, 12), (6_400_000, 16), (0, 20))
+# LSH buckets live in small hashes, "shards", so that Redis keeps each one as a listpack
+# (about 13 bytes a field, against about 60 in one big hash). A band has one shard per
+# SHARD_FIELDS records indexed and grows one shard at a time by linear hashing (Litwin,
+# 1980): a value's address among n shards, 2**k <= n < 2**(k + 1), is its hash modulo
+# 2**k, or modulo 2**(k + 1) where that shard was split already (below n - 2**k); shard n
+# is made by splitting shard n - 2**k. A shard then holds SHARD_FIELDS fields on average
+# and at most about twice as many just before its split: 80, under the 128 entries of
+# Redis 7's default listpack limit by more than five standard deviations (the embedded
+# server and config/redis.conf allow 512). A look-up reads one shard per band at any size.
+SHARD_FIELDS = 40
 
 
-def levels_arg() -> str:
-    """The levels as the scripts read them: ``last_seq:bits`` pairs (0: no last seq)."""
-    return " ".join(f"{last}:{bits}" for last, bits in LEVELS)
+def shard_count(count: int) -> int:
+    """The shards of each band once ``count`` records were indexed (lsh.lua's ``shards``)."""
+    return max(1, count // SHARD_FIELDS)
+
+
+def value_hash(value: bytes) -> int:
+    """The part of a band value that picks its shard: its first 24 bits."""
+    return int.from_bytes(value[:3], "big")
+
+
+def shard_address(value: bytes, shards: int) -> int:
+    """The shard, of ``shards``, that holds band value ``value`` (lsh.lua's ``address``)."""
+    low = 1 << (shards.bit_length() - 1)
+    address = value_hash(value) % low
+    return value_hash(value) % (2 * low) if address < shards - low else address

@@ -23,8 +23,9 @@
 --   signature             the packed signature ('' none)
 --   bands                 bands per signature
 --   rows                  rows per band
---   shard_levels          shard levels (the last three: worker/text/bandspec.py)
---   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   shard_fields          records per shard of a band (the last three:
+--                         worker/text/bandspec.py)
+--   neardup_shard_prefix  + band:shard: an LSH bucket shard
 -- Returns JSON: {"verdict": "deleted"} (id or content pruned: a duplicate), {"verdict":
 -- "same", "owner": id} (a feed entry whose content another record has), or {"verdict":
 -- "own", "cluster": id or ""} (stored in its own shard; "" keeps its cluster or is its own).
@@ -45,12 +46,12 @@ local min_slots = tonumber(ARGV[9])
 local signature = ARGV[10]
 local bands = tonumber(ARGV[11])
 local rows = tonumber(ARGV[12])
-local shard_levels = ARGV[13]
+local shard_fields = ARGV[13]
 local neardup_shard_prefix = ARGV[14]
 
 local id, hash, sig, nbands = record_id, content_hash, signature, bands
 --#include lsh.lua
-local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_fields)
 --#include nearest.lua
 
 local function tombstoned(member)
@@ -71,7 +72,7 @@ end
 local function assign_cluster()
   local seq = redis.call('HGET', neardup_ids_key, id)
   if seq then return indexed(seq) end
-  if prev_hash ~= '' or sig == '' or nbands == 0 or #lsh.levels == 0 then return '' end
+  if prev_hash ~= '' or sig == '' or nbands == 0 or lsh.fields < 1 then return '' end
   local cluster = index_signature()
   redis.call('HSET', neardup_scores_key, id, score)
   if cluster ~= id then

@@ -6,32 +6,35 @@
 -- KEYS:
 --   by_content_hash_key   content_hash -> record id
 --   tombstones_key        tombstones of pruned records
+--   neardup_seq_key       counter of records indexed for near-duplicates
 --   neardup_ids_key       record id -> its near-duplicate seq
 --   neardup_scores_key    record id -> its published score
 -- ARGV:
 --   tombstones_until      tombstones expire at (epoch s)
 --   neardup_prefix        + seq: a near-duplicate entry
 --   cluster_prefix        + cluster id: its members
---   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   neardup_shard_prefix  + band:shard: an LSH bucket shard
 --   bands                 bands per signature
 --   rows                  rows per band
---   shard_levels          shard levels (the last three: worker/text/bandspec.py)
+--   shard_fields          records per shard of a band (the last three:
+--                         worker/text/bandspec.py)
 --   records...            id, content hash, cluster id ('' none), for each record
 local by_content_hash_key = KEYS[1]
 local tombstones_key = KEYS[2]
-local neardup_ids_key = KEYS[3]
-local neardup_scores_key = KEYS[4]
+local neardup_seq_key = KEYS[3]
+local neardup_ids_key = KEYS[4]
+local neardup_scores_key = KEYS[5]
 local tombstones_until = ARGV[1]
 local neardup_prefix = ARGV[2]
 local cluster_prefix = ARGV[3]
 local neardup_shard_prefix = ARGV[4]
 local bands = tonumber(ARGV[5])
 local rows = tonumber(ARGV[6])
-local shard_levels = ARGV[7]
+local shard_fields = ARGV[7]
 local records_at = 8  -- ARGV[8..]: records
 
 --#include lsh.lua
-local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_fields)
 
 --#include forget_neardup.lua
 

@@ -1,7 +1,7 @@
 -- Dropping a record from the near-duplicate index, shared by prune.lua (one shard) and
 -- forget.lua (a sharded store), spliced in where they say `--#include forget_neardup.lua`
 -- by worker/storage/scripts.py. It works on the includer's locals: lsh (lsh.lua), bands,
--- neardup_ids_key and neardup_prefix.
+-- neardup_seq_key, neardup_ids_key and neardup_prefix.
 
 -- Drop a record's near-duplicate entry, its id, and its seq from each band's bucket.
 local function forget_neardup(id)
@@ -9,11 +9,11 @@ local function forget_neardup(id)
   if not seq then return end
   redis.call('HDEL', neardup_ids_key, id)
   local entry = redis.call('GET', neardup_prefix .. seq)
-  if not entry or #lsh.levels == 0 then return end
-  local level = lsh.level_of(tonumber(seq))
+  if not entry or lsh.fields < 1 then return end
+  local n = lsh.shards(tonumber(redis.call('GET', neardup_seq_key)) or 0)
   for b = 0, bands - 1 do
     local value = lsh.band_value(entry, b)
-    local key = lsh.shard(level, b, value)
+    local key = lsh.shard(b, value, n)
     local list = redis.call('HGET', key, value)
     if list then
       local kept = {}

@@ -39,29 +39,29 @@ local function near_representative(cluster, seq_word)
 end
 
 -- The cluster of the earliest indexed record sharing a band and enough slots, with its
--- cluster's representative near as well, or nil. Buckets hold seqs, earliest first: a
--- bucket is read up to its first such near-duplicate, and a seq later than the best
--- found so far is not read at all.
+-- cluster's representative near as well, or nil. The entries of every seq in the buckets
+-- (at most bands * BUCKET_CAP) are read in one MGET, then tried earliest first.
 local function nearest(buckets)
-  local best, best_seq, tried = nil, math.huge, {}
+  local seqs, seen = {}, {}
   for _, list in ipairs(buckets) do
-    if list ~= '' then
-      for word in string.gmatch(list, '%d+') do
-        local seq = tonumber(word)
-        if seq >= best_seq then break end
-        if not tried[seq] then
-          tried[seq] = true
-          local entry = redis.call('GET', neardup_prefix .. word)
-          local cluster = entry and near(entry) and string.sub(entry, #sig + 1)
-          if cluster and near_representative(cluster, word) then
-            best, best_seq = cluster, seq
-            break
-          end
-        end
+    for word in string.gmatch(list, '%d+') do
+      if not seen[word] then
+        seen[word] = true
+        seqs[#seqs + 1] = tonumber(word)
       end
     end
   end
-  return best
+  if #seqs == 0 then return nil end
+  table.sort(seqs)
+  local names = {}
+  for j, seq in ipairs(seqs) do names[j] = neardup_prefix .. seq end
+  local entries = redis.call('MGET', unpack(names))
+  for j, seq in ipairs(seqs) do
+    local entry = entries[j]
+    local cluster = entry and near(entry) and string.sub(entry, #sig + 1)
+    if cluster and near_representative(cluster, tostring(seq)) then return cluster end
+  end
+  return nil
 end
 
 local function count(list)
@@ -69,15 +69,15 @@ local function count(list)
   return select(2, string.gsub(list, ' ', ' ')) + 1
 end
 
--- File the new record under its seq: its entry, its id, its seq in each band's bucket at
--- the seq's level (a bucket holding BUCKET_CAP seqs at all levels together is full).
-local function index(seq, cluster, values, shards, current, buckets)
+-- File the new record under its seq: its entry, its id, its seq in each band's bucket (a
+-- bucket holding BUCKET_CAP seqs is full).
+local function index(seq, cluster, values, shards, buckets)
   redis.call('SET', neardup_prefix .. seq, sig .. cluster)
   redis.call('HSET', neardup_ids_key, id, seq)
   for i = 1, nbands do
-    if count(buckets[i]) < BUCKET_CAP then
-      local mine = current[i]
-      redis.call('HSET', shards[i], values[i], mine and (mine .. ' ' .. seq) or seq)
+    local list = buckets[i]
+    if count(list) < BUCKET_CAP then
+      redis.call('HSET', shards[i], values[i], list ~= '' and (list .. ' ' .. seq) or seq)
     end
   end
 end
@@ -86,21 +86,16 @@ end
 -- near-duplicate, else its own id.
 local function index_signature()
   local seq = redis.call('INCR', neardup_seq_key)
-  local top = lsh.level_of(seq)
-  local values, shards, buckets, current = {}, {}, {}, {}
+  lsh.grow(seq, nbands)
+  local n = lsh.shards(seq)
+  local values, shards, buckets = {}, {}, {}
   for i = 1, nbands do
-    local value, parts = lsh.band_value(sig, i - 1), {}
-    values[i] = value
-    for level = 1, top do  -- earlier levels hold earlier seqs: the lists stay in order
-      local key = lsh.shard(level, i - 1, value)
-      local list = redis.call('HGET', key, value)
-      if list then parts[#parts + 1] = list end
-      if level == top then shards[i], current[i] = key, list or nil end
-    end
-    buckets[i] = #parts == 1 and parts[1] or table.concat(parts, ' ')
+    local value = lsh.band_value(sig, i - 1)
+    local key = lsh.shard(i - 1, value, n)
+    values[i], shards[i] = value, key
+    buckets[i] = redis.call('HGET', key, value) or ''
   end
   local cluster = nearest(buckets) or id
-  index(seq, cluster, values, shards, current, buckets)
+  index(seq, cluster, values, shards, buckets)
   return cluster
 end
-

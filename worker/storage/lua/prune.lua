@@ -11,6 +11,7 @@
 --   stats_key             the counters
 --   tombstones_key        tombstones of pruned records
 --   record_events_key     the record stream
+--   neardup_seq_key       counter of records indexed for near-duplicates
 --   neardup_ids_key       record id -> its near-duplicate seq
 -- ARGV:
 --   cutoff                records scored below it go
@@ -22,10 +23,11 @@
 --   stream_maxlen         the stream's approximate cap
 --   neardup_prefix        + seq: a near-duplicate entry
 --   cluster_prefix        + cluster id: its members
---   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   neardup_shard_prefix  + band:shard: an LSH bucket shard
 --   bands                 bands per signature
 --   rows                  rows per band
---   shard_levels          shard levels (the last three: worker/text/bandspec.py)
+--   shard_fields          records per shard of a band (the last three:
+--                         worker/text/bandspec.py)
 --   store_wide            '1': also the content-hash index, the tombstones and the
 --                         near-duplicate index (one shard); '': not (a sharded store:
 --                         forget.lua did them first, and those three keys are unused)
@@ -36,7 +38,8 @@ local sources_key = KEYS[3]
 local stats_key = KEYS[4]
 local tombstones_key = KEYS[5]
 local record_events_key = KEYS[6]
-local neardup_ids_key = KEYS[7]
+local neardup_seq_key = KEYS[7]
+local neardup_ids_key = KEYS[8]
 local cutoff = tonumber(ARGV[1])
 local no_date_score = tonumber(ARGV[2])
 local record_prefix = ARGV[3]
@@ -49,14 +52,14 @@ local cluster_prefix = ARGV[9]
 local neardup_shard_prefix = ARGV[10]
 local bands = tonumber(ARGV[11])
 local rows = tonumber(ARGV[12])
-local shard_levels = ARGV[13]
+local shard_fields = ARGV[13]
 local store_wide = ARGV[14]
 local record_ids_at = 15  -- ARGV[15..]: record_ids
 
 local pruned = 0
 
 --#include lsh.lua
-local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_fields)
 
 --#include forget_neardup.lua
 

@@ -42,8 +42,9 @@
 --   signature             the packed signature ('' none)
 --   bands                 bands per signature
 --   rows                  rows per band
---   shard_levels          shard levels (the last three: worker/text/bandspec.py)
---   neardup_shard_prefix  + level:band:top: an LSH bucket shard
+--   shard_fields          records per shard of a band (the last three:
+--                         worker/text/bandspec.py)
+--   neardup_shard_prefix  + band:shard: an LSH bucket shard
 --   activity_prefix       + epoch hour: that hour's activity counters
 --   decided               decide.lua's answer on a sharded store ('' on one shard: this
 --                         script checks the tombstones and files the content hash and the
@@ -98,7 +99,7 @@ local paragraphs_changed = ARGV[23]
 local signature = ARGV[24]
 local bands = tonumber(ARGV[25])
 local rows = tonumber(ARGV[26])
-local shard_levels = ARGV[27]
+local shard_fields = ARGV[27]
 local neardup_shard_prefix = ARGV[28]
 local activity_prefix = ARGV[29]
 local decided = ARGV[30]
@@ -147,14 +148,14 @@ local function strip_seen(raw)
 end
 
 --#include lsh.lua
-local lsh = lsh_layout(neardup_shard_prefix, rows, shard_levels)
+local lsh = lsh_layout(neardup_shard_prefix, rows, shard_fields)
 
 --#include nearest.lua
 
 -- A new record's cluster: its nearest earlier near-duplicate's, else its own id. (A new
 -- record has no entry yet: retention drops a record's entry with the record.)
 local function assign_cluster()
-  if sig == '' or nbands == 0 or #lsh.levels == 0 then return id end
+  if sig == '' or nbands == 0 or lsh.fields < 1 then return id end
   return index_signature()
 end
 
