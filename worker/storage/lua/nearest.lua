@@ -69,33 +69,37 @@ local function count(list)
   return select(2, string.gsub(list, ' ', ' ')) + 1
 end
 
--- File the new record under its seq: its entry, its id, its seq in each band's bucket (a
--- bucket holding BUCKET_CAP seqs is full).
-local function index(seq, cluster, values, shards, buckets)
+-- File the new record under its seq: its entry, its id, and its seq in each band's bucket
+-- that index_signature did not file it in already (a bucket holding BUCKET_CAP seqs is
+-- full).
+local function index(seq, cluster, values, shards, buckets, filed)
   redis.call('SET', neardup_prefix .. seq, sig .. cluster)
   redis.call('HSET', neardup_ids_key, id, seq)
   for i = 1, nbands do
     local list = buckets[i]
-    if count(list) < BUCKET_CAP then
-      redis.call('HSET', shards[i], values[i], list ~= '' and (list .. ' ' .. seq) or seq)
+    if not filed[i] and count(list) < BUCKET_CAP then
+      redis.call('HSET', shards[i], values[i], list .. ' ' .. seq)
     end
   end
 end
 
 -- File the record's signature under a new seq; returns the cluster of its nearest earlier
--- near-duplicate, else its own id.
+-- near-duplicate, else its own id. A band value no record had yet (most of them) is filed
+-- at once by HSETNX, one call where a read and a write were two; an existing bucket is
+-- read, and the seq appended once the look-up is done.
 local function index_signature()
   local seq = redis.call('INCR', neardup_seq_key)
   lsh.grow(seq, nbands)
   local n = lsh.shards(seq)
-  local values, shards, buckets = {}, {}, {}
+  local values, shards, buckets, filed = {}, {}, {}, {}
   for i = 1, nbands do
     local value = lsh.band_value(sig, i - 1)
     local key = lsh.shard(i - 1, value, n)
     values[i], shards[i] = value, key
-    buckets[i] = redis.call('HGET', key, value) or ''
+    filed[i] = redis.call('HSETNX', key, value, seq) == 1
+    buckets[i] = filed[i] and '' or redis.call('HGET', key, value)
   end
   local cluster = nearest(buckets) or id
-  index(seq, cluster, values, shards, buckets)
+  index(seq, cluster, values, shards, buckets, filed)
   return cluster
 end
