@@ -24,10 +24,14 @@ local function lsh_layout(shard_prefix, rows, shard_fields_arg)
     return b1 * 65536 + b2 * 256 + b3
   end
 
-  local function low_power(n)  -- the largest power of two <= n
-    local p = 1
-    while p * 2 <= n do p = p * 2 end
-    return p
+  local low_n, low_p = 1, 1
+  local function low_power(n)  -- the largest power of two <= n (the last one kept)
+    if n ~= low_n then
+      local p = 1
+      while p * 2 <= n do p = p * 2 end
+      low_n, low_p = n, p
+    end
+    return low_p
   end
 
   -- Linear hashing: with n shards, 2^k <= n < 2^(k+1), a value goes to hash mod 2^k,
