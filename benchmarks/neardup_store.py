@@ -14,7 +14,7 @@ atomic upsert script, as in a worker.
    *flagged* when the second record's ``cluster`` is the first record's id.
 2. **Memory**: ``used_memory`` after storing the same documents with clustering off and
    on, per record; plus ``MEMORY USAGE`` of one ``nd:{seq}`` entry and of the ``nd:ids`` and
-   ``nd:b*`` band shards.
+   ``nd:lsh:*`` band shards.
 3. **Throughput**: ``--docs`` documents (articles and, for one in five, an edited copy) in
    batches of 200, clustering off then on, alternated ``--rounds`` times, each run in a
    fresh server after a warm-up batch; wall and CPU time of this process (the Lua script's
