@@ -26,6 +26,7 @@ from worker.storage.retention import prune
 from worker.storage.scriptcalls import ScriptCall
 from worker.storage.scripts import Scripts
 from worker.storage.store import Store
+from worker.text import bandspec
 from worker.text.normalise import origin_key
 
 SHARDS = 16
@@ -170,6 +171,40 @@ def test_near_duplicates_cluster_across_shards(sharded: Store) -> None:
     assert len(clusters) == 1
     [cluster] = clusters
     assert {r.id for r in client.records(cluster=cluster)} == {o.id for o in outcomes}
+
+
+def test_band_shards_split_and_prune_on_a_sharded_store(
+    sharded: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decide.lua splits a shard of every band at every record here, forget.lua finds the
+    pruned records' values wherever they moved: all in the store-wide slot."""
+    monkeypatch.setattr(bandspec, "SHARD_FIELDS", 1)
+    store = Store(sharded.client, sharded.settings.model_copy(update={"record_retention_days": 30}))
+    spy = store.scripts = SlotCheckingScripts(store.client)
+    old = [
+        seed_bytes(f"Old {n}", " ".join(f"old{n}word{i}" for i in range(60)), day="2024-01-02")
+        for n in range(10)
+    ]
+    base = " ".join(f"word{i}" for i in range(120))
+    wire = [seed_bytes(f"Wire {n}", base + f" tail{n}", day="2024-03-01") for n in range(6)]
+    inputs = [message(d, source=f"s{n}.txt") for n, d in enumerate(old + wire)]
+    outcomes = pipeline.process_batch(inputs, store, store.settings)
+    client = IngestClient(store.client, "test")
+    assert len({r.cluster for o in outcomes[10:] if (r := client.get(o.id or ""))}) == 1
+    assert prune(store, now=datetime(2024, 3, 10, tzinfo=UTC)).records == 10
+
+    prefix, shards = store.keys.neardup_shard_prefix, bandspec.shard_count(len(inputs))
+    filed: set[bytes] = set()
+    for key in store.client.scan_iter(match=prefix + "*"):
+        band, shard = map(int, key.decode().removeprefix(prefix).split(":"))
+        assert 0 <= band < bandspec.BANDS
+        for value, seqs in store.client.hgetall(key).items():
+            assert bandspec.shard_address(value, shards) == shard
+            filed.update(seqs.split())
+    assert filed == set(store.client.hvals(store.keys.neardup_ids))  # the kept records' seqs
+    assert len(filed) == len(wire)
+    for name, keys in spy.calls:
+        assert len({key_slot(k.encode()) for k in keys}) == 1, (name, keys)
 
 
 def test_a_store_refuses_another_shard_count(sharded: Store, tmp_path: Path) -> None:
