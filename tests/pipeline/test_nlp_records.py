@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.support.helpers import add_enqueued, ingest, reads, rss_bytes, seed_bytes
+from tests.text import banding
 from worker.core.models import Accepted, Envelope, InputKind, Record
 from worker.core.settings import Settings
 from worker.pipeline import process as pipeline
@@ -428,10 +429,10 @@ def test_clusters_are_found_as_the_shards_split_and_pruned_from_them(
         assert sorted(layout) == list(range(bandspec.BANDS))
         filed: list[bytes] = []
         for shards in layout.values():
-            assert max(shards) < bandspec.shard_count(23)
+            assert max(shards) < banding.shard_count(23)
             for shard, fields in shards.items():
                 for value, listed in fields.items():
-                    assert bandspec.shard_address(value, bandspec.shard_count(23)) == shard
+                    assert banding.shard_address(value, banding.shard_count(23)) == shard
                     filed += listed.split()
         assert set(filed) == seqs
         assert all(filed.count(s) == bandspec.BANDS for s in seqs)  # no bucket was full

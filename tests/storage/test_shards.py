@@ -16,6 +16,7 @@ import pytest
 from redis.crc import key_slot
 
 from tests.support.helpers import seed_bytes
+from tests.text import banding
 from worker.core.errors import ConfigError
 from worker.core.keys import Keys
 from worker.core.models import Envelope, InputKind, OutcomeKind
@@ -193,13 +194,13 @@ def test_band_shards_split_and_prune_on_a_sharded_store(
     assert len({r.cluster for o in outcomes[10:] if (r := client.get(o.id or ""))}) == 1
     assert prune(store, now=datetime(2024, 3, 10, tzinfo=UTC)).records == 10
 
-    prefix, shards = store.keys.neardup_shard_prefix, bandspec.shard_count(len(inputs))
+    prefix, shards = store.keys.neardup_shard_prefix, banding.shard_count(len(inputs))
     filed: set[bytes] = set()
     for key in store.client.scan_iter(match=prefix + "*"):
         band, shard = map(int, key.decode().removeprefix(prefix).split(":"))
         assert 0 <= band < bandspec.BANDS
         for value, seqs in store.client.hgetall(key).items():
-            assert bandspec.shard_address(value, shards) == shard
+            assert banding.shard_address(value, shards) == shard
             filed.update(seqs.split())
     assert filed == set(store.client.hvals(store.keys.neardup_ids))  # the kept records' seqs
     assert len(filed) == len(wire)

@@ -31,20 +31,3 @@ def min_equal_slots(threshold: float, slots: int = SLOTS) -> int:
 # Redis 7's default listpack limit by more than five standard deviations (the embedded
 # server and config/redis.conf allow 512). A look-up reads one shard per band at any size.
 SHARD_FIELDS = 40
-
-
-def shard_count(count: int) -> int:
-    """The shards of each band once ``count`` records were indexed (lsh.lua's ``shards``)."""
-    return max(1, count // SHARD_FIELDS)
-
-
-def value_hash(value: bytes) -> int:
-    """The part of a band value that picks its shard: its first 24 bits."""
-    return int.from_bytes(value[:3], "big")
-
-
-def shard_address(value: bytes, shards: int) -> int:
-    """The shard, of ``shards``, that holds band value ``value`` (lsh.lua's ``address``)."""
-    low = 1 << (shards.bit_length() - 1)
-    address = value_hash(value) % low
-    return value_hash(value) % (2 * low) if address < shards - low else address
