@@ -281,6 +281,8 @@ def test_random_messages_through_prepare_message_never_raise(message: dict[str, 
     allowed = SEED_REASONS | {Reason.INPUT_MALFORMED.value}
     if message.get("kind") == "feed":  # feed inputs belong to the feeds stage
         allowed |= {r.value for r in Reason if r.value.startswith(("feed.", "entry."))}
+    if "data" in message and message["data"] is None:  # parked bytes that were not found
+        allowed |= {Reason.INPUT_EXPIRED.value}
     checked(result, allowed=allowed)
 
 
