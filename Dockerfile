@@ -17,9 +17,12 @@ COPY requirements/image.txt ./requirements/image.txt
 # --no-deps: the lock lists every package, so pip resolves nothing (and any pip the base
 # image's venv brings takes it: older pips refuse some hashed universal locks otherwise).
 RUN /opt/venv/bin/pip install --no-deps --require-hashes -r requirements/image.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY worker ./worker
-RUN /opt/venv/bin/pip install --no-deps .
+# The enrichment's C kernels (worker/text/kernels.py) are compiled here: refuse an image
+# that would run their numpy twins at twice the cost.
+RUN /opt/venv/bin/pip install --no-deps . \
+    && cd / && /opt/venv/bin/python -c "from worker.text import kernels; assert kernels.compiled()"
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 RUN groupadd --system --gid 10001 ingest \

@@ -1,4 +1,4 @@
-"""Worker step: load the language model and numpy once, in the worker's main process.
+"""Worker step: load the language model, numpy and the kernels once, in the main process.
 
 The pool's processes are forked after this step, so each starts with the model in memory
 (shared copy-on-write) instead of loading it on its first document, and with glibc's
@@ -23,8 +23,9 @@ class Preload(bootsteps.Step):
         from worker.queue.allocator import keep_freed_memory
 
         keep_freed_memory()
-        from worker.text import neardup  # noqa: F401  (numpy)
+        from worker.text import neardup
         from worker.text.language import model
 
         model()
+        neardup.minhasher()  # the compiled kernel's character table: about 0.1 s
         log.debug("language model and numpy loaded before the pool starts")

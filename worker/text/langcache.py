@@ -87,7 +87,12 @@ def load(folder: Path) -> Model | None:
         model = Model(
             classes=tuple(str(c) for c in meta["classes"]),
             aliases=tuple((int(a), int(b)) for a, b in meta["aliases"]),
-            **arrays,
+            nextmove=arrays["nextmove"],
+            rowbase=arrays["rowbase"],
+            depth=arrays["depth"],
+            output=arrays["output"],
+            ptc=arrays["ptc"],
+            pc=arrays["pc"],
         )
         check = (str(meta["check"][0]), float(meta["check"][1]))
     except FileNotFoundError:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,16 @@ class Model:
     ptc: npt.NDArray[np.float32]  # log P(feature | language): rows x languages, row-major
     pc: npt.NDArray[np.float32]  # log P(language)
     aliases: tuple[tuple[int, int], ...]  # (first, duplicate) columns of one label
+    # False: scored by numpy, even where the compiled kernel is built (its tests compare).
+    compiled: bool = True
+    kernel: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.compiled:
+            from worker.text.kernels import language_scorer
+
+            kernel = language_scorer(self.nextmove, self.rowbase, self.output, self.ptc, self.pc)
+            object.__setattr__(self, "kernel", kernel)
 
     def classify(self, text: str) -> tuple[str, float]:
         """The most probable language and its probability, as py3langid's ``classify``."""
@@ -66,6 +76,18 @@ class Model:
 
     def probabilities(self, datas: Sequence[bytes]) -> npt.NDArray[np.float32]:
         """Posterior probability of each language (columns) for each UTF-8 text (rows)."""
+        if self.kernel is None:
+            scores = self._scores(datas)
+        else:  # the same walk and sums, compiled (worker/text/_kernels.c)
+            scores = np.empty((len(datas), len(self.classes)), dtype=np.float32)
+            self.kernel.scores(list(datas), scores)
+        for first_column, duplicate in self.aliases:
+            scores[:, first_column] += scores[:, duplicate]
+            scores[:, duplicate] = 0.0
+        return scores
+
+    def _scores(self, datas: Sequence[bytes]) -> npt.NDArray[np.float32]:
+        """:meth:`probabilities` by numpy, before the aliases' columns are merged."""
         lengths = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
         found = self.output[self.states(b"".join(datas), lengths)]
         hit = found >= 0
@@ -90,9 +112,6 @@ class Model:
         scores *= (1.0 / np.sqrt(np.maximum(lengths, 1))).astype(np.float32)[:, None]
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
-        for first_column, duplicate in self.aliases:
-            scores[:, first_column] += scores[:, duplicate]
-            scores[:, duplicate] = 0.0
         return scores
 
     def states(
