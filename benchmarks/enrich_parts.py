@@ -71,7 +71,7 @@ def parts(documents: Sequence[bytes]) -> dict[str, float]:
     n = len(records)
     out["language"] = cpu_us(lambda: _languages(records), n)
     out["paragraph hashes"] = cpu_us(
-        lambda: [changes.spaced_paragraph_hashes(r.paragraphs) for r in records], n
+        lambda: [changes.text_paragraph_hashes(r.text, r.paragraphs) for r in records], n
     )
     texts = [f"{r.title}\n\n{r.text}" for r in records]
     out["signature"] = cpu_us(

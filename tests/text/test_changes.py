@@ -7,7 +7,7 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.text.changes import (
@@ -18,6 +18,7 @@ from worker.text.changes import (
     paragraph_hashes,
     spaced_paragraph_hashes,
     split_paragraphs,
+    text_paragraph_hashes,
 )
 from worker.text.htmltext import html_to_paragraphs
 from worker.text.normalise import split_paragraphs as normalised_paragraphs
@@ -144,3 +145,21 @@ def test_the_normalisers_paragraphs_hash_alike_either_way(text: str) -> None:
 
 def test_spaced_hashes_normalise_a_decomposed_paragraph() -> None:
     assert spaced_paragraph_hashes(["cafe\u0301 noir"]) == paragraph_hashes(["café noir"])
+
+
+# Paragraphs as the normaliser leaves them, of characters where NFC and the table bite.
+PARAGRAPH_CHARS = "aZ09 .,-'ÉéßΣσЖ日本語\u1100\u1161가\u0301\u0308\u2026\u00a0\u2014😀\U00020000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=PARAGRAPH_CHARS, max_size=40), min_size=1, max_size=8))
+def test_paragraph_hashes_from_the_text_are_those_of_each_paragraph(parts: list[str]) -> None:
+    paragraphs = [" ".join(p.split()) or "x" for p in parts]
+    text = "\n\n".join(paragraphs)
+    assert text_paragraph_hashes(text, paragraphs) == spaced_paragraph_hashes(paragraphs)
+
+
+def test_paragraph_hashes_of_paragraphs_holding_line_breaks_are_each_paragraphs() -> None:
+    for paragraphs in (["a\n", "b"], ["a", "\nb"], ["a\n\nb", "c"], ["é\u0301", "x"]):
+        text = "\n\n".join(paragraphs)
+        assert text_paragraph_hashes(text, paragraphs) == spaced_paragraph_hashes(paragraphs)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from worker.core.models import Accepted, Prepared, Record
 from worker.core.settings import Settings
-from worker.text.changes import spaced_paragraph_hashes
+from worker.text.changes import text_paragraph_hashes
 from worker.text.language import detect, detect_many
 
 LANGUAGE_BYTES = 256
@@ -61,7 +61,7 @@ def with_fields(record: Record, language: tuple[str | None, float] | None = None
         "language": code,
         "language_confidence": round(confidence, 4),
         # A record's paragraphs are the normaliser's: single spaces between words.
-        "paragraph_hashes": spaced_paragraph_hashes(record.paragraphs),
+        "paragraph_hashes": text_paragraph_hashes(record.text, record.paragraphs),
     }
     if record.kind == "feed" and record.content_source is None:
         update["content_source"] = "feed"
