@@ -48,6 +48,8 @@ import enrich_parts
 import news_corpus
 import phases
 
+from worker.text import kernels
+
 console = Console(stderr=True, width=max(Console(stderr=True).width, 190))
 PHASES = (
     "bare",
@@ -101,6 +103,8 @@ def main() -> None:
     sizes = [int(s) for s in args.docs.split(",")] + ([200_000] if args.big else [])
     only = set(args.only.split(",")) if args.only else set(PHASES)
     results: dict[str, Any] = {"deployment": args.deployment, "cores": args.cores, "sizes": {}}
+    # The workers run this venv's package: its C kernels, or numpy where they were not built.
+    results["kernels"] = "compiled" if kernels.compiled() else "numpy"
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
         for size in sorted({*sizes, args.naive_docs}):
             console.print(f"corpus of {size} documents ...")
@@ -294,6 +298,7 @@ def show(results: dict[str, Any], sizes: list[int]) -> None:
             if name in r:
                 table.add_row(label, path, *_row(r, name))
     console.print(table)
+    console.print(f"enrichment kernels: {results['kernels']} (worker/text/kernels.py)")
     for name, costs in results.get("parts", {}).items():
         console.print(
             f"enrichment parts, {name}, CPU µs/doc in-process: "
