@@ -161,6 +161,10 @@ def test_bad_tables_are_refused_not_read() -> None:
     scorer = module.LanguageScorer(model.nextmove, model.rowbase, model.output, model.ptc, model.pc)
     with pytest.raises(ValueError, match="out"):
         scorer.scores([b"abc"], np.empty((2, len(model.classes)), dtype=np.float32))
+    with pytest.raises(ValueError, match="out"):  # the right size in bytes, not float32
+        scorer.scores([b"abc", b"de"], np.empty(len(model.classes), dtype=np.float64))
+    with pytest.raises(TypeError):
+        scorer.scores([b"abc", "text"], np.empty((2, len(model.classes)), dtype=np.float32))
 
 
 def _numpy_model() -> langmodel.Model:

@@ -361,6 +361,10 @@ static int MinHasher_init(MinHasher *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "MinHasher: already made");
         return -1;
     }
+    release(&self->index); /* what a failed __init__ before may have taken */
+    release(&self->pool);
+    release(&self->positions);
+    release(&self->donors);
     if (!PyArg_ParseTuple(args, "OOnOO", &index_obj, &pool_obj, &longest, &positions_obj,
                           &donors_obj)) {
         return -1;
@@ -571,6 +575,11 @@ static int LanguageScorer_init(LanguageScorer *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_TypeError, "LanguageScorer: already made");
         return -1;
     }
+    release(&self->nextmove); /* what a failed __init__ before may have taken */
+    release(&self->rowbase);
+    release(&self->output);
+    release(&self->ptc);
+    release(&self->pc);
     if (!PyArg_ParseTuple(args, "OOOOO", &nextmove_obj, &rowbase_obj, &output_obj, &ptc_obj,
                           &pc_obj)) {
         return -1;
@@ -684,11 +693,14 @@ static PyObject *LanguageScorer_scores(LanguageScorer *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &datas, &out_obj)) {
         return NULL;
     }
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) <
+        0) {
         return NULL;
     }
     Py_ssize_t texts = PyList_GET_SIZE(datas);
-    if (out.len != texts * classes * (Py_ssize_t)sizeof(float)) {
+    const char *format = out.format ? out.format : "B";
+    if (out.len != texts * classes * (Py_ssize_t)sizeof(float) || out.itemsize != 4 ||
+        format[strlen(format) - 1] != 'f') {
         PyErr_SetString(PyExc_ValueError, "out: texts x classes float32 expected");
         goto done;
     }
