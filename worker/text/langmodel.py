@@ -12,6 +12,9 @@ over the text (one per depth) replace the walk; the deepest node found is the st
 :func:`Model.classify` then scores as py3langid does (``log1p`` of the counts against
 the model's table, a softmax at temperature ``sqrt(bytes)``): the same language and the
 same confidence to 1e-5 (tests/text/test_langmodel.py compares the two on every sample).
+Where the install built the compiled kernels (:mod:`worker.text.kernels`), a model walks
+the automaton and scores in C instead, with the same answers (tests/text/test_kernels.py);
+``compiled=False`` keeps it on numpy.
 
 Building the model's depth table from py3langid's costs about 0.1 s once per process, on
 top of py3langid's own load (0.6 to 1 s, the model's xz decompression). The tables are
