@@ -60,7 +60,7 @@ def serve(options: dict[str, Any]) -> int:
 
 
 def warm_up() -> None:
-    """Import Celery's worker and the pipeline, and load the language model.
+    """Import Celery's worker and the pipeline, and load the language model and kernels.
 
     Done while ``ingest run`` starts the store, before the line arrives, rather than on
     the run's first document. Not at the module's import: Celery's worker reads /proc
@@ -78,10 +78,11 @@ def warm_up() -> None:
 
 
 def _load_model() -> None:
-    from worker.text import neardup  # noqa: F401 (numpy)
+    from worker.text import neardup
     from worker.text.language import model
 
     model()
+    neardup.minhasher()  # the compiled kernel's character table (about 0.1 s)
 
 
 def main() -> int:
