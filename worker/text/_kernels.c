@@ -73,6 +73,20 @@ static inline unsigned char *put_utf8(unsigned char *out, Py_UCS4 c)
     return out;
 }
 
+/* LOOP(TYPE) over a str's characters, TYPE the width they are stored in. */
+#define BY_KIND(text, LOOP)                                                                 \
+    switch (PyUnicode_KIND(text)) {                                                         \
+    case PyUnicode_1BYTE_KIND:                                                              \
+        LOOP(Py_UCS1)                                                                       \
+        break;                                                                              \
+    case PyUnicode_2BYTE_KIND:                                                              \
+        LOOP(Py_UCS2)                                                                       \
+        break;                                                                              \
+    default:                                                                                \
+        LOOP(Py_UCS4)                                                                       \
+        break;                                                                              \
+    }
+
 /* One loop per width of the str's characters. ASCII is copied as it is (the word scan
  * lowers it); checked: a character that needs NFKC stops the loop (NEEDS_NFKC). */
 #define NEEDS_NFKC (-2)
@@ -121,17 +135,7 @@ static Py_ssize_t fold_text(PyObject *text, const Folding *fold, int checked,
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     unsigned char *out = buffer;
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        FOLD_LOOP(Py_UCS1)
-        break;
-    case PyUnicode_2BYTE_KIND:
-        FOLD_LOOP(Py_UCS2)
-        break;
-    default:
-        FOLD_LOOP(Py_UCS4)
-        break;
-    }
+    BY_KIND(text, FOLD_LOOP)
     return out - buffer;
 }
 
@@ -343,12 +347,17 @@ typedef struct {
     int ready;
 } MinHasher;
 
-static void MinHasher_dealloc(MinHasher *self)
+static void MinHasher_release(MinHasher *self)
 {
     release(&self->index);
     release(&self->pool);
     release(&self->positions);
     release(&self->donors);
+}
+
+static void MinHasher_dealloc(MinHasher *self)
+{
+    MinHasher_release(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -361,10 +370,7 @@ static int MinHasher_init(MinHasher *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "MinHasher: already made");
         return -1;
     }
-    release(&self->index); /* what a failed __init__ before may have taken */
-    release(&self->pool);
-    release(&self->positions);
-    release(&self->donors);
+    MinHasher_release(self); /* what a failed __init__ before may have taken */
     if (!PyArg_ParseTuple(args, "OOnOO", &index_obj, &pool_obj, &longest, &positions_obj,
                           &donors_obj)) {
         return -1;
@@ -511,17 +517,7 @@ static PyObject *kernels_in_nfc(PyObject *module, PyObject *args)
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), limit = view.len / 4;
     const uint32_t *index = view.buf;
     int answer = 1;
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        NFC_LOOP(Py_UCS1)
-        break;
-    case PyUnicode_2BYTE_KIND:
-        NFC_LOOP(Py_UCS2)
-        break;
-    default:
-        NFC_LOOP(Py_UCS4)
-        break;
-    }
+    BY_KIND(text, NFC_LOOP)
     PyBuffer_Release(&view);
     return PyBool_FromLong(answer);
 }
@@ -556,13 +552,18 @@ typedef struct {
     int ready;
 } LanguageScorer;
 
-static void LanguageScorer_dealloc(LanguageScorer *self)
+static void LanguageScorer_release(LanguageScorer *self)
 {
     release(&self->nextmove);
     release(&self->rowbase);
     release(&self->output);
     release(&self->ptc);
     release(&self->pc);
+}
+
+static void LanguageScorer_dealloc(LanguageScorer *self)
+{
+    LanguageScorer_release(self);
     PyMem_Free(self->counts);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -575,11 +576,7 @@ static int LanguageScorer_init(LanguageScorer *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_TypeError, "LanguageScorer: already made");
         return -1;
     }
-    release(&self->nextmove); /* what a failed __init__ before may have taken */
-    release(&self->rowbase);
-    release(&self->output);
-    release(&self->ptc);
-    release(&self->pc);
+    LanguageScorer_release(self); /* what a failed __init__ before may have taken */
     if (!PyArg_ParseTuple(args, "OOOOO", &nextmove_obj, &rowbase_obj, &output_obj, &ptc_obj,
                           &pc_obj)) {
         return -1;
