@@ -39,7 +39,7 @@ from worker.core.models import Envelope, InputKind
 from worker.core.settings import Settings, load_settings
 from worker.pipeline import process as pipeline
 from worker.queue.allocator import keep_freed_memory
-from worker.queue.app import make_app
+from worker.queue.app import default_concurrency, make_app
 from worker.queue.inputs import InputRef, expand, expand_feeds, message_for
 from worker.queue.pacing import pacer_for
 from worker.queue.producer import publish
@@ -59,7 +59,10 @@ QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
 # defaults (one process per core below one parent): what docs/performance.md recommends.
 DEPLOYMENTS = {
     "solo": lambda cores: [["--pool", "solo"]] * cores,
-    "prefork": lambda cores: [["--pool", "prefork", "--concurrency", str(cores)]],
+    # As `ingest worker` runs on `cores` CPUs by default: one child per CPU, and one more.
+    "prefork": lambda cores: [
+        ["--pool", "prefork", "--concurrency", str(default_concurrency(cores))]
+    ],
     "threads": lambda cores: [["--pool", "threads", "--concurrency", str(cores)]],
 }
 

@@ -6,6 +6,9 @@ Redis and ``ingest worker`` (prefork, one child per core), samples every worker 
 with ``py-spy record --subprocesses`` while ``ingest enqueue`` sends a generated corpus
 (``--corpus news`` for ``news_corpus.py``'s), and prints the functions with the largest
 share of all samples: by self time, and by total time for the pipeline's stages.
+
+``--idle`` samples the processes while they wait as well, and prints where each pool child's
+wall time goes: computing, waiting for Redis's replies, or waiting for its next task.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def main() -> None:
         "--enrich", choices=("on", "off"), default="on", help="off: INGEST_ENRICH=false workers"
     )
     p.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
+    p.add_argument("--idle", action="store_true", help="sample waiting processes too")
     args = p.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
@@ -48,6 +52,7 @@ def main() -> None:
         with phases.deployed("prefork", 2, env) as (d, store):
             parent = d.workers.procs[0].pid
             record = [spy, "record", "--pid", str(parent), "--subprocesses", "--format", "raw"]
+            record += ["--idle"] if args.idle else []
             sampler = subprocess.Popen([*record, "--rate", "200", "-o", str(out)])
             proc, log = phases.enqueue_command(folder, d.server.url)
             proc.wait()
@@ -59,6 +64,8 @@ def main() -> None:
             shutil.copy(out, args.raw)
         print(f"{args.docs} documents, {args.corpus} corpus, enrichment {args.enrich}")
         summarise(out.read_text(), args.top, args.docs)
+        if args.idle:
+            children(out.read_text())
 
 
 def _frame(frame: str) -> str:
@@ -92,6 +99,29 @@ def summarise(collapsed: str, top: int, docs: int) -> None:
         for name, n in total.items():
             if name.split(" (")[0] == stage:
                 print(f"  {n / samples:6.1%}  {name}")
+
+
+def children(collapsed: str) -> None:
+    """Each pool child's samples (all its wall time, with ``--idle``) by what it was doing."""
+    share: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "BaseProcess.run" not in stack:  # the parent: its event loop, mostly waiting
+            continue
+        child = [f for f in stack.split(";") if f.startswith("process ")][-1].split(":")[0]
+        leaf = stack.split(";")[-1]
+        waiting = "read_from_socket" in leaf or "_recv (" in leaf or "recv_bytes" in leaf
+        if waiting and "get_payload" in stack:  # the pool's pipe from the parent
+            what = "waiting for its next task"
+        elif waiting:
+            what = "waiting for Redis"
+        else:
+            what = "computing"
+        share[child][what] += int(count)
+    for child, counts in sorted(share.items()):
+        total = sum(counts.values())
+        parts = ", ".join(f"{what} {n / total:.0%}" for what, n in counts.most_common())
+        print(f"pool child {child.removeprefix('process ')}: {parts}")
 
 
 if __name__ == "__main__":

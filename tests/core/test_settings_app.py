@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +13,7 @@ from tests.support.helpers import ROOT, ingest
 from worker.core.errors import ConfigError
 from worker.core.schema import record_schema
 from worker.core.settings import Settings, load_settings, mask_url, masked
-from worker.queue.app import celery_config, make_app
+from worker.queue.app import celery_config, default_concurrency, make_app
 
 
 def test_celery_is_json_only_with_late_acks() -> None:
@@ -39,6 +40,15 @@ def test_broker_defaults_to_the_store() -> None:
     assert conf["broker_url"] == "redis://h:1/2"
     conf = celery_config(Settings(broker_url="amqp://guest:guest@h//"), "redis://h:1/2")
     assert conf["broker_url"] == "amqp://guest:guest@h//"
+
+
+def test_worker_processes_default_to_one_more_than_the_cpus() -> None:
+    assert default_concurrency(2) == 3
+    assert default_concurrency(1) == 2
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert celery_config(Settings(), "redis://h:1/2")["worker_concurrency"] == (cpus or 1) + 1
+    chosen = Settings(worker_concurrency=5)
+    assert celery_config(chosen, "redis://h:1/2")["worker_concurrency"] == 5
 
 
 @pytest.mark.parametrize(

@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         default=1_000_000, gt=0, description="approximate cap on each event stream"
     )
     worker_concurrency: int | None = Field(
-        default=None, gt=0, description="worker processes; unset: CPU count"
+        default=None, gt=0, description="worker processes; unset: one per CPU, and one more"
     )
     feed_max_bytes: int = Field(
         default=10 * 1024 * 1024,
