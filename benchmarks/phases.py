@@ -56,7 +56,8 @@ OUTCOMES = ("records", "updates", "duplicates", "rejections")
 QUIET = "ignore:You're running the worker with superuser privileges"
 QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
 # How the `ingest worker` processes are started. "prefork" is `ingest worker` with its
-# defaults (one process per core below one parent): what docs/performance.md recommends.
+# defaults (one process per CPU and one more, below one parent): what docs/performance.md
+# recommends.
 DEPLOYMENTS = {
     "solo": lambda cores: [["--pool", "solo"]] * cores,
     # As `ingest worker` runs on `cores` CPUs by default: one child per CPU, and one more.

@@ -2,10 +2,11 @@
 
 Run: ``python benchmarks/worker_profile.py --docs 10000`` (needs ``py-spy`` on PATH or in
 the venv: ``pip install py-spy``; not a dependency of the project). It starts a fresh
-Redis and ``ingest worker`` (prefork, one child per core), samples every worker process
-with ``py-spy record --subprocesses`` while ``ingest enqueue`` sends a generated corpus
-(``--corpus news`` for ``news_corpus.py``'s), and prints the functions with the largest
-share of all samples: by self time, and by total time for the pipeline's stages.
+Redis and ``ingest worker`` (prefork, with its default children: one per CPU and one more),
+samples every worker process with ``py-spy record --subprocesses`` while ``ingest
+enqueue`` sends a generated corpus (``--corpus news`` for ``news_corpus.py``'s), and
+prints the functions with the largest share of all samples: by self time, and by total
+time for the pipeline's stages.
 
 ``--idle`` samples the processes while they wait as well, and prints where each pool child's
 wall time goes: computing, waiting for Redis's replies, or waiting for its next task.
