@@ -60,7 +60,6 @@ QUIET_WORKER = ("--loglevel", "INFO", "--without-gossip", "--without-mingle")
 # recommends.
 DEPLOYMENTS = {
     "solo": lambda cores: [["--pool", "solo"]] * cores,
-    # As `ingest worker` runs on `cores` CPUs by default: one child per CPU, and one more.
     "prefork": lambda cores: [
         ["--pool", "prefork", "--concurrency", str(default_concurrency(cores))]
     ],
